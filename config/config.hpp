@@ -1,0 +1,103 @@
+// The typed gateway configuration: loaded from TOML (toml++), defaults filled in, `--set` overrides
+// applied, then validated. Every error names the source, line and key, and the problem.
+// Durations accept "30s", "5m", "2h", "5d" (or an integer of seconds); sizes accept an integer of
+// bytes or "10KiB"/"25MiB"/"1GiB".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/expected.hpp"
+#include "proto/smtp_client.hpp"
+#include "proto/smtp_server.hpp"
+
+namespace mugai::config {
+
+using Seconds = std::chrono::seconds;
+
+struct Endpoint {
+  std::string host;  // IPv4/IPv6 literal or name ("::1" without brackets)
+  std::uint16_t port = 0;
+};
+
+struct Smtp {
+  std::vector<Endpoint> listen;                // smtp.listen = ["127.0.0.1:2525", "[::1]:2525"]
+  std::string hostname;                        // smtp.hostname (greeting, Received)
+  std::vector<std::string> accept_domains;     // smtp.accept_domains (lower-cased)
+  proto::ServerLimits limits;                  // smtp.max_message_size, max_command_line, max_text_line,
+                                               // max_header_section, max_recipients, max_errors
+  Seconds idle_timeout{300};                   // smtp.idle_timeout
+  std::size_t max_connections = 2000;          // smtp.max_connections
+  std::size_t max_connections_per_ip = 100;    // smtp.max_connections_per_ip
+  std::vector<std::string> client_networks;    // smtp.client_networks CIDRs; empty = any client
+  std::string tls_cert;                        // smtp.tls_cert (PEM path); empty = no STARTTLS
+  std::string tls_key;                         // smtp.tls_key
+  bool tls_required = false;                   // smtp.tls_required
+  Seconds tls_handshake_timeout{30};           // smtp.tls_handshake_timeout
+};
+
+struct Delivery {
+  // delivery.next_hop: "smtp://host:port" or "maildir:PATH"
+  enum class Kind { Smtp, Maildir } kind = Kind::Maildir;
+  Endpoint smtp_host;                          // when Kind::Smtp
+  std::string maildir;                         // when Kind::Maildir
+  std::string next_hop;                        // as written, for logs
+  proto::TlsPolicy tls = proto::TlsPolicy::Opportunistic;  // delivery.tls = "none"|"opportunistic"|"required"
+  std::string helo_name;                       // delivery.helo_name (default: smtp.hostname)
+  std::size_t concurrency = 20;                // delivery.concurrency: parallel deliveries
+  std::size_t max_messages_per_connection = 100;  // delivery.max_messages_per_connection (reuse)
+  Seconds connect_timeout{30};                 // delivery.connect_timeout
+  Seconds command_timeout{300};                // delivery.command_timeout (each reply)
+  Seconds retry_first{60};                     // delivery.retry_first
+  double retry_factor = 2.0;                   // delivery.retry_factor
+  Seconds retry_max{3600};                     // delivery.retry_max
+  Seconds max_queue_lifetime{5 * 24 * 3600};   // delivery.max_queue_lifetime
+  // delivery.bounce: "smtp://host:port" (bounce relay) or "dir:PATH" (dead-letter directory)
+  std::string bounce;
+  bool bounce_via_smtp = false;
+  Endpoint bounce_host;
+  std::string dead_letter_dir;
+};
+
+struct Spool {
+  std::string dir = "var/spool";               // spool.dir
+  bool fsync = true;                           // spool.fsync (false only for benchmarks of the cost)
+};
+
+struct Quarantine {
+  std::string dir = "var/quarantine";          // quarantine.dir
+};
+
+struct Log {
+  enum class Format { Text, Json } format = Format::Text;  // log.format
+  std::string file;                            // log.file; empty = stderr
+};
+
+struct Server {
+  unsigned threads = 0;                        // server.threads; 0 = one per core
+  Seconds shutdown_grace{30};                  // server.shutdown_grace: SIGTERM drain bound
+};
+
+struct Config {
+  std::string source;  // file name or "<embedded default>"
+  Smtp smtp;
+  Delivery delivery;
+  Spool spool;
+  Quarantine quarantine;
+  Log log;
+  Server server;
+};
+
+// The embedded default (a demo: 127.0.0.1:2525, domain demo.mugai.test, maildir:var/maildir).
+std::string_view embedded_default();
+
+// `overrides` are "section.key=value" strings; value is parsed as TOML (`smtp.max_recipients=5`,
+// `smtp.hostname="mx"`), falling back to a plain string when it is not valid TOML.
+Expected<Config> load_file(const std::string& path, const std::vector<std::string>& overrides = {});
+Expected<Config> load_string(std::string_view toml_text, std::string source_name,
+                             const std::vector<std::string>& overrides = {});
+
+}  // namespace mugai::config

@@ -1,0 +1,77 @@
+// The durable queue. A message is acknowledged (250) only after its spool file and the queue
+// directory are fsync'd; files are written under tmp/ and renamed into queue/, and a file without
+// its end record is never treated as a message. A message leaves the spool only through remove(),
+// which the scheduler calls after the next hop's 250 or a durably written bounce.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/expected.hpp"
+#include "proto/smtp_server.hpp"
+
+namespace mugai::gateway {
+
+enum class Stage {
+  Raw,    // as received: awaits the sanitizer pipeline
+  Clean,  // sanitized: awaits delivery
+};
+
+enum class Route {
+  NextHop,  // ordinary mail: to delivery.next_hop
+  Bounce,   // a DSN we generated: to delivery.bounce (relay or dead-letter dir)
+};
+
+struct SpoolEntry {
+  std::string id;
+  Stage stage = Stage::Raw;
+  Route route = Route::NextHop;
+  std::int64_t arrival_unix = 0;  // first acceptance (kept across stages, for max_queue_lifetime)
+  std::string client_ip;
+  std::string helo;
+  std::string mail_from;          // "" = null sender
+  std::vector<std::string> rcpt_to;
+  std::string message;            // CRLF line ends
+};
+
+class Spool {
+ public:
+  Spool(std::string dir, bool fsync);
+
+  // Creates dir/{tmp,queue} as needed and removes leftovers in tmp/ (partial writes).
+  Status open();
+
+  // Writes a new Raw entry durably and returns its id (unique, sortable, filename-safe).
+  Expected<std::string> accept(const proto::Envelope& env, std::string_view message,
+                               std::int64_t now_unix);
+  // Writes a new entry (Clean stage, for bounces) durably; fills in entry.id and returns it.
+  Expected<std::string> add(SpoolEntry entry);
+
+  // Replaces the Raw entry `id` by its sanitized Clean form (the clean file is durable before the
+  // raw one is unlinked, so a crash leaves at least one of them).
+  Status store_clean(const SpoolEntry& raw, std::string_view sanitized_message);
+
+  // Loads an entry; fails on a missing, partial or corrupt file (the message names the file).
+  Expected<SpoolEntry> load(std::string_view id) const;
+
+  // Per-recipient progress, so a retry never re-sends to a recipient the next hop accepted.
+  Status mark_done(std::string_view id, std::string_view rcpt);
+  std::set<std::string> done(std::string_view id) const;
+
+  Status remove(std::string_view id);
+
+  // Ids of every complete entry in queue/, oldest first. Corrupt files are moved to dir/corrupt/
+  // and reported in `problems`, never deleted.
+  std::vector<std::string> recover(std::vector<std::string>& problems);
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  bool fsync_;
+};
+
+}  // namespace mugai::gateway

@@ -1,0 +1,90 @@
+// The SMTP client side used for delivery to the next hop, as an I/O-free state machine:
+// reply bytes in, command bytes and actions out. One session can carry several transactions
+// over one connection (connection reuse). Multi-line and malformed replies are handled: a reply
+// that does not parse is treated as a transient failure of the connection (never as success).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/reply.hpp"
+
+namespace mugai::proto {
+
+enum class TlsPolicy { None, Opportunistic, Required };
+
+struct ClientConfig {
+  std::string helo_name = "localhost";
+  TlsPolicy tls = TlsPolicy::Opportunistic;
+  std::size_t max_reply_line = 4096;   // a longer reply line is malformed
+  std::size_t max_reply_lines = 100;
+};
+
+// Outcome of one transaction, per recipient.
+struct RecipientResult {
+  std::string rcpt;
+  Reply reply;  // the RCPT reply if it failed, else the final DATA reply
+};
+
+struct TransactionResult {
+  Reply reply;                            // final reply (or the failing MAIL/DATA/connection reply)
+  std::vector<RecipientResult> recipients;  // one per recipient, same order as given
+};
+
+class ClientSession {
+ public:
+  enum class Action {
+    NeedInput,   // write take_output(), then read a reply and feed() it
+    StartTls,    // write take_output(); do the TLS handshake, then tls_started() (or tls_failed())
+    Ready,       // connection is idle: call begin() for a transaction, or quit()
+    Done,        // the transaction begun with begin() finished: see result(); session is Ready again
+                 // unless closed() is true
+    Closed,      // QUIT answered, or the connection is unusable (see result()/failure())
+  };
+
+  explicit ClientSession(ClientConfig config);
+
+  void feed(std::string_view untrusted_bytes);
+  Action process();
+  std::string take_output();
+
+  // Start a transaction when process() returned Ready. `message` uses CRLF line ends, unstuffed;
+  // the session dot-stuffs it and appends <CRLF>.<CRLF>. SIZE= is sent when the server offers SIZE,
+  // and a message larger than the advertised SIZE fails with 552 without sending it.
+  void begin(std::string mail_from, std::vector<std::string> rcpt_to, std::string message);
+  const TransactionResult& result() const { return result_; }
+
+  void quit();
+  void tls_started();
+  void tls_failed(std::string_view why);
+  // The driver's deadline or connection failed: the current transaction (if any) ends with a 4xx.
+  void connection_lost(std::string_view why);
+
+  bool tls_active() const { return tls_active_; }
+  bool closed() const;
+  // Why the session closed before being usable (greeting 554, EHLO refused, TLS required but absent).
+  const Reply& failure() const { return failure_; }
+
+ private:
+  ClientConfig config_;
+  TransactionResult result_;
+  Reply failure_;
+  bool tls_active_ = false;
+  // Implementation-defined state (see smtp_client.cpp).
+  struct Impl;
+  std::string in_;
+  std::string out_;
+  int state_ = 0;
+  bool server_pipelining_ = false;
+  bool server_starttls_ = false;
+  std::size_t server_size_ = 0;
+  std::string mail_from_;
+  std::vector<std::string> rcpt_to_;
+  std::string message_;
+  std::size_t rcpt_index_ = 0;
+  std::size_t rcpt_accepted_ = 0;
+};
+
+}  // namespace mugai::proto

@@ -1,0 +1,120 @@
+// The SMTP server side (RFC 5321 + ESMTP PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS)
+// as an I/O-free state machine: bytes in, reply bytes and actions out. No sockets, no clock.
+// Guarantees: framing is strict (a bare CR or LF in a command or in DATA fails that command or
+// transaction with a 5xx and is never normalized), only <CRLF>.<CRLF> ends DATA, input buffered
+// before STARTTLS is discarded, and pipelined commands are answered strictly in order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/reply.hpp"
+
+namespace mugai::proto {
+
+struct ServerLimits {
+  std::size_t max_command_line = 512;            // bytes incl. CRLF (RFC 5321 §4.5.3.1.4)
+  std::size_t max_text_line = 1000;              // bytes incl. CRLF, in DATA (§4.5.3.1.6)
+  std::size_t max_header_section = 256 * 1024;   // bytes of the header section in DATA
+  std::size_t max_message_size = 25 * 1024 * 1024;  // bytes of unstuffed DATA; advertised as SIZE
+  std::size_t max_recipients = 100;
+  unsigned max_errors = 10;                      // 4xx/5xx replies before 421 and close
+};
+
+struct ServerConfig {
+  std::string hostname = "localhost";
+  ServerLimits limits;
+  bool tls_available = false;  // advertise and accept STARTTLS
+  bool tls_required = false;   // refuse MAIL with 530 5.7.0 until TLS is active
+  std::vector<std::string> accept_domains;  // recipient domains (see recipient_allowed)
+};
+
+// What the transaction carried; handed to the gateway when DATA completes.
+struct Envelope {
+  std::string client_ip;
+  std::string helo;
+  bool esmtp = false;
+  bool tls = false;
+  std::string mail_from;                // "" for the null sender <>
+  std::vector<std::string> rcpt_to;     // accepted recipients, in order
+  bool eight_bit_mime = false;          // BODY=8BITMIME was given
+};
+
+class ServerSession {
+ public:
+  enum class Action {
+    NeedInput,    // write take_output(), then read more and feed() it
+    StartTls,     // write take_output() (the 220), do the TLS handshake, then tls_started()
+    Message,      // DATA completed: spool message(), then call queued() or queue_failed()
+    Close,        // write take_output(), then close the connection
+  };
+
+  ServerSession(ServerConfig config, std::string client_ip);
+
+  // The 220 greeting (already placed in the output buffer by the constructor).
+  // Bytes from the client; they are only buffered until process() runs.
+  void feed(std::string_view untrusted_bytes);
+
+  // Consume buffered input until the session needs something from its driver.
+  Action process();
+
+  // Reply bytes produced so far; the caller writes them before acting on the Action.
+  std::string take_output();
+
+  // After Action::Message: the transaction's envelope and unstuffed message bytes (CRLF line ends).
+  const Envelope& envelope() const { return envelope_; }
+  const std::string& message() const { return data_; }
+  // Spool outcome; queued() answers "250 2.0.0 Ok: queued as <id>", queue_failed() a 451 4.3.0.
+  void queued(std::string_view queue_id);
+  void queue_failed(std::string_view why);
+
+  // After Action::StartTls and a successful handshake: discards any input that arrived in the
+  // clear after the STARTTLS command (CVE-2011-0411) and resets to the pre-EHLO state (RFC 3207 §4.2).
+  void tls_started();
+
+  // The driver's idle deadline passed: emits 421 4.4.2 and the next process() returns Close.
+  void timed_out();
+  // Too many connections or a refused client network: emits 421/554 and closes. Call before process().
+  void refuse(Reply reply);
+
+  bool in_data() const;
+  unsigned errors() const { return errors_; }
+
+ private:
+  // Implementation detail (see smtp_server.cpp): state machine over a command table.
+  enum class State { Command, Data, AwaitQueue, StartTls, Closing };
+  struct Command;
+  friend struct ServerCommands;
+
+  void reply(Reply r);
+  void error_reply(Reply r);  // counts towards max_errors
+  void reset_transaction();
+  bool process_command_line();
+  bool process_data();
+
+  ServerConfig config_;
+  State state_ = State::Command;
+  std::string in_;
+  std::size_t in_pos_ = 0;
+  std::string out_;
+  Envelope envelope_;
+  std::string data_;
+  bool have_helo_ = false;
+  bool have_mail_ = false;
+  bool tls_active_ = false;
+  unsigned errors_ = 0;
+  // DATA framing state
+  bool data_bad_framing_ = false;
+  bool data_too_big_ = false;
+  bool data_line_too_long_ = false;
+  bool data_in_headers_ = true;
+  bool data_headers_too_big_ = false;
+  bool data_has_nul_ = false;
+  std::size_t data_line_len_ = 0;
+  std::size_t data_header_bytes_ = 0;
+};
+
+}  // namespace mugai::proto

@@ -1,0 +1,55 @@
+// The one sanitization entry point, shared by the gateway, `mugaictl sanitize` and the fuzz oracle
+// (DESIGN.md principle 7). Fail closed: the result is either a freshly built message holding only
+// what a sanitizer positively made safe, or a verdict that the whole message is held back.
+// Never throws; never returns the original bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sanitizers/quarantine.hpp"
+
+namespace mugai::sanitize {
+
+struct Limits {
+  std::size_t max_depth = 10;                 // MIME nesting depth
+  std::size_t max_parts = 200;                // parts in the whole tree
+  std::size_t max_decoded_part = 32 * 1024 * 1024;
+  std::size_t max_decoded_total = 64 * 1024 * 1024;
+};
+
+struct Policy {
+  Limits limits;
+  std::string output_charset = "UTF-8";
+};
+
+// What the gateway knows about the message besides its bytes.
+struct MessageContext {
+  std::string queue_id;
+  std::string gateway_hostname;
+  std::string client_ip;
+  std::string helo;
+  std::string mail_from;
+  std::vector<std::string> rcpt_to;
+  std::int64_t received_unix = 0;  // time comes in as a value (for Received/Date)
+};
+
+struct Outcome {
+  enum class Verdict {
+    Sanitized,    // `message` holds the rebuilt, safe message to deliver
+    Quarantined,  // nothing deliverable: the whole original is in quarantine (`quarantine_id`)
+    Failed,       // the pipeline could not run (e.g. quarantine store failed): retry later, deliver nothing
+  } verdict = Verdict::Failed;
+  std::string message;        // CRLF line ends
+  std::string reason;         // human-readable summary for logs
+  std::string quarantine_id;  // set when anything was quarantined
+  std::vector<RemovedPart> removed;
+  std::string report_json;    // per-message report
+};
+
+Outcome sanitize_message(std::string_view untrusted_message, const MessageContext& ctx,
+                         const Policy& policy, QuarantineStore& quarantine);
+
+}  // namespace mugai::sanitize
