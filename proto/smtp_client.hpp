@@ -28,6 +28,15 @@ struct RecipientResult {
   Reply reply;  // the RCPT reply if it failed, else the final DATA reply
 };
 
+// What the next hop's EHLO reply advertised (empty after HELO).
+struct ServerExtensions {
+  bool pipelining = false;
+  bool starttls = false;
+  bool eight_bit_mime = false;
+  bool size_offered = false;
+  std::size_t size = 0;  // 0: SIZE offered without a limit
+};
+
 struct TransactionResult {
   Reply reply;                            // final reply (or the failing MAIL/DATA/connection reply)
   std::vector<RecipientResult> recipients;  // one per recipient, same order as given
@@ -41,7 +50,8 @@ class ClientSession {
     Ready,       // connection is idle: call begin() for a transaction, or quit()
     Done,        // the transaction begun with begin() finished: see result(); session is Ready again
                  // unless closed() is true
-    Closed,      // QUIT answered, or the connection is unusable (see result()/failure())
+    Closed,      // QUIT answered, or the connection is unusable (see result()/failure()); a QUIT
+                 // may wait in take_output(): writing it is a courtesy, then close the connection
   };
 
   explicit ClientSession(ClientConfig config);
@@ -52,7 +62,8 @@ class ClientSession {
 
   // Start a transaction when process() returned Ready. `message` uses CRLF line ends, unstuffed;
   // the session dot-stuffs it and appends <CRLF>.<CRLF>. SIZE= is sent when the server offers SIZE,
-  // and a message larger than the advertised SIZE fails with 552 without sending it.
+  // and a message larger than the advertised SIZE fails with 552 without sending it. An address that
+  // parse_path() would refuse (or that carries parameters) is never sent: it fails with 553.
   void begin(std::string mail_from, std::vector<std::string> rcpt_to, std::string message);
   const TransactionResult& result() const { return result_; }
 
@@ -63,28 +74,37 @@ class ClientSession {
   void connection_lost(std::string_view why);
 
   bool tls_active() const { return tls_active_; }
+  const ServerExtensions& extensions() const { return ext_; }
   bool closed() const;
   // Why the session closed before being usable (greeting 554, EHLO refused, TLS required but absent).
   const Reply& failure() const { return failure_; }
 
  private:
+  enum class State { Greeting, Ehlo, Helo, StartTls, AwaitTls, Ready, Mail, Rcpt, Data, Body, Rset, Done, Quit, Closed };
+  enum class Parsed { Incomplete, Complete, Malformed };
+
+  Parsed parse_reply(Reply& out);
+  void on_reply(const Reply& r);
+  void after_hello();
+  void send(std::string_view line);
+  void send_message();
+  void next_rcpt();
+  bool in_transaction() const;
+  void settle_pending(const Reply& r);
+  void fail_connection(const Reply& r, bool send_quit);
+
   ClientConfig config_;
   TransactionResult result_;
   Reply failure_;
   bool tls_active_ = false;
-  // Implementation-defined state (see smtp_client.cpp).
-  struct Impl;
+  State state_ = State::Greeting;
+  ServerExtensions ext_;
   std::string in_;
+  bool in_overflow_ = false;  // the next hop sent more than any sequence of valid replies could hold
   std::string out_;
-  int state_ = 0;
-  bool server_pipelining_ = false;
-  bool server_starttls_ = false;
-  std::size_t server_size_ = 0;
-  std::string mail_from_;
-  std::vector<std::string> rcpt_to_;
-  std::string message_;
+  std::string message_;               // kept from begin() until DATA's 354
+  std::vector<std::size_t> accepted_;  // indexes into result_.recipients whose RCPT got 2xx
   std::size_t rcpt_index_ = 0;
-  std::size_t rcpt_accepted_ = 0;
 };
 
 }  // namespace mugai::proto
