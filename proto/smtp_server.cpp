@@ -1,1 +1,471 @@
-// placeholder: replaced by its implementation
+// The SMTP server session: strict CRLF framing, a command table split into check/proceed, and a
+// streaming DATA parser. Guarantees: memory stays bounded by the configured limits, DATA bytes are
+// scanned once (linear in message size), and only <CRLF>.<CRLF> ends DATA (no smuggling).
+#include "proto/smtp_server.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+#include "proto/address.hpp"
+
+namespace mugai::proto {
+
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// "FROM:" / "TO:" case-insensitively; tolerates spaces after the colon as most MTAs do.
+std::optional<std::string_view> after_keyword(std::string_view args, std::string_view keyword) {
+  if (args.size() < keyword.size() || !iequals(args.substr(0, keyword.size()), keyword)) return std::nullopt;
+  return trim(args.substr(keyword.size()));
+}
+
+// A HELO/EHLO argument is one printable ASCII token (a domain or an address literal).
+bool valid_helo(std::string_view s) {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (c <= ' ' || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// The command table: `check` validates state and syntax and yields the error reply; `proceed`
+// changes state and answers. A row with no error path uses `accept`.
+struct ServerCommands {
+  struct Parsed {
+    std::string_view args;  // after the verb, spaces trimmed
+    PathParams path;        // MAIL/RCPT
+    bool eight_bit = false; // MAIL BODY=8BITMIME
+  };
+  using Check = std::optional<Reply> (*)(ServerSession&, Parsed&);
+  using Proceed = void (*)(ServerSession&, const Parsed&);
+  struct Row {
+    std::string_view verb;
+    Check check;
+    Proceed proceed;
+  };
+
+  static std::optional<Reply> accept(ServerSession&, Parsed&) { return std::nullopt; }
+  static std::optional<Reply> no_args(ServerSession&, Parsed& p) {
+    if (!p.args.empty()) return make_reply(501, "5.5.4", "Syntax error: no parameters allowed");
+    return std::nullopt;
+  }
+
+  static std::optional<Reply> check_helo(ServerSession&, Parsed& p) {
+    if (!valid_helo(p.args)) return make_reply(501, "5.5.4", "Syntax: EHLO/HELO hostname");
+    return std::nullopt;
+  }
+  static void greet(ServerSession& s, const Parsed& p, bool esmtp) {
+    s.reset_transaction();
+    s.have_helo_ = true;
+    s.envelope_.helo = std::string(p.args);
+    s.envelope_.esmtp = esmtp;
+  }
+  static void proceed_ehlo(ServerSession& s, const Parsed& p) {
+    greet(s, p, true);
+    Reply r{250, "", {s.config_.hostname, "PIPELINING",
+                      "SIZE " + std::to_string(s.config_.limits.max_message_size), "8BITMIME",
+                      "ENHANCEDSTATUSCODES"}};
+    if (s.config_.tls_available && !s.tls_active_) r.lines.emplace_back("STARTTLS");
+    s.reply(std::move(r));
+  }
+  static void proceed_helo(ServerSession& s, const Parsed& p) {
+    greet(s, p, false);
+    s.reply(make_reply(250, "2.0.0", s.config_.hostname));
+  }
+
+  static std::optional<Reply> check_mail(ServerSession& s, Parsed& p) {
+    if (!s.have_helo_) return make_reply(503, "5.5.1", "Error: send HELO/EHLO first");
+    if (s.have_mail_) return make_reply(503, "5.5.1", "Error: nested MAIL command");
+    if (s.config_.tls_required && !s.tls_active_) {
+      return make_reply(530, "5.7.0", "Must issue a STARTTLS command first");
+    }
+    const auto arg = after_keyword(p.args, "FROM:");
+    if (!arg) return make_reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+    auto parsed = parse_path(*arg, true);
+    if (!parsed) return make_reply(501, "5.5.4", parsed.error().message);
+    p.path = std::move(*parsed);
+    for (const auto& [key, value] : p.path.params) {
+      if (iequals(key, "SIZE")) {
+        std::uint64_t size = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), size);
+        const bool out_of_range = ec == std::errc::result_out_of_range;
+        if ((ec != std::errc{} && !out_of_range) || end != value.data() + value.size()) {
+          return make_reply(501, "5.5.4", "Syntax error in SIZE parameter");
+        }
+        if (out_of_range || size > s.config_.limits.max_message_size) {
+          return make_reply(552, "5.3.4", "Message size exceeds fixed limit");
+        }
+      } else if (iequals(key, "BODY") && iequals(value, "8BITMIME")) {
+        p.eight_bit = true;
+      } else if (!(iequals(key, "BODY") && iequals(value, "7BIT"))) {
+        return make_reply(555, "5.5.4", "Unsupported MAIL parameter");
+      }
+    }
+    return std::nullopt;
+  }
+  static void proceed_mail(ServerSession& s, const Parsed& p) {
+    s.have_mail_ = true;
+    s.envelope_.mail_from = p.path.mailbox.str();
+    s.envelope_.eight_bit_mime = p.eight_bit;
+    s.reply(make_reply(250, "2.1.0", "Ok"));
+  }
+
+  static std::optional<Reply> check_rcpt(ServerSession& s, Parsed& p) {
+    if (!s.have_mail_) return make_reply(503, "5.5.1", "Error: need MAIL command");
+    const auto arg = after_keyword(p.args, "TO:");
+    if (!arg) return make_reply(501, "5.1.3", "Syntax: RCPT TO:<address>");
+    auto parsed = parse_path(*arg, false);
+    if (!parsed) return make_reply(501, "5.1.3", parsed.error().message);
+    p.path = std::move(*parsed);
+    if (!p.path.params.empty()) return make_reply(555, "5.5.4", "Unsupported RCPT parameter");
+    if (s.envelope_.rcpt_to.size() >= s.config_.limits.max_recipients) {
+      return make_reply(452, "4.5.3", "Error: too many recipients");
+    }
+    if (!recipient_allowed(p.path.mailbox, s.config_.accept_domains)) {
+      return make_reply(550, "5.7.1", "<" + p.path.mailbox.str() + ">: Relay access denied");
+    }
+    return std::nullopt;
+  }
+  static void proceed_rcpt(ServerSession& s, const Parsed& p) {
+    s.envelope_.rcpt_to.push_back(p.path.mailbox.str());
+    s.reply(make_reply(250, "2.1.5", "Ok"));
+  }
+
+  static std::optional<Reply> check_data(ServerSession& s, Parsed& p) {
+    if (!s.have_mail_) return make_reply(503, "5.5.1", "Error: need MAIL command");
+    if (s.envelope_.rcpt_to.empty()) return make_reply(554, "5.5.1", "Error: no valid recipients");
+    return no_args(s, p);
+  }
+  static void proceed_data(ServerSession& s, const Parsed&) {
+    s.begin_data();
+    s.reply(make_reply(354, "", "End data with <CR><LF>.<CR><LF>"));
+  }
+
+  static void proceed_rset(ServerSession& s, const Parsed&) {
+    s.reset_transaction();
+    s.reply(make_reply(250, "2.0.0", "Ok"));
+  }
+  static void proceed_noop(ServerSession& s, const Parsed&) { s.reply(make_reply(250, "2.0.0", "Ok")); }
+  static void proceed_quit(ServerSession& s, const Parsed&) {
+    s.reply(make_reply(221, "2.0.0", "Bye"));
+    s.state_ = ServerSession::State::Closing;
+  }
+  static void proceed_vrfy(ServerSession& s, const Parsed&) {
+    s.reply(make_reply(252, "2.5.0", "Cannot VRFY user, but will accept message"));
+  }
+  static void proceed_help(ServerSession& s, const Parsed&) {
+    s.reply(make_reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"));
+  }
+
+  static std::optional<Reply> check_starttls(ServerSession& s, Parsed& p) {
+    if (!s.config_.tls_available) return make_reply(502, "5.5.1", "Error: command not implemented");
+    if (s.tls_active_) return make_reply(503, "5.5.1", "Error: TLS already active");
+    return no_args(s, p);
+  }
+  static void proceed_starttls(ServerSession& s, const Parsed&) {
+    s.reply(make_reply(220, "2.0.0", "Ready to start TLS"));
+    s.state_ = ServerSession::State::StartTls;
+  }
+
+  static constexpr std::array<Row, 11> table{{
+      {"EHLO", check_helo, proceed_ehlo},
+      {"HELO", check_helo, proceed_helo},
+      {"MAIL", check_mail, proceed_mail},
+      {"RCPT", check_rcpt, proceed_rcpt},
+      {"DATA", check_data, proceed_data},
+      {"RSET", no_args, proceed_rset},
+      {"NOOP", accept, proceed_noop},
+      {"QUIT", accept, proceed_quit},
+      {"VRFY", accept, proceed_vrfy},
+      {"HELP", accept, proceed_help},
+      {"STARTTLS", check_starttls, proceed_starttls},
+  }};
+};
+
+ServerSession::ServerSession(ServerConfig config, std::string client_ip) : config_(std::move(config)) {
+  envelope_.client_ip = std::move(client_ip);
+  reply(make_reply(220, "", config_.hostname + " ESMTP mugai"));
+}
+
+void ServerSession::feed(std::string_view untrusted_bytes) {
+  // Drop what was consumed before growing, so the buffer only ever holds unconsumed input.
+  in_.erase(0, in_pos_);
+  in_pos_ = 0;
+  in_.append(untrusted_bytes);
+}
+
+ServerSession::Action ServerSession::process() {
+  for (;;) {
+    switch (state_) {
+      case State::Closing:
+        return Action::Close;
+      case State::StartTls:
+        return Action::StartTls;
+      case State::AwaitQueue:
+        return Action::Message;
+      case State::Command:
+        if (!process_command_line()) return Action::NeedInput;
+        break;
+      case State::Data:
+        if (!process_data()) return Action::NeedInput;
+        break;
+    }
+  }
+}
+
+std::string ServerSession::take_output() { return std::exchange(out_, {}); }
+
+void ServerSession::reply(Reply r) { out_ += r.wire(); }
+
+void ServerSession::error_reply(Reply r) {
+  reply(std::move(r));
+  if (++errors_ >= config_.limits.max_errors) {
+    reply(make_reply(421, "4.7.0", config_.hostname + " Error: too many errors"));
+    state_ = State::Closing;
+  }
+}
+
+void ServerSession::reset_transaction() {
+  have_mail_ = false;
+  envelope_.mail_from.clear();
+  envelope_.rcpt_to.clear();
+  envelope_.eight_bit_mime = false;
+  // A finished message can be 25 MB: give the memory back rather than keep it per idle connection.
+  std::string().swap(data_);
+}
+
+// Handles one complete command line; false when no complete line is buffered.
+bool ServerSession::process_command_line() {
+  const std::string_view pending = std::string_view(in_).substr(in_pos_);
+  const std::size_t crlf = pending.find("\r\n");
+  const std::size_t max_line = config_.limits.max_command_line;
+  if (crlf == std::string_view::npos) {
+    // Without a CRLF in max_line bytes the line is already too long: drop it as it arrives (keeping
+    // a trailing CR that may pair with the next LF) and answer once its CRLF shows up.
+    if (discarding_long_line_ || pending.size() >= max_line) {
+      discarding_long_line_ = true;
+      in_pos_ += pending.size() - (pending.ends_with('\r') ? 1 : 0);
+    }
+    return false;
+  }
+  in_pos_ += crlf + 2;
+  if (std::exchange(discarding_long_line_, false) || crlf + 2 > max_line) {
+    error_reply(make_reply(500, "5.5.2", "Error: line too long"));
+    return true;
+  }
+  const std::string_view line = pending.substr(0, crlf);
+  if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    // A bare LF is exactly what SMTP smuggling hides a second command or a fake end of DATA behind.
+    reset_transaction();
+    error_reply(make_reply(500, "5.5.2", "Syntax error: bare <CR> or <LF> in command"));
+    return true;
+  }
+  dispatch(line);
+  return true;
+}
+
+void ServerSession::dispatch(std::string_view line) {
+  const std::size_t space = line.find(' ');
+  const std::string_view verb = line.substr(0, space);
+  for (const auto& row : ServerCommands::table) {
+    if (!iequals(verb, row.verb)) continue;
+    ServerCommands::Parsed parsed;
+    parsed.args = space == std::string_view::npos ? std::string_view{} : trim(line.substr(space + 1));
+    if (auto error = row.check(*this, parsed)) {
+      error_reply(std::move(*error));
+    } else {
+      row.proceed(*this, parsed);
+    }
+    return;
+  }
+  error_reply(make_reply(500, "5.5.2", "Error: command not recognized"));
+}
+
+void ServerSession::begin_data() {
+  state_ = State::Data;
+  data_state_ = DataState::LineStart;
+  data_failure_.reset();
+  data_in_headers_ = true;
+  data_line_len_ = 0;
+  data_header_bytes_ = 0;
+  data_size_ = 0;
+}
+
+void ServerSession::data_fail(Reply r) {
+  if (data_failure_) return;
+  data_failure_ = std::move(r);
+  // The message is lost anyway: release it now and store nothing more.
+  std::string().swap(data_);
+}
+
+void ServerSession::data_count(std::size_t wire_bytes) {
+  data_line_len_ += wire_bytes;
+  if (data_line_len_ > config_.limits.max_text_line) {
+    data_fail(make_reply(554, "5.6.0", "Message rejected: line too long"));
+  }
+}
+
+void ServerSession::data_store(std::string_view unstuffed) {
+  data_size_ += unstuffed.size();
+  if (data_in_headers_) {
+    data_header_bytes_ += unstuffed.size();
+    if (data_header_bytes_ > config_.limits.max_header_section) {
+      data_fail(make_reply(552, "5.3.4", "Message header section exceeds fixed limit"));
+    }
+  }
+  if (data_size_ > config_.limits.max_message_size) {
+    data_fail(make_reply(552, "5.3.4", "Message size exceeds fixed limit"));
+  }
+  if (!data_failure_) data_.append(unstuffed);
+}
+
+// Consumes DATA bytes; true once <CRLF>.<CRLF> was seen. Runs of ordinary bytes are copied in one
+// step; CR, LF, NUL and a dot at line start are decided one byte at a time, carrying the state
+// across calls so a terminator split over reads is still recognised and nothing is rescanned.
+bool ServerSession::process_data() {
+  static constexpr std::string_view specials("\r\n\0", 3);
+  const std::string_view buf(in_);
+  const auto bare = [this] {
+    data_fail(make_reply(554, "5.6.0", "Message rejected: bare <CR> or <LF> in DATA"));
+  };
+  std::size_t pos = in_pos_;
+  while (pos < buf.size()) {
+    const char c = buf[pos];
+    switch (data_state_) {
+      case DataState::LineStart:
+        data_state_ = DataState::Mid;
+        if (c == '.') {
+          data_count(1);
+          data_state_ = DataState::Dot;
+          ++pos;
+        }
+        break;
+      case DataState::Dot:  // the leading dot is dropped: that is the unstuffing
+        data_state_ = DataState::Mid;
+        if (c == '\r') {
+          data_count(1);
+          data_state_ = DataState::DotCr;
+          ++pos;
+        }
+        break;
+      case DataState::DotCr:
+        if (c == '\n') {
+          in_pos_ = pos + 1;
+          finish_data();
+          return true;
+        }
+        bare();
+        data_state_ = DataState::Mid;  // the byte after the bare CR is judged on its own
+        break;
+      case DataState::Cr:
+        if (c == '\n') {
+          data_count(1);
+          ++pos;
+          // The first empty line closes the header section; it is not part of it.
+          if (data_line_len_ == 2) data_in_headers_ = false;
+          data_store("\r\n");
+          data_line_len_ = 0;
+          data_state_ = DataState::LineStart;
+        } else {
+          bare();
+          data_state_ = DataState::Mid;
+        }
+        break;
+      case DataState::Mid: {
+        const std::size_t stop = std::min(buf.find_first_of(specials, pos), buf.size());
+        if (stop > pos) {
+          data_count(stop - pos);
+          data_store(buf.substr(pos, stop - pos));
+          pos = stop;
+          break;
+        }
+        data_count(1);
+        ++pos;
+        if (c == '\r') {
+          data_state_ = DataState::Cr;
+        } else if (c == '\n') {
+          bare();
+        } else {
+          data_fail(make_reply(554, "5.6.0", "Message rejected: NUL byte in DATA"));
+        }
+        break;
+      }
+    }
+  }
+  in_pos_ = pos;
+  return false;
+}
+
+void ServerSession::finish_data() {
+  if (!data_failure_) {
+    state_ = State::AwaitQueue;
+    return;
+  }
+  state_ = State::Command;
+  reset_transaction();
+  error_reply(std::move(*data_failure_));
+  data_failure_.reset();
+}
+
+// Outside AwaitQueue there is no message to answer for; a stray call must not emit a reply.
+void ServerSession::queued(std::string_view queue_id) {
+  if (state_ != State::AwaitQueue) return;
+  state_ = State::Command;
+  reset_transaction();
+  reply(make_reply(250, "2.0.0", "Ok: queued as " + std::string(queue_id)));
+}
+
+// The reason stays in the gateway's log: internal errors are not the client's business.
+void ServerSession::queue_failed(std::string_view) {
+  if (state_ != State::AwaitQueue) return;
+  state_ = State::Command;
+  reset_transaction();
+  error_reply(make_reply(451, "4.3.0", "Error: queue file write error, try again later"));
+}
+
+void ServerSession::tls_started() {
+  // Anything sent in the clear after STARTTLS was injectable by a man in the middle (CVE-2011-0411).
+  in_.clear();
+  in_pos_ = 0;
+  discarding_long_line_ = false;
+  reset_transaction();
+  have_helo_ = false;
+  tls_active_ = true;
+  envelope_.helo.clear();
+  envelope_.esmtp = false;
+  envelope_.tls = true;
+  state_ = State::Command;
+}
+
+void ServerSession::timed_out() {
+  reply(make_reply(421, "4.4.2", config_.hostname + " Error: timeout exceeded"));
+  state_ = State::Closing;
+}
+
+void ServerSession::refuse(Reply r) {
+  reply(std::move(r));
+  state_ = State::Closing;
+}
+
+}  // namespace mugai::proto

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,25 +81,36 @@ class ServerSession {
   // Too many connections or a refused client network: emits 421/554 and closes. Call before process().
   void refuse(Reply reply);
 
-  bool in_data() const;
+  bool in_data() const { return state_ == State::Data; }
   unsigned errors() const { return errors_; }
+  // Input bytes held but not yet consumed. In the command phase this never exceeds
+  // max_command_line: an over-long line is discarded as it arrives, not buffered.
+  std::size_t buffered() const { return in_.size() - in_pos_; }
 
  private:
   // Implementation detail (see smtp_server.cpp): state machine over a command table.
   enum class State { Command, Data, AwaitQueue, StartTls, Closing };
-  struct Command;
+  // Where the DATA parser stands within the current line (dot-stuffing and CRLF framing).
+  enum class DataState { LineStart, Dot, DotCr, Mid, Cr };
   friend struct ServerCommands;
 
   void reply(Reply r);
   void error_reply(Reply r);  // counts towards max_errors
   void reset_transaction();
   bool process_command_line();
+  void dispatch(std::string_view line);
+  void begin_data();
   bool process_data();
+  void finish_data();
+  void data_count(std::size_t wire_bytes);
+  void data_store(std::string_view unstuffed);
+  void data_fail(Reply r);
 
   ServerConfig config_;
   State state_ = State::Command;
   std::string in_;
   std::size_t in_pos_ = 0;
+  bool discarding_long_line_ = false;
   std::string out_;
   Envelope envelope_;
   std::string data_;
@@ -106,15 +118,13 @@ class ServerSession {
   bool have_mail_ = false;
   bool tls_active_ = false;
   unsigned errors_ = 0;
-  // DATA framing state
-  bool data_bad_framing_ = false;
-  bool data_too_big_ = false;
-  bool data_line_too_long_ = false;
+  // DATA framing state; the first failure is kept and answered once the terminator arrives.
+  DataState data_state_ = DataState::LineStart;
+  std::optional<Reply> data_failure_;
   bool data_in_headers_ = true;
-  bool data_headers_too_big_ = false;
-  bool data_has_nul_ = false;
-  std::size_t data_line_len_ = 0;
+  std::size_t data_line_len_ = 0;      // wire bytes of the current line so far
   std::size_t data_header_bytes_ = 0;
+  std::size_t data_size_ = 0;          // unstuffed bytes, counted even when no longer stored
 };
 
 }  // namespace mugai::proto
