@@ -1,1 +1,289 @@
-// placeholder: replaced by its implementation
+// The queue manager (see scheduler.hpp). Ordering that keeps "nothing lost" true at every crash
+// point: sanitized copy durable before the raw one goes; a bounce durable before the failed
+// recipients are marked done; the spool entry removed only when no recipient is left.
+#include "gateway/scheduler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+#include "gateway/durable_file.hpp"
+#include "gateway/log.hpp"
+#include "gateway/maildir.hpp"
+#include "sanitizers/pipeline.hpp"
+
+namespace mugai::gateway {
+
+namespace {
+std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::string reply_text(const proto::Reply& r) {
+  std::string s = std::to_string(r.code);
+  if (!r.enhanced.empty()) s += " " + r.enhanced;
+  for (const auto& l : r.lines) s += " " + l;
+  return s;
+}
+
+std::string dead_letter_dir(const config::Config& cfg) {
+  return cfg.delivery.dead_letter_dir.empty() ? cfg.spool.dir + "/dead-letter" : cfg.delivery.dead_letter_dir;
+}
+}  // namespace
+
+Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, const config::Config& cfg,
+                     Spool& spool, sanitize::QuarantineStore& quarantine,
+                     std::shared_ptr<ssl::context> client_tls)
+    : io_(io),
+      workers_(workers),
+      cfg_(cfg),
+      spool_(spool),
+      quarantine_(quarantine),
+      next_hop_(io, cfg, cfg.delivery.smtp_host, client_tls),
+      sweep_(io) {
+  if (cfg.delivery.bounce_via_smtp)
+    bounce_relay_ = std::make_unique<SmtpDelivery>(io, cfg, cfg.delivery.bounce_host, client_tls);
+}
+
+void Scheduler::start(const std::vector<std::string>& recovered_ids) {
+  for (const auto& id : recovered_ids) ready_.push_back(id);
+  // Idle next-hop connections are closed after a few seconds so the LGWAN MTA is not held open.
+  asio::co_spawn(io_, [this]() -> awaitable<void> {
+    while (!stopping_) {
+      sweep_.expires_after(std::chrono::seconds(2));
+      error_code ec;
+      co_await sweep_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      next_hop_.close_idle(std::chrono::seconds(5));
+      if (bounce_relay_) bounce_relay_->close_idle(std::chrono::seconds(5));
+    }
+  }, asio::detached);
+  asio::post(io_, [this] { pump(); });
+}
+
+void Scheduler::enqueue(std::string id) {
+  asio::post(io_, [this, id = std::move(id)]() mutable {
+    ready_.push_back(std::move(id));
+    pump();
+  });
+}
+
+void Scheduler::pump() {
+  while (!stopping_ && active_ < cfg_.delivery.concurrency && !ready_.empty()) {
+    std::string id = std::move(ready_.front());
+    ready_.pop_front();
+    ++active_;
+    asio::co_spawn(io_, process(std::move(id)), [this](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::event("scheduler-error", {{"error", ex.what()}});
+        }
+      }
+      --active_;
+      if (stopping_ && active_ == 0 && on_stopped_) std::exchange(on_stopped_, nullptr)();
+      pump();
+    });
+  }
+}
+
+void Scheduler::stop(std::function<void()> done) {
+  stopping_ = true;
+  sweep_.cancel();
+  next_hop_.close_idle(Clock::duration::zero());
+  if (bounce_relay_) bounce_relay_->close_idle(Clock::duration::zero());
+  if (active_ == 0)
+    done();
+  else
+    on_stopped_ = std::move(done);
+}
+
+void Scheduler::retry_later(const std::string& id) {
+  unsigned n = ++attempts_[id];
+  double delay = static_cast<double>(cfg_.delivery.retry_first.count()) *
+                 std::pow(cfg_.delivery.retry_factor, static_cast<double>(n - 1));
+  delay = std::min(delay, static_cast<double>(cfg_.delivery.retry_max.count()));
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(
+                                                             static_cast<std::int64_t>(delay * 1000)));
+  log::event("deferred", {{"id", id}, {"attempt", std::to_string(n)},
+                          {"retry_in", std::to_string(static_cast<long>(delay)) + "s"}});
+  timer->async_wait([this, timer, id](error_code ec) {
+    if (!ec && !stopping_) {
+      ready_.push_back(id);
+      pump();
+    }
+  });
+}
+
+awaitable<void> Scheduler::process(std::string id) {
+  auto loaded = co_await run_blocking(workers_, [&] { return spool_.load(id); });
+  if (!loaded) {
+    log::event("spool-error", {{"id", id}, {"error", loaded.error().message}});
+    co_return;
+  }
+  SpoolEntry entry = std::move(*loaded);
+
+  if (entry.stage == Stage::Raw) {
+    sanitize::MessageContext ctx{entry.id,        cfg_.smtp.hostname, entry.client_ip, entry.helo,
+                                 entry.mail_from, entry.rcpt_to,      entry.arrival_unix};
+    auto outcome = co_await run_blocking(workers_, [&] {
+      return sanitize::sanitize_message(entry.message, ctx, sanitize::Policy{}, quarantine_);
+    });
+    std::string verdict = outcome.verdict == sanitize::Outcome::Verdict::Sanitized     ? "sanitized"
+                          : outcome.verdict == sanitize::Outcome::Verdict::Quarantined ? "quarantined"
+                                                                                       : "failed";
+    log::event("sanitize", {{"id", id}, {"verdict", verdict}, {"reason", outcome.reason},
+                            {"removed", std::to_string(outcome.removed.size())},
+                            {"quarantine_id", outcome.quarantine_id}});
+    switch (outcome.verdict) {
+      case sanitize::Outcome::Verdict::Sanitized: {
+        auto st = co_await run_blocking(workers_, [&] { return spool_.store_clean(entry, outcome.message); });
+        if (!st) {
+          log::event("spool-error", {{"id", id}, {"error", st.error().message}});
+          retry_later(id);
+          co_return;
+        }
+        entry.stage = Stage::Clean;
+        entry.message = std::move(outcome.message);
+        break;
+      }
+      case sanitize::Outcome::Verdict::Quarantined: {
+        // The whole original is held in quarantine (the store made it durable): nothing to deliver.
+        auto st = co_await run_blocking(workers_, [&] { return spool_.remove(id); });
+        if (!st) log::event("spool-error", {{"id", id}, {"error", st.error().message}});
+        attempts_.erase(id);
+        co_return;
+      }
+      case sanitize::Outcome::Verdict::Failed:
+        retry_later(id);
+        co_return;
+    }
+  }
+  co_await deliver_and_settle(std::move(entry));
+}
+
+awaitable<proto::TransactionResult> Scheduler::deliver_maildir_all(const SpoolEntry& entry,
+                                                                   const std::vector<std::string>& rcpts) {
+  co_return co_await run_blocking(workers_, [&] {
+    proto::TransactionResult r;
+    for (const auto& rcpt : rcpts) {
+      auto st = deliver_maildir(cfg_.delivery.maildir, rcpt, entry.message, cfg_.spool.fsync);
+      r.recipients.push_back({rcpt, st ? proto::make_reply(250, "2.0.0", "delivered to maildir")
+                                       : proto::make_reply(451, "4.3.0", st.error().message)});
+    }
+    return r;
+  });
+}
+
+awaitable<void> Scheduler::deliver_and_settle(SpoolEntry entry) {
+  const std::string id = entry.id;
+  auto done = co_await run_blocking(workers_, [&] { return spool_.done(id); });
+  std::vector<std::string> pending;
+  for (const auto& r : entry.rcpt_to)
+    if (!done.count(r)) pending.push_back(r);
+
+  std::vector<FailedRecipient> failed;
+  std::vector<std::string> deferred;
+  const bool expired = now_unix() - entry.arrival_unix >= cfg_.delivery.max_queue_lifetime.count();
+  const bool to_dead_letter = entry.route == Route::Bounce && !bounce_relay_;
+
+  if (expired) {
+    for (const auto& r : pending)
+      failed.push_back({r, "4.4.7", "message expired in queue after " +
+                                        std::to_string(cfg_.delivery.max_queue_lifetime.count()) + "s",
+                        ""});
+  } else if (to_dead_letter) {
+    // A bounce with no relay configured is complete once it is durably in the dead-letter directory.
+    auto st = co_await run_blocking(workers_, [&] { return write_dead_letter(entry, "bounce"); });
+    if (!st) {
+      log::event("dead-letter-error", {{"id", id}, {"error", st.error().message}});
+      retry_later(id);
+      co_return;
+    }
+    log::event("bounce", {{"id", id}, {"result", "dead-letter"}, {"to", entry.rcpt_to.empty() ? "" : entry.rcpt_to[0]}});
+    pending.clear();
+  } else if (!pending.empty()) {
+    proto::TransactionResult result;
+    std::string hop;
+    if (entry.route == Route::Bounce) {
+      hop = bounce_relay_->name();
+      result = co_await bounce_relay_->deliver(entry.mail_from, pending, entry.message);
+    } else if (cfg_.delivery.kind == config::Delivery::Kind::Maildir) {
+      hop = "maildir:" + cfg_.delivery.maildir;
+      result = co_await deliver_maildir_all(entry, pending);
+    } else {
+      hop = next_hop_.name();
+      result = co_await next_hop_.deliver(entry.mail_from, pending, entry.message);
+    }
+    for (const auto& rr : result.recipients) {
+      std::string outcome = rr.reply.positive() ? "sent" : rr.reply.permanent() ? "bounced" : "deferred";
+      log::event("deliver", {{"id", id}, {"rcpt", rr.rcpt}, {"relay", hop}, {"result", outcome},
+                             {"reply", reply_text(rr.reply)}});
+      if (rr.reply.positive()) {
+        auto st = co_await run_blocking(workers_, [&] { return spool_.mark_done(id, rr.rcpt); });
+        if (!st) log::event("spool-error", {{"id", id}, {"error", st.error().message}});
+      } else if (rr.reply.permanent()) {
+        failed.push_back({rr.rcpt, rr.reply.enhanced.empty() ? "5.0.0" : rr.reply.enhanced,
+                          reply_text(rr.reply), hop});
+      } else {
+        deferred.push_back(rr.rcpt);
+      }
+    }
+  }
+
+  if (!failed.empty()) {
+    auto st = co_await run_blocking(workers_, [&] { return settle_failures(entry, failed); });
+    if (!st) {
+      log::event("bounce-error", {{"id", id}, {"error", st.error().message}});
+      retry_later(id);
+      co_return;
+    }
+  }
+  if (!deferred.empty() && !expired) {
+    retry_later(id);
+    co_return;
+  }
+  attempts_.erase(id);
+  auto st = co_await run_blocking(workers_, [&] { return spool_.remove(id); });
+  if (!st) log::event("spool-error", {{"id", id}, {"error", st.error().message}});
+}
+
+Status Scheduler::settle_failures(const SpoolEntry& entry, const std::vector<FailedRecipient>& failed) {
+  // Runs on a worker. Null-sender mail and our own bounces are never bounced (RFC 5321 §4.5.5):
+  // they are kept in the dead-letter directory instead, so nothing is lost silently.
+  if (entry.mail_from.empty() || entry.route == Route::Bounce) {
+    std::string why;
+    for (const auto& f : failed) why += f.rcpt + ": " + f.diagnostic + "; ";
+    if (auto st = write_dead_letter(entry, why); !st) return st;
+    log::event("bounce", {{"id", entry.id}, {"result", "dead-letter"}, {"reason", why}});
+  } else {
+    SpoolEntry dsn;
+    dsn.stage = Stage::Clean;
+    dsn.route = Route::Bounce;
+    dsn.arrival_unix = now_unix();
+    dsn.client_ip = "127.0.0.1";
+    dsn.helo = cfg_.smtp.hostname;
+    dsn.rcpt_to = {entry.mail_from};
+    dsn.message = make_dsn(entry, failed, cfg_.smtp.hostname, now_unix());
+    auto bid = spool_.add(std::move(dsn));
+    if (!bid) return bid.error();
+    log::event("bounce", {{"id", entry.id}, {"bounce_id", *bid}, {"to", entry.mail_from},
+                          {"recipients", std::to_string(failed.size())}});
+    enqueue(*bid);
+  }
+  for (const auto& f : failed)
+    if (auto st = spool_.mark_done(entry.id, f.rcpt); !st) return st;
+  return Ok{};
+}
+
+Status Scheduler::write_dead_letter(const SpoolEntry& entry, const std::string& why) {
+  const std::string dir = dead_letter_dir(cfg_);
+  if (auto st = durable::make_dir(dir, cfg_.spool.fsync); !st) return st;
+  std::string reason = why;
+  // The reason quotes next-hop text: never let it start a new header line.
+  std::replace_if(reason.begin(), reason.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }, ' ');
+  std::string header = "X-Mugai-Dead-Letter: " + reason + "\r\nX-Mugai-Envelope-From: <" + entry.mail_from + ">\r\n";
+  for (const auto& r : entry.rcpt_to) header += "X-Mugai-Envelope-To: <" + r + ">\r\n";
+  return durable::write_file(dir + "/." + entry.id + ".tmp", dir + "/" + entry.id + ".eml",
+                             {header, entry.message}, cfg_.spool.fsync, true);
+}
+
+}  // namespace mugai::gateway

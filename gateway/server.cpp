@@ -1,1 +1,249 @@
-// placeholder: replaced by its implementation
+// The SMTP listener and per-connection session driver (see server.hpp). The proto session decides
+// every reply; this file only moves bytes, enforces deadlines and connection limits, and makes the
+// message durable before the 250 is written.
+#include "gateway/server.hpp"
+
+#include "gateway/log.hpp"
+#include "gateway/scheduler.hpp"
+
+#include <ctime>
+
+namespace mugai::gateway {
+
+bool Network::contains(const asio::ip::address& a) const {
+  auto addr = a;
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  if (addr.is_v4() != base.is_v4()) return false;
+  auto match = [&](const auto& x, const auto& y) {
+    unsigned bits = prefix;
+    for (std::size_t i = 0; i < x.size() && bits > 0; ++i, bits = bits >= 8 ? bits - 8 : 0) {
+      unsigned mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+      if ((x[i] & mask) != (y[i] & mask)) return false;
+    }
+    return true;
+  };
+  if (addr.is_v4()) return match(addr.to_v4().to_bytes(), base.to_v4().to_bytes());
+  return match(addr.to_v6().to_bytes(), base.to_v6().to_bytes());
+}
+
+Expected<Network> parse_network(const std::string& cidr) {
+  auto slash = cidr.find('/');
+  error_code ec;
+  auto addr = asio::ip::make_address(cidr.substr(0, slash), ec);
+  if (ec) return Error{"'" + cidr + "' is not an IP network"};
+  unsigned max = addr.is_v4() ? 32 : 128, prefix = max;
+  if (slash != std::string::npos) {
+    try {
+      std::size_t used = 0;
+      prefix = static_cast<unsigned>(std::stoul(cidr.substr(slash + 1), &used));
+      if (used != cidr.size() - slash - 1 || prefix > max) throw std::invalid_argument("prefix");
+    } catch (const std::exception&) {
+      return Error{"'" + cidr + "' has an invalid prefix length"};
+    }
+  }
+  return Network{addr, prefix};
+}
+
+Server::Server(asio::io_context& io, asio::thread_pool& blocking, const config::Config& cfg,
+               Spool& spool, Scheduler& scheduler, std::shared_ptr<ssl::context> tls)
+    : io_(io), blocking_(blocking), cfg_(cfg), spool_(spool), scheduler_(scheduler), tls_(std::move(tls)) {
+  session_cfg_.hostname = cfg.smtp.hostname;
+  session_cfg_.limits = cfg.smtp.limits;
+  session_cfg_.tls_available = tls_ != nullptr;
+  session_cfg_.tls_required = cfg.smtp.tls_required;
+  session_cfg_.accept_domains = cfg.smtp.accept_domains;
+  for (const auto& n : cfg.smtp.client_networks)
+    if (auto net = parse_network(n)) networks_.push_back(*net);  // validated by config already
+}
+
+Status Server::listen() {
+  for (const auto& ep : cfg_.smtp.listen) {
+    error_code ec;
+    auto addr = asio::ip::make_address(ep.host, ec);
+    std::string where = ep.host + ":" + std::to_string(ep.port);
+    if (ec) return Error{"smtp.listen: '" + where + "' is not an IP address"};
+    tcp::acceptor acceptor(io_);
+    tcp::endpoint endpoint(addr, ep.port);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error{"smtp.listen: cannot listen on " + where + ": " + ec.message()};
+    log::event("listen", {{"addr", where}});
+    acceptors_.push_back(std::move(acceptor));
+  }
+  return Ok{};
+}
+
+void Server::start() {
+  for (auto& a : acceptors_) asio::co_spawn(io_, accept_loop(a), asio::detached);
+}
+
+awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
+  for (;;) {
+    // Each connection gets its own strand: its deadline timer and its I/O never run concurrently.
+    tcp::socket socket(asio::make_strand(io_));
+    error_code ec;
+    co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      // EMFILE and friends: log, back off briefly, keep serving the connections we have.
+      log::event("accept-error", {{"error", ec.message()}});
+      asio::steady_timer t(io_, std::chrono::milliseconds(100));
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    auto conn = std::make_shared<Conn>(std::move(socket));
+    auto ex = conn->socket().get_executor();
+    asio::co_spawn(ex, session(std::move(conn)), asio::detached);
+  }
+}
+
+std::optional<proto::Reply> Server::admit(const std::string& ip) {
+  error_code ec;
+  auto addr = asio::ip::make_address(ip, ec);
+  if (!networks_.empty()) {
+    bool ok = !ec && std::any_of(networks_.begin(), networks_.end(),
+                                 [&](const Network& n) { return n.contains(addr); });
+    if (!ok)
+      return proto::make_reply(554, "5.7.1", "Access denied: client network not allowed");
+  }
+  std::lock_guard lock(mu_);
+  if (stopping_) return proto::make_reply(421, "4.3.2", cfg_.smtp.hostname + " Service shutting down");
+  if (total_ >= cfg_.smtp.max_connections)
+    return proto::make_reply(421, "4.7.0", cfg_.smtp.hostname + " Too many connections, try again later");
+  if (per_ip_[ip] >= cfg_.smtp.max_connections_per_ip)
+    return proto::make_reply(421, "4.7.0", cfg_.smtp.hostname + " Too many connections from your address");
+  return std::nullopt;
+}
+
+awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
+  const std::string ip = conn->remote_ip();
+  auto refusal = admit(ip);
+  {
+    std::lock_guard lock(mu_);
+    ++total_;
+    ++per_ip_[ip];
+    live_[conn.get()] = conn;
+  }
+  log::event("connect", {{"client", ip}});
+  proto::ServerSession s(session_cfg_, ip);
+  if (refusal) s.refuse(*refusal);
+
+  const auto io_limit = std::chrono::duration_cast<Clock::duration>(cfg_.smtp.idle_timeout);
+  unsigned messages = 0;
+  error_code ec;
+  for (bool open = true; open;) {
+    auto action = s.process();
+    if (auto out = s.take_output(); !out.empty()) {
+      co_await conn->write(out, io_limit, ec);
+      if (ec) break;
+    }
+    switch (action) {
+      case proto::ServerSession::Action::NeedInput: {
+        bool stopping;
+        {
+          std::lock_guard lock(mu_);
+          stopping = stopping_;
+          if (s.in_data()) in_data_.insert(conn.get()); else in_data_.erase(conn.get());
+        }
+        if (stopping && !s.in_data()) {
+          s.refuse(proto::make_reply(421, "4.3.2", cfg_.smtp.hostname + " Service shutting down"));
+          break;
+        }
+        auto bytes = co_await conn->read_some(io_limit, ec);
+        if (ec == asio::error::timed_out) {
+          s.timed_out();
+        } else if (ec == asio::error::operation_aborted) {
+          continue;  // shutdown interrupted an idle read: the loop answers 421
+        } else if (ec) {
+          open = false;
+        } else {
+          s.feed(bytes);
+        }
+        break;
+      }
+      case proto::ServerSession::Action::StartTls: {
+        auto limit = std::chrono::duration_cast<Clock::duration>(cfg_.smtp.tls_handshake_timeout);
+        co_await conn->handshake(*tls_, ssl::stream_base::server, limit, ec);
+        if (ec) {
+          log::event("tls-error", {{"client", ip}, {"error", ec.message()}});
+          open = false;
+        } else {
+          s.tls_started();
+        }
+        break;
+      }
+      case proto::ServerSession::Action::Message: {
+        auto id = co_await spool_message(s.envelope(), s.message());
+        if (id) {
+          ++messages;
+          log::event("accept", {{"id", *id}, {"client", ip}, {"from", s.envelope().mail_from},
+                                {"rcpts", std::to_string(s.envelope().rcpt_to.size())},
+                                {"size", std::to_string(s.message().size())}});
+          s.queued(*id);
+          scheduler_.enqueue(*id);
+        } else {
+          log::event("spool-error", {{"client", ip}, {"error", id.error().message}});
+          s.queue_failed("spool write failed");
+        }
+        break;
+      }
+      case proto::ServerSession::Action::Close:
+        open = false;
+        break;
+    }
+  }
+  conn->close();
+  log::event("disconnect", {{"client", ip}, {"messages", std::to_string(messages)},
+                            {"errors", std::to_string(s.errors())}});
+  release(ip, conn.get());
+}
+
+awaitable<Expected<std::string>> Server::spool_message(const proto::Envelope& env, const std::string& msg) {
+  // fsync blocks: run it on the blocking pool so one slow disk write never stalls other sessions.
+  auto now = static_cast<std::int64_t>(std::time(nullptr));
+  co_return co_await run_blocking(blocking_, [&] { return spool_.accept(env, msg, now); });
+}
+
+void Server::release(const std::string& ip, Conn* conn) {
+  std::lock_guard lock(mu_);
+  --total_;
+  if (--per_ip_[ip] == 0) per_ip_.erase(ip);
+  live_.erase(conn);
+  in_data_.erase(conn);
+  if (stopping_ && total_ == 0 && on_drained_) asio::post(io_, std::exchange(on_drained_, nullptr));
+}
+
+void Server::shutdown(std::function<void()> done) {
+  std::vector<std::shared_ptr<Conn>> idle;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    on_drained_ = std::move(done);
+    for (auto& [ptr, weak] : live_)
+      if (!in_data_.count(ptr))
+        if (auto c = weak.lock()) idle.push_back(std::move(c));
+    if (total_ == 0 && on_drained_) asio::post(io_, std::exchange(on_drained_, nullptr));
+  }
+  for (auto& a : acceptors_) {
+    error_code ignored;
+    a.close(ignored);
+  }
+  for (auto& c : idle) asio::post(c->socket().get_executor(), [c] { c->cancel(); });
+
+  // Sessions still in DATA get server.shutdown_grace to finish; then every socket is closed.
+  auto timer = std::make_shared<asio::steady_timer>(io_, cfg_.server.shutdown_grace);
+  timer->async_wait([this, timer](error_code) {
+    std::vector<std::shared_ptr<Conn>> rest;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [ptr, weak] : live_)
+        if (auto c = weak.lock()) rest.push_back(std::move(c));
+    }
+    for (auto& c : rest) asio::post(c->socket().get_executor(), [c] { c->close(); });
+  });
+}
+
+}  // namespace mugai::gateway

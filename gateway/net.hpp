@@ -1,0 +1,84 @@
+// Asio plumbing shared by the server and the delivery client: one connection that may be upgraded to
+// TLS, where every read, write and handshake carries its own deadline (DESIGN.md principle 5).
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "proto/expected.hpp"
+
+namespace mugai::gateway {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+template <typename T>
+using awaitable = asio::awaitable<T>;
+
+// A TCP connection, optionally upgraded to TLS in place (STARTTLS). Shared ownership so the
+// deadline timer's handler can never outlive the socket it cancels.
+class Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  explicit Conn(tcp::socket socket);
+
+  // Each returns with `ec` set; a passed deadline shows as asio::error::timed_out.
+  // read_some's view is valid until the caller's next co_await: plain connections wait for
+  // readability and then read into one buffer per thread, so 10,000 idle sessions hold no read
+  // buffers; a TLS connection (whose reads may suspend mid-record) owns its buffer.
+  awaitable<std::string_view> read_some(Clock::duration limit, error_code& ec);
+  awaitable<void> write(std::string_view data, Clock::duration limit, error_code& ec);
+  awaitable<void> handshake(ssl::context& ctx, ssl::stream_base::handshake_type type,
+                            Clock::duration limit, error_code& ec, const std::string& sni = {});
+
+  // Aborts whatever operation is pending (used by shutdown); the operation ends with operation_aborted.
+  void cancel();
+  void close();
+  bool tls() const { return tls_ != nullptr; }
+  tcp::socket& socket() { return socket_; }
+  std::string remote_ip() const;
+
+ private:
+  void arm(Clock::duration limit);
+  void disarm();
+
+  tcp::socket socket_;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
+  std::string tls_buf_;
+  asio::steady_timer timer_;
+  bool expired_ = false;
+};
+
+// Runs blocking work (fsync, sanitizing) on `pool` and resumes the awaiting coroutine on its own
+// executor with the result, so the event loop never waits on a disk or a CPU-heavy parse.
+template <typename F>
+awaitable<std::invoke_result_t<F>> run_blocking(asio::thread_pool& pool, F f) {
+  using R = std::invoke_result_t<F>;
+  return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+      [&pool](auto handler, F work) {
+        asio::post(pool, [handler = std::move(handler), work = std::move(work)]() mutable {
+          R result = work();
+          auto ex = asio::get_associated_executor(handler);
+          asio::dispatch(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
+            std::move(handler)(std::move(result));
+          });
+        });
+      },
+      asio::use_awaitable, std::move(f));
+}
+
+// TLS 1.2+ contexts. The server context needs a certificate; the client context does not verify
+// the next hop (opportunistic TLS, RFC 7435) — required TLS means encrypted, not authenticated.
+Expected<std::shared_ptr<ssl::context>> make_server_tls(const std::string& cert, const std::string& key);
+std::shared_ptr<ssl::context> make_client_tls();
+
+}  // namespace mugai::gateway

@@ -1,0 +1,59 @@
+// The queue manager: takes spooled messages through sanitize → deliver → retry → bounce.
+// A message leaves the spool only after every recipient got the next hop's 250, a durably spooled
+// bounce, or (null sender, failed bounces) a durable dead-letter copy. Runs on the event-loop
+// thread; sanitizing, fsync and maildir writes go to the worker pool.
+#pragma once
+
+#include "gateway/net.hpp"
+
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "config/config.hpp"
+#include "gateway/bounce.hpp"
+#include "gateway/delivery.hpp"
+#include "gateway/spool.hpp"
+#include "sanitizers/quarantine.hpp"
+
+namespace mugai::gateway {
+
+class Scheduler {
+ public:
+  Scheduler(asio::io_context& io, asio::thread_pool& workers, const config::Config& cfg, Spool& spool,
+            sanitize::QuarantineStore& quarantine, std::shared_ptr<ssl::context> client_tls);
+
+  void start(const std::vector<std::string>& recovered_ids);
+  // Thread-safe: queue a message for processing now.
+  void enqueue(std::string id);
+  // Starts no new attempt; calls `done` when the attempts in flight have finished.
+  void stop(std::function<void()> done);
+
+ private:
+  void pump();
+  awaitable<void> process(std::string id);
+  awaitable<void> deliver_and_settle(SpoolEntry entry);
+  awaitable<proto::TransactionResult> deliver_maildir_all(const SpoolEntry& entry,
+                                                          const std::vector<std::string>& rcpts);
+  Status settle_failures(const SpoolEntry& entry, const std::vector<FailedRecipient>& failed);
+  Status write_dead_letter(const SpoolEntry& entry, const std::string& why);
+  void retry_later(const std::string& id);
+
+  asio::io_context& io_;
+  asio::thread_pool& workers_;
+  const config::Config& cfg_;
+  Spool& spool_;
+  sanitize::QuarantineStore& quarantine_;
+  SmtpDelivery next_hop_;
+  std::unique_ptr<SmtpDelivery> bounce_relay_;
+  asio::steady_timer sweep_;
+
+  // Touched only on the event-loop thread.
+  std::deque<std::string> ready_;
+  std::map<std::string, unsigned> attempts_;
+  std::size_t active_ = 0;
+  bool stopping_ = false;
+  std::function<void()> on_stopped_;
+};
+
+}  // namespace mugai::gateway

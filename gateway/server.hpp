@@ -1,0 +1,66 @@
+// The SMTP listener: accepts connections (client-network allowlist, total and per-IP limits), drives
+// one proto::ServerSession per connection with a deadline on every read, write and handshake, and
+// spools each completed message durably before the session may answer 250.
+#pragma once
+
+#include "gateway/net.hpp"
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "config/config.hpp"
+#include "gateway/spool.hpp"
+
+namespace mugai::gateway {
+
+class Scheduler;
+
+// An IPv4 or IPv6 network in CIDR form, for smtp.client_networks.
+struct Network {
+  asio::ip::address base;
+  unsigned prefix = 0;
+  bool contains(const asio::ip::address& a) const;
+};
+Expected<Network> parse_network(const std::string& cidr);
+
+class Server {
+ public:
+  Server(asio::io_context& io, asio::thread_pool& blocking, const config::Config& cfg, Spool& spool,
+         Scheduler& scheduler, std::shared_ptr<ssl::context> tls);
+
+  // Binds every smtp.listen endpoint; the error names the endpoint that failed.
+  Status listen();
+  void start();
+  // Stops accepting, lets sessions in DATA finish, closes idle ones with 421, and forces the rest
+  // closed after server.shutdown_grace. Calls `done` once no session is left.
+  void shutdown(std::function<void()> done);
+
+ private:
+  awaitable<void> accept_loop(tcp::acceptor& acceptor);
+  awaitable<void> session(std::shared_ptr<Conn> conn);
+  awaitable<Expected<std::string>> spool_message(const proto::Envelope& env, const std::string& msg);
+  std::optional<proto::Reply> admit(const std::string& ip);
+  void release(const std::string& ip, Conn* conn);
+
+  asio::io_context& io_;
+  asio::thread_pool& blocking_;
+  const config::Config& cfg_;
+  Spool& spool_;
+  Scheduler& scheduler_;
+  std::shared_ptr<ssl::context> tls_;
+  proto::ServerConfig session_cfg_;
+  std::vector<Network> networks_;
+  std::vector<tcp::acceptor> acceptors_;
+
+  std::mutex mu_;  // guards the fields below: sessions run on many threads
+  std::size_t total_ = 0;
+  std::map<std::string, std::size_t> per_ip_;
+  std::map<Conn*, std::weak_ptr<Conn>> live_;
+  std::set<Conn*> in_data_;
+  bool stopping_ = false;
+  std::function<void()> on_drained_;
+};
+
+}  // namespace mugai::gateway
