@@ -100,4 +100,8 @@ Expected<Config> load_file(const std::string& path, const std::vector<std::strin
 Expected<Config> load_string(std::string_view toml_text, std::string source_name,
                              const std::vector<std::string>& overrides = {});
 
+// Every "section.key" the loader accepts, in reference order; anything else in a file is an error.
+// The example file and the reference in config/README.md are checked against this list.
+std::vector<std::string_view> known_keys();
+
 }  // namespace mugai::config

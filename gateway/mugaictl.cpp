@@ -1,1 +1,224 @@
-int main() { return 0; }
+// mugaictl: the administrator's command line for mugai, one row of kCommands per subcommand.
+// Exit codes are stable for scripts: 0 done, 1 error (the message names the file), 2 bad usage,
+// 3 the message was quarantined as a whole. Errors go to stderr; only results go to stdout.
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "sanitizers/pipeline.hpp"
+#include "sanitizers/quarantine.hpp"
+
+namespace {
+
+constexpr std::string_view kVersion = "0.1.0";
+
+enum Exit : int { kOk = 0, kError = 1, kUsage = 2, kQuarantined = 3 };
+
+using Args = std::span<const std::string_view>;
+
+struct Command {
+  std::string_view name;
+  std::string_view synopsis;
+  std::string_view summary;
+  int (*run)(Args);
+};
+
+int cmd_help(Args);
+int cmd_version(Args);
+int cmd_check_config(Args);
+int cmd_sanitize(Args);
+
+constexpr Command kCommands[] = {
+    {"help", "", "show this help", cmd_help},
+    {"version", "", "print the mugai version", cmd_version},
+    {"check-config", "FILE [--set section.key=value]...",
+     "validate a configuration file; prints 'FILE: ok' or every problem, one per line", cmd_check_config},
+    {"sanitize", "[--config FILE] [--report FILE] [IN [OUT]]",
+     "sanitize one message (IN or stdin, '-' = stdin) to OUT (or stdout) with the gateway's pipeline;\n"
+     "exit 3 when the whole message was quarantined",
+     cmd_sanitize},
+};
+
+// Prints each line of `text` with `prefix`: summaries and config errors span several lines.
+void print_lines(std::FILE* to, std::string_view prefix, std::string_view text) {
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    const auto line = text.substr(0, nl);
+    std::fprintf(to, "%.*s%.*s\n", static_cast<int>(prefix.size()), prefix.data(), static_cast<int>(line.size()),
+                 line.data());
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  }
+}
+
+void print_usage(std::FILE* to) {
+  std::fprintf(to, "usage: mugaictl COMMAND [ARGS]\n\ncommands:\n");
+  for (const auto& c : kCommands) {
+    std::fprintf(to, "  %.*s%s%.*s\n", static_cast<int>(c.name.size()), c.name.data(), c.synopsis.empty() ? "" : " ",
+                 static_cast<int>(c.synopsis.size()), c.synopsis.data());
+    print_lines(to, "      ", c.summary);
+  }
+}
+
+int usage_error(std::string_view problem) {
+  std::fprintf(stderr, "mugaictl: %.*s\n", static_cast<int>(problem.size()), problem.data());
+  print_usage(stderr);
+  return kUsage;
+}
+
+int fail(std::string_view message) {
+  print_lines(stderr, "mugaictl: ", message);
+  return kError;
+}
+
+std::string io_error(std::string_view verb, std::string_view name, int err) {
+  return "cannot " + std::string(verb) + " '" + std::string(name) + "': " + std::strerror(err);
+}
+
+// "-" stands for stdin or stdout; errors spell that out.
+std::string shown_name(std::string_view name, std::string_view dash_means) {
+  return name == "-" ? std::string(dash_means) : std::string(name);
+}
+
+// Reads a whole file ("-" = stdin), refusing more than `limit` bytes before holding them in memory.
+mugai::Expected<std::string> read_input(std::string_view name, std::size_t limit) {
+  const bool is_stdin = name == "-";
+  const std::string shown = shown_name(name, "<stdin>");
+  std::FILE* f = is_stdin ? stdin : std::fopen(std::string(name).c_str(), "rb");
+  if (f == nullptr) return mugai::Error{io_error("read", shown, errno)};
+  std::string untrusted_data;
+  char buf[64 * 1024];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    if (untrusted_data.size() + n > limit) {
+      if (!is_stdin) std::fclose(f);
+      return mugai::Error{"'" + shown + "' is larger than smtp.max_message_size (" + std::to_string(limit) +
+                          " bytes)"};
+    }
+    untrusted_data.append(buf, n);
+  }
+  const int err = errno;
+  const bool failed = std::ferror(f) != 0;
+  if (!is_stdin) std::fclose(f);
+  if (failed) return mugai::Error{io_error("read", shown, err)};
+  return untrusted_data;
+}
+
+// Writes `data` to the file ("-" = stdout); a failed flush or close is an error too (full disk).
+mugai::Status write_output(std::string_view name, std::string_view data) {
+  const bool is_stdout = name == "-";
+  const std::string shown = shown_name(name, "<stdout>");
+  std::FILE* f = is_stdout ? stdout : std::fopen(std::string(name).c_str(), "wb");
+  if (f == nullptr) return mugai::Error{io_error("write", shown, errno)};
+  bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
+  ok = std::fflush(f) == 0 && ok;
+  const int err = errno;
+  if (!is_stdout) ok = std::fclose(f) == 0 && ok;
+  if (!ok) return mugai::Error{io_error("write", shown, err)};
+  return mugai::Ok{};
+}
+
+int cmd_help(Args args) {
+  if (!args.empty()) return usage_error("help takes no arguments");
+  print_usage(stdout);
+  return kOk;
+}
+
+int cmd_version(Args args) {
+  if (!args.empty()) return usage_error("version takes no arguments");
+  std::printf("mugaictl %.*s\n", static_cast<int>(kVersion.size()), kVersion.data());
+  return kOk;
+}
+
+int cmd_check_config(Args args) {
+  std::string file;
+  std::vector<std::string> overrides;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--set") {
+      if (i + 1 == args.size()) return usage_error("--set needs section.key=value");
+      overrides.emplace_back(args[++i]);
+    } else if (args[i].starts_with("-") || !file.empty()) {
+      return usage_error("check-config: unexpected argument '" + std::string(args[i]) + "'");
+    } else {
+      file = args[i];
+    }
+  }
+  if (file.empty()) return usage_error("check-config needs a FILE");
+  const auto config = mugai::config::load_file(file, overrides);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return kError;
+  }
+  std::printf("%s: ok\n", file.c_str());
+  return kOk;
+}
+
+int cmd_sanitize(Args args) {
+  std::string config_file, report_file;
+  std::vector<std::string> files;  // IN, OUT
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string* value = args[i] == "--config" ? &config_file : args[i] == "--report" ? &report_file : nullptr;
+    if (value != nullptr) {
+      if (i + 1 == args.size()) return usage_error(std::string(args[i]) + " needs a FILE");
+      *value = args[++i];
+    } else if ((args[i].starts_with("-") && args[i] != "-") || files.size() == 2) {
+      return usage_error("sanitize: unexpected argument '" + std::string(args[i]) + "'");
+    } else {
+      files.emplace_back(args[i]);
+    }
+  }
+  const auto config = config_file.empty()
+                          ? mugai::config::load_string(mugai::config::embedded_default(), "<embedded default>")
+                          : mugai::config::load_file(config_file);
+  if (!config) return fail(config.error().message);
+
+  const std::string in = files.empty() ? "-" : files[0];
+  const std::string out = files.size() < 2 ? "-" : files[1];
+  const auto untrusted_message = read_input(in, config->smtp.limits.max_message_size);
+  if (!untrusted_message) return fail(untrusted_message.error().message);
+
+  mugai::sanitize::MessageContext ctx;
+  ctx.received_unix =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  ctx.queue_id = "ctl" + std::to_string(ctx.received_unix) + "-" + std::to_string(getpid());
+  ctx.gateway_hostname = config->smtp.hostname;
+  mugai::sanitize::DirectoryQuarantine quarantine(config->quarantine.dir);
+  const auto outcome = mugai::sanitize::sanitize_message(*untrusted_message, ctx, mugai::sanitize::Policy{}, quarantine);
+
+  // The report is written whatever the verdict: it is how the admin learns what was removed and why.
+  if (!report_file.empty()) {
+    if (auto st = write_output(report_file, outcome.report_json); !st) return fail(st.error().message);
+  }
+  using Verdict = mugai::sanitize::Outcome::Verdict;
+  switch (outcome.verdict) {
+    case Verdict::Sanitized:
+      if (auto st = write_output(out, outcome.message); !st) return fail(st.error().message);
+      return kOk;
+    case Verdict::Quarantined:
+      std::fprintf(stderr, "mugaictl: '%s' quarantined as %s: %s\n", shown_name(in, "<stdin>").c_str(),
+                   outcome.quarantine_id.c_str(), outcome.reason.c_str());
+      return kQuarantined;
+    case Verdict::Failed:
+      break;
+  }
+  return fail("cannot sanitize '" + shown_name(in, "<stdin>") + "': " + outcome.reason);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string_view> all(argv + 1, argv + argc);
+  if (all.empty()) return usage_error("missing COMMAND");
+  const std::string_view name = all[0] == "--help" || all[0] == "-h" ? "help" : all[0];
+  const Args rest = Args(all).subspan(1);
+  for (const auto& c : kCommands)
+    if (c.name == name) return c.run(rest);
+  return usage_error("unknown command '" + std::string(all[0]) + "'");
+}
