@@ -1,1 +1,131 @@
-// placeholder: replaced by its implementation
+// Event logging (see log.hpp). Whatever bytes a field holds, one event stays one line: the text
+// format quotes and escapes, the JSON format uses the shared escaper (invalid UTF-8 → U+FFFD).
+#include "gateway/log.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <mutex>
+
+#include "sanitizers/json.hpp"
+
+namespace mugai::log {
+
+namespace {
+
+std::mutex g_mu;
+Format g_format = Format::Text;
+int g_fd = STDERR_FILENO;
+
+constexpr char kHex[] = "0123456789abcdef";
+
+bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+void put_timestamp(std::string& out) {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  std::tm tm{};
+  ::gmtime_r(&ts.tv_sec, &tm);
+  char buf[40];
+  auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  out.append(buf, n);
+  auto ms = static_cast<int>(ts.tv_nsec / 1000000);
+  out += '.';
+  out += static_cast<char>('0' + ms / 100);
+  out += static_cast<char>('0' + ms / 10 % 10);
+  out += static_cast<char>('0' + ms % 10);
+  out += 'Z';
+}
+
+// Event names and keys come from our code, but a stray space or newline must not break the line.
+void put_text_token(std::string& out, std::string_view s) {
+  for (char c : s) out += (c == ' ' || c == '=' || c == '"' || is_control(c)) ? '_' : c;
+}
+
+void put_text_value(std::string& out, std::string_view v) {
+  bool plain = !v.empty() && v.find_first_of(" \"\\=") == std::string_view::npos;
+  for (char c : v) plain = plain && !is_control(static_cast<unsigned char>(c));
+  if (plain) {
+    out += v;
+    return;
+  }
+  out += '"';
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (is_control(u)) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+}  // namespace
+
+bool init(Format format, const std::string& path) {
+  int fd = STDERR_FILENO;
+  if (!path.empty()) {
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return false;
+  }
+  std::lock_guard lock(g_mu);
+  if (g_fd != STDERR_FILENO) ::close(g_fd);
+  g_fd = fd;
+  g_format = format;
+  return true;
+}
+
+void event(std::string_view name, std::initializer_list<Field> fields) {
+  std::string line;
+  line.reserve(128);
+  std::lock_guard lock(g_mu);
+  if (g_format == Format::Json) {
+    line += "{\"ts\":\"";
+    put_timestamp(line);
+    line += "\",\"event\":";
+    json::append_string(line, name);
+    for (const auto& [key, value] : fields) {
+      line += ',';
+      json::append_string(line, key);
+      line += ':';
+      json::append_string(line, value);
+    }
+    line += '}';
+  } else {
+    put_timestamp(line);
+    line += ' ';
+    put_text_token(line, name);
+    for (const auto& [key, value] : fields) {
+      line += ' ';
+      put_text_token(line, key);
+      line += '=';
+      put_text_value(line, value);
+    }
+  }
+  line += '\n';
+  // One write(2) per line; the loop only matters for short writes to pipes, which the mutex keeps
+  // from interleaving with other threads' lines.
+  std::string_view rest = line;
+  while (!rest.empty()) {
+    ssize_t n = ::write(g_fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nowhere left to report a logging failure
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace mugai::log

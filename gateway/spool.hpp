@@ -37,6 +37,12 @@ struct SpoolEntry {
   std::string message;            // CRLF line ends
 };
 
+// A fresh queue id: 16 Crockford base32 characters (12 of microsecond time, 4 of sequence), strictly
+// increasing within a process, so sorting ids sorts by arrival. Thread-safe.
+std::string new_spool_id();
+// True for strings shaped like new_spool_id()'s output (and thus safe as a file name).
+bool valid_spool_id(std::string_view id);
+
 class Spool {
  public:
   Spool(std::string dir, bool fsync);
@@ -66,6 +72,10 @@ class Spool {
   // Ids of every complete entry in queue/, oldest first. Corrupt files are moved to dir/corrupt/
   // and reported in `problems`, never deleted.
   std::vector<std::string> recover(std::vector<std::string>& problems);
+
+  // Ids of the entries in queue/, oldest first, without checking or moving anything: unlike
+  // open() and recover(), safe to call while a daemon uses the spool (mugaictl queue).
+  std::vector<std::string> list() const;
 
   const std::string& dir() const { return dir_; }
 

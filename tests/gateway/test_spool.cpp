@@ -1,1 +1,323 @@
-// placeholder: replaced by its implementation
+// Tests of the durable spool (round trips, crash leftovers, torn files, ids) and of the logger's
+// one-event-one-line escaping in both formats.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "gateway/log.hpp"
+#include "gateway/spool.hpp"
+#include "temp_dir.hpp"
+
+using namespace mugai::gateway;
+namespace fs = std::filesystem;
+using namespace std::string_literals;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void spit(const std::string& path, std::string_view data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+mugai::proto::Envelope envelope() {
+  mugai::proto::Envelope env;
+  env.client_ip = "192.0.2.7";
+  env.helo = "mx.example.net";
+  env.mail_from = "alice@example.net";
+  env.rcpt_to = {"bob@city.example.lg.jp", "carol@city.example.lg.jp"};
+  return env;
+}
+
+// Holds what a spool file must survive: NUL, bare LF, a fake end record and a fake header.
+const std::string kMessage = std::string("Subject: t\r\n\r\nbody\0x\nEND 5\n\nsize 3\n", 35);
+
+}  // namespace
+
+TEST_CASE("spool: accept then load returns the envelope and the exact message bytes") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true);
+  REQUIRE(spool.open());
+  auto id = spool.accept(envelope(), kMessage, 1700000000);
+  REQUIRE(id);
+  CHECK(valid_spool_id(*id));
+  CHECK(fs::exists(tmp.path() + "/queue/" + *id + ".raw"));
+  CHECK(fs::is_empty(tmp.path() + "/tmp"));
+
+  auto e = spool.load(*id);
+  REQUIRE(e);
+  CHECK(e->id == *id);
+  CHECK(e->stage == Stage::Raw);
+  CHECK(e->route == Route::NextHop);
+  CHECK(e->arrival_unix == 1700000000);
+  CHECK(e->client_ip == "192.0.2.7");
+  CHECK(e->helo == "mx.example.net");
+  CHECK(e->mail_from == "alice@example.net");
+  CHECK(e->rcpt_to == envelope().rcpt_to);
+  CHECK(e->message == kMessage);
+}
+
+TEST_CASE("spool: store_clean replaces the raw entry, keeping id and envelope") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true);
+  REQUIRE(spool.open());
+  auto id = spool.accept(envelope(), kMessage, 42);
+  REQUIRE(id);
+  auto raw = spool.load(*id);
+  REQUIRE(raw);
+  REQUIRE(spool.store_clean(*raw, "Subject: clean\r\n\r\nok\r\n"));
+  CHECK_FALSE(fs::exists(tmp.path() + "/queue/" + *id + ".raw"));
+
+  auto clean = spool.load(*id);
+  REQUIRE(clean);
+  CHECK(clean->stage == Stage::Clean);
+  CHECK(clean->message == "Subject: clean\r\n\r\nok\r\n");
+  CHECK(clean->arrival_unix == 42);
+  CHECK(clean->rcpt_to == raw->rcpt_to);
+}
+
+TEST_CASE("spool: add() writes a clean bounce entry with a null sender") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true);
+  REQUIRE(spool.open());
+  SpoolEntry dsn;
+  dsn.route = Route::Bounce;
+  dsn.arrival_unix = 7;
+  dsn.rcpt_to = {"alice@example.net"};
+  dsn.message = "Subject: bounce\r\n\r\n";
+  auto id = spool.add(dsn);
+  REQUIRE(id);
+  auto e = spool.load(*id);
+  REQUIRE(e);
+  CHECK(e->stage == Stage::Clean);
+  CHECK(e->route == Route::Bounce);
+  CHECK(e->mail_from.empty());
+  CHECK(e->message == dsn.message);
+}
+
+TEST_CASE("spool: envelope values with CR, LF or NUL are refused and nothing is queued") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true);
+  REQUIRE(spool.open());
+  for (const std::string& bad : {"x\r\nrcpt evil@x"s, "x\nsize 0"s, "x\0y"s}) {
+    auto env = envelope();
+    env.helo = bad;
+    CHECK_FALSE(spool.accept(env, "m", 0));
+    env = envelope();
+    env.rcpt_to.push_back(bad);
+    CHECK_FALSE(spool.accept(env, "m", 0));
+  }
+  CHECK(fs::is_empty(tmp.path() + "/queue"));
+  CHECK(fs::is_empty(tmp.path() + "/tmp"));
+}
+
+TEST_CASE("spool: a file cut at any length is never loaded and recover() moves it to corrupt/") {
+  std::string id, full;
+  {
+    mugai::test::TempDir tmp;
+    Spool spool(tmp.path(), false);
+    REQUIRE(spool.open());
+    auto got = spool.accept(envelope(), kMessage, 1);
+    REQUIRE(got);
+    id = *got;
+    full = slurp(tmp.path() + "/queue/" + id + ".raw");
+  }
+  REQUIRE(full.size() > kMessage.size());
+  for (std::size_t len = 0; len < full.size(); ++len) {
+    CAPTURE(len);
+    mugai::test::TempDir tmp;
+    Spool spool(tmp.path(), false);
+    REQUIRE(spool.open());
+    spit(tmp.path() + "/queue/" + id + ".raw", full.substr(0, len));
+    CHECK_FALSE(spool.load(id));
+    std::vector<std::string> problems;
+    CHECK(spool.recover(problems).empty());
+    CHECK(problems.size() == 1);
+    CHECK_FALSE(fs::exists(tmp.path() + "/queue/" + id + ".raw"));
+    CHECK(slurp(tmp.path() + "/corrupt/" + id + ".raw") == full.substr(0, len));
+  }
+}
+
+TEST_CASE("spool: a damaged end record or size is detected") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), false);
+  REQUIRE(spool.open());
+  auto id = spool.accept(envelope(), kMessage, 1);
+  REQUIRE(id);
+  auto path = tmp.path() + "/queue/" + *id + ".raw";
+  auto full = slurp(path);
+
+  spit(path, full.substr(0, full.size() - 2) + "6\n");  // END <n> disagrees with size
+  CHECK_FALSE(spool.load(*id));
+  spit(path, full + "x");  // trailing garbage
+  CHECK_FALSE(spool.load(*id));
+  spit(path, full);
+  CHECK(spool.load(*id));
+}
+
+TEST_CASE("spool: recover() keeps .clean over .raw, skips tmp leftovers and sorts by age") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true);
+  REQUIRE(spool.open());
+  auto first = spool.accept(envelope(), kMessage, 1);
+  auto second = spool.accept(envelope(), kMessage, 2);
+  REQUIRE(first);
+  REQUIRE(second);
+  auto raw_path = tmp.path() + "/queue/" + *first + ".raw";
+  auto raw_bytes = slurp(raw_path);
+  auto raw = spool.load(*first);
+  REQUIRE(raw);
+  REQUIRE(spool.store_clean(*raw, "clean\r\n"));
+  spit(raw_path, raw_bytes);  // as if we crashed before the unlink
+  spit(tmp.path() + "/tmp/" + *second + ".raw", "partial");
+  CHECK(spool.list() == std::vector<std::string>{*first, *second});  // read-only: changes nothing
+  CHECK(fs::exists(raw_path));
+
+  std::vector<std::string> problems;
+  auto ids = spool.recover(problems);
+  CHECK(problems.empty());
+  CHECK(ids == std::vector<std::string>{*first, *second});
+  CHECK_FALSE(fs::exists(raw_path));
+  CHECK(fs::is_empty(tmp.path() + "/tmp"));
+  auto e = spool.load(*first);
+  REQUIRE(e);
+  CHECK(e->stage == Stage::Clean);
+  CHECK(e->message == "clean\r\n");
+}
+
+TEST_CASE("spool: a corrupt .clean falls back to its .raw; stray files go to corrupt/") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true);
+  REQUIRE(spool.open());
+  auto id = spool.accept(envelope(), kMessage, 1);
+  REQUIRE(id);
+  spit(tmp.path() + "/queue/" + *id + ".clean", "MUGAI-SPOOL 1\nid ");
+  spit(tmp.path() + "/queue/notes.txt", "hello");
+
+  std::vector<std::string> problems;
+  CHECK(spool.recover(problems) == std::vector<std::string>{*id});
+  CHECK(problems.size() == 2);
+  CHECK(fs::exists(tmp.path() + "/corrupt/" + *id + ".clean"));
+  CHECK(fs::exists(tmp.path() + "/corrupt/notes.txt"));
+  auto e = spool.load(*id);
+  REQUIRE(e);
+  CHECK(e->stage == Stage::Raw);
+}
+
+TEST_CASE("spool: per-recipient progress ignores a torn last line and goes with remove()") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true);
+  REQUIRE(spool.open());
+  auto id = spool.accept(envelope(), kMessage, 1);
+  REQUIRE(id);
+  CHECK(spool.done(*id).empty());
+  REQUIRE(spool.mark_done(*id, "bob@city.example.lg.jp"));
+  REQUIRE(spool.mark_done(*id, "carol@city.example.lg.jp"));
+  CHECK_FALSE(spool.mark_done(*id, "x\ny"));
+  {
+    std::ofstream out(tmp.path() + "/queue/" + *id + ".done", std::ios::binary | std::ios::app);
+    out << "rcpt dave@city.exam";  // a crash in the middle of an append
+  }
+  CHECK(spool.done(*id) ==
+        std::set<std::string>{"bob@city.example.lg.jp", "carol@city.example.lg.jp"});
+
+  REQUIRE(spool.remove(*id));
+  CHECK(fs::is_empty(tmp.path() + "/queue"));
+  CHECK_FALSE(spool.load(*id));
+}
+
+TEST_CASE("spool: recover() drops the progress file of an entry remove() already unlinked") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true);
+  REQUIRE(spool.open());
+  auto id = spool.accept(envelope(), kMessage, 1);
+  REQUIRE(id);
+  REQUIRE(spool.mark_done(*id, "bob@city.example.lg.jp"));
+  fs::remove(tmp.path() + "/queue/" + *id + ".raw");
+  std::vector<std::string> problems;
+  CHECK(spool.recover(problems).empty());
+  CHECK(problems.empty());
+  CHECK(fs::is_empty(tmp.path() + "/queue"));
+}
+
+TEST_CASE("spool: ids that are not ours never reach the file system") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true);
+  REQUIRE(spool.open());
+  for (std::string bad : {"../../etc/passwd", "", "0123456789ABCDEU", "0123456789abcdef"}) {
+    CHECK_FALSE(spool.load(bad));
+    CHECK_FALSE(spool.remove(bad));
+    CHECK_FALSE(spool.mark_done(bad, "a@b"));
+  }
+}
+
+TEST_CASE("spool: ids are unique, strictly increasing and filename-safe over 100k calls") {
+  std::string prev = new_spool_id();
+  bool ok = true;
+  for (int i = 0; i < 100000 && ok; ++i) {
+    auto id = new_spool_id();
+    ok = valid_spool_id(id) && id > prev;
+    prev = std::move(id);
+  }
+  CHECK(ok);
+}
+
+TEST_CASE("spool: fsync=false still writes complete entries; missing parents are created") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path() + "/var/spool", false);
+  REQUIRE(spool.open());
+  auto id = spool.accept(envelope(), kMessage, 1);
+  REQUIRE(id);
+  auto e = spool.load(*id);
+  REQUIRE(e);
+  CHECK(e->message == kMessage);
+  std::vector<std::string> problems;
+  CHECK(spool.recover(problems) == std::vector<std::string>{*id});
+}
+
+TEST_CASE("log: text format quotes and escapes so one event is one line") {
+  mugai::test::TempDir tmp;
+  auto path = tmp.path() + "/log";
+  REQUIRE(mugai::log::init(mugai::log::Format::Text, path));
+  mugai::log::event("accept", {{"id", "ABC"},
+                               {"from", "a b\"c\\d"},
+                               {"helo", "x\r\nfake 2026 event"},
+                               {"empty", ""},
+                               {"ctl", std::string_view("\x01\x7f", 2)}});
+  REQUIRE(mugai::log::init(mugai::log::Format::Text, ""));
+  auto text = slurp(path);
+  REQUIRE(std::count(text.begin(), text.end(), '\n') == 1);
+  CHECK(text.size() > 25);
+  CHECK(text[4] == '-');
+  CHECK(text.substr(19, 1) == ".");
+  CHECK(text.substr(23, 9) == "Z accept ");
+  CHECK(text.substr(32) ==
+        "id=ABC from=\"a b\\\"c\\\\d\" helo=\"x\\r\\nfake 2026 event\" empty=\"\" "
+        "ctl=\"\\x01\\x7f\"\n");
+}
+
+TEST_CASE("log: json format escapes controls and replaces invalid UTF-8") {
+  mugai::test::TempDir tmp;
+  auto path = tmp.path() + "/log.json";
+  REQUIRE(mugai::log::init(mugai::log::Format::Json, path));
+  mugai::log::event("deliver", {{"to", "受信者@example.jp"}, {"why", "a\"\n\x01\xff"}});
+  mugai::log::event("second", {});
+  REQUIRE(mugai::log::init(mugai::log::Format::Text, ""));
+  std::istringstream lines(slurp(path));
+  std::string first, second, extra;
+  REQUIRE(std::getline(lines, first));
+  REQUIRE(std::getline(lines, second));
+  CHECK_FALSE(std::getline(lines, extra));
+  CHECK(first.rfind("{\"ts\":\"", 0) == 0);
+  CHECK(first.find("Z\",\"event\":\"deliver\",\"to\":\"受信者@example.jp\","
+                   "\"why\":\"a\\\"\\n\\u0001\\ufffd\"}") != std::string::npos);
+  CHECK(second.find("\"event\":\"second\"}") != std::string::npos);
+}

@@ -1,0 +1,34 @@
+// Crash-safe file creation shared by the spool and the maildir backend: a file is written under a
+// temporary name, fsync'd, renamed into place and its directory fsync'd, so after a crash a final
+// name either holds the complete content or does not exist.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+#include "proto/expected.hpp"
+
+namespace mugai::gateway::durable {
+
+// "<what> <path>: <strerror(errno)>", the shape of every I/O error message in gateway/.
+Error errno_error(std::string_view what, const std::string& path);
+
+// Creates `path` and any missing parents (mode 0700); each directory it creates is made durable by
+// fsyncing its parent when `fsync` is set.
+Status make_dir(const std::string& path, bool fsync);
+
+// fsyncs a directory, making renames, creations and unlinks in it durable.
+Status sync_dir(const std::string& path);
+
+// Renames `from` to `to` atomically, failing (errno EEXIST) instead of replacing an existing `to`.
+Status rename_noreplace(const std::string& from, const std::string& to);
+
+// Writes the concatenation of `parts` to the new file `tmp_path` (one writev), fsyncs it, renames
+// it to `final_path` and fsyncs final_path's directory. Without `replace`, an existing final_path
+// is an error and is left untouched. On failure the temporary file is removed. `fsync` = false
+// skips both fsyncs (only for measuring their cost).
+Status write_file(const std::string& tmp_path, const std::string& final_path,
+                  std::initializer_list<std::string_view> parts, bool fsync, bool replace);
+
+}  // namespace mugai::gateway::durable
