@@ -1,1 +1,359 @@
-// placeholder: replaced by its implementation
+// Golden-style tests of sanitize_message() on hand-written messages: each asserts what survives and
+// what is gone, and that every rebuilt message is a single CRLF text/plain part.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "sanitizers/pipeline.hpp"
+#include "tests/sanitizers/helpers.hpp"
+
+namespace mugai::sanitize::test {
+namespace {
+
+using Verdict = Outcome::Verdict;
+
+std::string from_hex(std::string_view hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  return out;
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
+
+Outcome run(const std::string& msg, QuarantineStore& q, Policy policy = {}) {
+  return sanitize_message(msg, test_context(), policy, q);
+}
+
+const std::string kMzBytes = std::string("MZ\x90\x00\x03\x00\x00\x00", 8) + "This program cannot be run in DOS mode";
+const std::string kMzSha = "2e3fc5870b69755875a971d51c0da0d2f2b70b9ed267353ab869493d2811ad27";
+
+std::string attachment_message() {
+  return "From: Alice <alice@sender.example>\r\n"
+         "To: bob@city.example.lg.jp\r\n"
+         "Subject: invoice\r\n"
+         "MIME-Version: 1.0\r\n"
+         "Content-Type: multipart/mixed; boundary=\"XYZ\"\r\n"
+         "\r\n"
+         "preamble text that must not survive\r\n"
+         "--XYZ\r\n"
+         "Content-Type: text/plain; charset=us-ascii\r\n"
+         "\r\n"
+         "Please see the attached invoice.\r\n"
+         "--XYZ\r\n"
+         "Content-Type: application/x-msdownload; name=\"invoice.exe\"\r\n"
+         "Content-Disposition: attachment; filename=\"invoice.exe\"\r\n"
+         "Content-Transfer-Encoding: base64\r\n"
+         "\r\n"
+         "TVqQAAMAAABUaGlzIHByb2dyYW0gY2Fubm90IGJlIHJ1biBpbiBET1MgbW9kZQ==\r\n"
+         "--XYZ--\r\n"
+         "epilogue\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("plain text is kept, the header is rebuilt from the allowlist only") {
+  MemoryQuarantine q;
+  const std::string msg =
+      "Received: from evil by evil\r\n"
+      "From: Alice <alice@sender.example>\r\n"
+      "To: bob@city.example.lg.jp\r\n"
+      "Subject: Meeting\r\n"
+      "  tomorrow\r\n"
+      "Date: Mon, 13 Nov 2023 09:00:00 +0900\r\n"
+      "Message-ID: <m1@sender.example>\r\n"
+      "X-Evil: 1\r\n"
+      "Content-Disposition: attachment; filename=x.exe\r\n"
+      "Content-Type: text/plain; charset=us-ascii\r\n"
+      "\r\n"
+      "Hello Bob,\r\n\tsee you tomorrow.\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  CHECK(q.entries.empty());
+  CHECK(out.quarantine_id.empty());
+  CHECK(out.removed.empty());
+  const Rebuilt r = check_rebuilt(out.message);
+  CHECK(r.body == "Hello Bob,\n\tsee you tomorrow.\n");
+  CHECK(header_names(r.header) ==
+        std::vector<std::string>{"Received", "From", "To", "Subject", "Date", "Message-ID", "MIME-Version",
+                                 "Content-Type", "Content-Transfer-Encoding", "X-Mugai-Sanitized", "X-Mugai-Queue-Id"});
+  CHECK(contains(r.header,
+                 "Received: from mx.sender.example ([192.0.2.7]) by mugai.example.lg.jp (mugai)\r\n"
+                 " with ESMTP id Q1234; Tue, 14 Nov 2023 22:13:20 +0000\r\n"));
+  CHECK(contains(r.header, "Subject: Meeting tomorrow\r\n"));
+  CHECK(contains(r.header, "Content-Transfer-Encoding: 7bit\r\n"));
+  CHECK(contains(r.header, "X-Mugai-Queue-Id: Q1234\r\n"));
+  CHECK_FALSE(contains(out.message, "evil"));
+  CHECK_FALSE(contains(out.message, "X-Evil"));
+  CHECK_FALSE(contains(out.message, "Content-Disposition"));
+  CHECK(contains(out.report_json, "\"decision\":\"kept\""));
+}
+
+TEST_CASE("an HTML-only message loses its HTML and says so in the notice") {
+  MemoryQuarantine q;
+  const std::string msg =
+      "From: a@sender.example\r\nSubject: news\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+      "<html><body><script>alert(1)</script><p>Hi</p></body></html>\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  REQUIRE(q.entries.size() == 1);
+  CHECK(q.entries[0].original == msg);
+  CHECK(out.quarantine_id == "QTEST1");
+  const Rebuilt r = check_rebuilt(out.message);
+  CHECK_FALSE(contains(out.message, "<script"));
+  CHECK_FALSE(contains(r.body, "<html"));
+  CHECK_FALSE(contains(r.header, "text/html"));
+  CHECK(contains(r.header, "X-Mugai-Quarantine-Id: QTEST1\r\n"));
+  CHECK(contains(r.body, "【mugai 無害化通知】このメールは無害化されました。"));
+  CHECK(contains(r.body, "（隔離ID: QTEST1）"));
+  CHECK(contains(r.body, "the original is kept in quarantine (id: QTEST1)."));
+  CHECK(contains(r.body, "  - (no name) | text/html | 62 bytes | sha256:"));
+  CHECK(contains(r.body, "| HTML body removed (conversion not yet available)\n"));
+  REQUIRE(out.removed.size() == 1);
+  CHECK(out.removed[0].sanitizer == "strip");
+  CHECK(q.entries[0].record.parts.size() == 1);
+  CHECK(q.entries[0].record.subject == "news");
+}
+
+TEST_CASE("an executable attachment is removed, the original lands in the directory quarantine") {
+  const auto dir = std::filesystem::temp_directory_path() / ("mugai-h4-q-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  DirectoryQuarantine q((dir / "store").string());
+  const std::string msg = attachment_message();
+  const Outcome out = sanitize_message(msg, test_context(), Policy{}, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  const Rebuilt r = check_rebuilt(out.message);
+  CHECK_FALSE(contains(out.message, "MZ"));
+  CHECK_FALSE(contains(out.message, "TVqQ"));
+  CHECK_FALSE(contains(out.message, "preamble"));
+  CHECK_FALSE(contains(out.message, "epilogue"));
+  CHECK(contains(r.body, "Please see the attached invoice.\n"));
+  CHECK(contains(r.body, "  - invoice.exe | application/x-msdownload | " + std::to_string(kMzBytes.size()) +
+                             " bytes | sha256:" + kMzSha + " | attachment removed (rendering not available)\n"));
+  // Notice first, then the kept text.
+  CHECK(r.body.find("【mugai") < r.body.find("Please see"));
+  REQUIRE(out.quarantine_id.size() == 13);
+  CHECK(out.quarantine_id[0] == 'Q');
+  CHECK(slurp(dir / "store" / (out.quarantine_id + ".eml")) == msg);
+  const std::string record = slurp(dir / "store" / (out.quarantine_id + ".json"));
+  CHECK(contains(record, "\"filename\":\"invoice.exe\""));
+  CHECK(contains(record, "\"sha256\":\"" + kMzSha + "\""));
+  CHECK(contains(record, "\"queue_id\":\"Q1234\""));
+  struct stat st {};
+  REQUIRE(::stat((dir / "store").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("multipart/alternative keeps the text/plain alternative and lists the others") {
+  MemoryQuarantine q;
+  const std::string msg =
+      "From: a@sender.example\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n"
+      "--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nplain version\r\n"
+      "--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>html version</p>\r\n"
+      "--alt--\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  const Rebuilt r = check_rebuilt(out.message);
+  CHECK(contains(r.body, "plain version\n"));
+  CHECK_FALSE(contains(r.body, "html version"));
+  CHECK(contains(r.body, "| text/html | 19 bytes |"));
+  CHECK(contains(r.body, "alternative removed (text/plain alternative kept)"));
+  REQUIRE(out.removed.size() == 1);
+  CHECK(out.removed[0].sanitizer == "alternative");
+}
+
+TEST_CASE("message/rfc822, S/MIME and TNEF parts are stripped") {
+  MemoryQuarantine q;
+  const std::string msg =
+      "From: a@sender.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+      "--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: inner@x\r\nSubject: inner\r\n\r\ninner body\r\n"
+      "--b\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\r\nxyz\r\n"
+      "--b\r\nContent-Type: application/ms-tnef\r\n\r\nabc\r\n"
+      "--b--\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  const Rebuilt r = check_rebuilt(out.message);
+  CHECK_FALSE(contains(out.message, "inner body"));
+  CHECK(contains(r.body, "| message/rfc822 |"));
+  CHECK(contains(r.body, "| application/pkcs7-mime |"));
+  CHECK(contains(r.body, "| application/ms-tnef |"));
+  CHECK(out.removed.size() == 3);
+  CHECK(q.entries.size() == 1);  // the whole original once, not once per part
+}
+
+TEST_CASE("an encoded CRLF in a header cannot create a header line") {
+  MemoryQuarantine q;
+  const std::string msg = "From: a@sender.example\r\nSubject: =?UTF-8?B?YQ0KQmNjOiB4QHk=?=\r\nBcc2: z\r\n\r\nbody\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  const Rebuilt r = check_rebuilt(out.message);
+  for (const auto& name : header_names(r.header)) CHECK(name.rfind("Bcc", 0) == std::string::npos);
+  CHECK_FALSE(contains(out.message, "\r\nBcc"));
+  CHECK(contains(r.header, "Subject: =?UTF-8?B?YQ0KQmNjOiB4QHk=?=\r\n"));
+}
+
+TEST_CASE("raw 8-bit header values: UTF-8 is re-encoded, anything else is dropped and reported") {
+  MemoryQuarantine q;
+  const std::string msg = "From: a@sender.example\r\nSubject: 会議のお知らせ\r\nTo: \xff\xfe@x\r\n"
+                          "Cc: a\x01" "b@x\r\n\r\nbody\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  const Rebuilt r = check_rebuilt(out.message);
+  CHECK(contains(r.header, "Subject: =?UTF-8?B?5Lya6K2w44Gu44GK55+l44KJ44Gb?=\r\n"));
+  CHECK_FALSE(contains(r.header, "\r\nTo:"));
+  CHECK_FALSE(contains(r.header, "\r\nCc:"));
+  CHECK(contains(out.report_json, "To header dropped: raw 8-bit value is not UTF-8"));
+  CHECK(contains(out.report_json, "Cc header dropped: control characters"));
+  for (const char c : r.header) CHECK(static_cast<unsigned char>(c) < 0x80);
+}
+
+TEST_CASE("Japanese charsets are converted to UTF-8") {
+  MemoryQuarantine q;
+  SUBCASE("ISO-2022-JP") {
+    const std::string msg = "From: a@x\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n" +
+                            from_hex("1B2442467C4B5C386C244E2546252D25392548244724391B2842") + "\r\n";
+    const Outcome out = run(msg, q);
+    REQUIRE(out.verdict == Verdict::Sanitized);
+    CHECK(check_rebuilt(out.message).body == "日本語のテキストです\n");
+  }
+  SUBCASE("Shift_JIS with a CP932 extension character, base64 encoded") {
+    const std::string sjis = from_hex("93FA967B8CEA82CC8365834C83588367874082C582B7");
+    const std::string msg = "From: a@x\r\nContent-Type: text/plain; charset=Shift_JIS\r\n"
+                            "Content-Transfer-Encoding: base64\r\n\r\n" + base64_encode(sjis) + "\r\n";
+    const Outcome out = run(msg, q);
+    REQUIRE(out.verdict == Verdict::Sanitized);
+    CHECK(check_rebuilt(out.message).body == "日本語のテキスト①です\n");
+    CHECK(contains(out.message, "Content-Transfer-Encoding: quoted-printable\r\n"));
+  }
+  SUBCASE("invalid bytes become U+FFFD and are counted, controls are dropped") {
+    const std::string msg = "From: a@x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nok\xff\x1b[31mred\x07\r\n";
+    const Outcome out = run(msg, q);
+    REQUIRE(out.verdict == Verdict::Sanitized);
+    CHECK(check_rebuilt(out.message).body == "ok\xEF\xBF\xBD[31mred\n");
+    CHECK(contains(out.report_json, "\"replacement_chars\":1"));
+    CHECK(contains(out.report_json, "\"dropped_controls\":2"));
+  }
+}
+
+TEST_CASE("filenames are shown with controls and bidi overrides escaped") {
+  MemoryQuarantine q;
+  const std::string msg =
+      "From: a@x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+      "--b\r\nContent-Type: application/octet-stream; name=\"invoice\xE2\x80\xAEgpj.exe\"\r\n\r\nxx\r\n--b--\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  const Rebuilt r = check_rebuilt(out.message);
+  CHECK(contains(r.body, "  - invoice\\u202Egpj.exe | application/octet-stream | 2 bytes |"));
+  CHECK_FALSE(contains(out.message, "\xE2\x80\xAE"));
+}
+
+TEST_CASE("long lines force quoted-printable without exceeding line limits") {
+  MemoryQuarantine q;
+  const std::string msg = "From: a@x\r\n\r\n" + std::string(5000, 'a') + "\r\nend\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  CHECK(contains(out.message, "Content-Transfer-Encoding: quoted-printable\r\n"));
+  CHECK(check_rebuilt(out.message).body == std::string(5000, 'a') + "\nend\n");
+}
+
+TEST_CASE("each limit crossed quarantines the whole message, naming the limit") {
+  MemoryQuarantine q;
+  Policy policy;
+  const std::string nested =
+      "From: a@x\r\nContent-Type: multipart/mixed; boundary=l1\r\n\r\n--l1\r\n"
+      "Content-Type: multipart/mixed; boundary=l2\r\n\r\n--l2\r\n"
+      "Content-Type: multipart/mixed; boundary=l3\r\n\r\n--l3\r\nContent-Type: text/plain\r\n\r\ndeep\r\n"
+      "--l3--\r\n--l2--\r\n--l1--\r\n";
+  std::string limit;
+  std::string msg = nested;
+  SUBCASE("max_depth") {
+    policy.limits.max_depth = 2;
+    limit = "max_depth";
+  }
+  SUBCASE("max_parts") {
+    policy.limits.max_parts = 3;
+    limit = "max_parts";
+  }
+  SUBCASE("max_decoded_part") {
+    policy.limits.max_decoded_part = 3;
+    limit = "max_decoded_part";
+  }
+  SUBCASE("max_decoded_total") {
+    policy.limits.max_decoded_total = 10;
+    msg = "From: a@x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n123456\r\n--b\r\n\r\n"
+          "abcdef\r\n--b--\r\n";
+    limit = "max_decoded_total";
+  }
+  const Outcome out = run(msg, q, policy);
+  CHECK(out.verdict == Verdict::Quarantined);
+  CHECK(out.message.empty());
+  CHECK(contains(out.reason, "limit exceeded: " + limit));
+  CHECK(contains(out.report_json, "\"limit\":\"" + limit + "\""));
+  REQUIRE(q.entries.size() == 1);
+  CHECK(q.entries[0].original == msg);
+  CHECK(out.quarantine_id == "QTEST1");
+}
+
+TEST_CASE("the default limits let an ordinary nested message through") {
+  MemoryQuarantine q;
+  const std::string msg =
+      "From: a@x\r\nContent-Type: multipart/mixed; boundary=l1\r\n\r\n--l1\r\n"
+      "Content-Type: multipart/alternative; boundary=l2\r\n\r\n--l2\r\nContent-Type: text/plain\r\n\r\ntext\r\n"
+      "--l2\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n--l2--\r\n--l1\r\nContent-Type: image/png\r\n\r\npng\r\n--l1--\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  CHECK(contains(check_rebuilt(out.message).body, "\ntext\n"));
+  CHECK(out.removed.size() == 2);
+  CHECK(contains(out.report_json, "\"path\":\"1.1.2\""));
+  CHECK(contains(out.report_json, "\"path\":\"1.2\""));
+}
+
+TEST_CASE("nothing is delivered when the quarantine store fails") {
+  FailingQuarantine q;
+  SUBCASE("parts removed") {
+    const Outcome out = sanitize_message(attachment_message(), test_context(), Policy{}, q);
+    CHECK(out.verdict == Verdict::Failed);
+    CHECK(out.message.empty());
+    CHECK(contains(out.reason, "disk full"));
+  }
+  SUBCASE("whole message quarantined") {
+    const Outcome out = sanitize_message("", test_context(), Policy{}, q);
+    CHECK(out.verdict == Verdict::Failed);
+    CHECK(out.message.empty());
+  }
+}
+
+TEST_CASE("unparseable input is quarantined") {
+  MemoryQuarantine q;
+  for (const std::string& msg : {std::string(), std::string("\r\n\r\nno header at all\r\n")}) {
+    const Outcome out = run(msg, q);
+    CHECK(out.verdict == Verdict::Quarantined);
+    CHECK(contains(out.reason, "unparseable"));
+    CHECK(out.message.empty());
+  }
+  CHECK(q.entries.size() == 2);
+}
+
+TEST_CASE("an unknown transfer encoding is removed, not shown") {
+  MemoryQuarantine q;
+  const std::string msg = "From: a@x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n"
+                          "begin 644 a.exe\r\nM35H`\r\nend\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Verdict::Sanitized);
+  CHECK_FALSE(contains(out.message, "begin 644"));
+  CHECK(contains(check_rebuilt(out.message).body, "unknown transfer encoding (x-uuencode)"));
+}
+
+}  // namespace mugai::sanitize::test

@@ -1,0 +1,186 @@
+// Header allowlist, checking, RFC 2047 re-encoding and folding for the rebuilt message.
+#include "sanitizers/headers.hpp"
+
+#include <array>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <optional>
+
+#include "sanitizers/charset.hpp"
+#include "sanitizers/codec.hpp"
+#include "sanitizers/json.hpp"
+
+namespace mugai::sanitize {
+namespace {
+
+constexpr std::array<std::string_view, 9> kAllowlist = {
+    "From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID", "In-Reply-To", "References"};
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Collapses white-space runs (SP/TAB) to one space and trims; folding then never yields blank lines.
+std::string normalize_space(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  bool pending_space = false;
+  for (const char c : v) {
+    if (c == ' ' || c == '\t') {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space) out.push_back(' ');
+    pending_space = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+// The value to emit, or nullopt with the reason in `why`.
+std::optional<std::string> safe_value(std::string_view raw, std::string& why) {
+  const std::string v = normalize_space(raw);
+  bool eight_bit = false;
+  for (const char ch : v) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) {
+      why = "control characters";
+      return std::nullopt;
+    }
+    eight_bit = eight_bit || c >= 0x80;
+  }
+  if (!eight_bit) return v;
+  if (!is_valid_utf8(v)) {
+    why = "raw 8-bit value is not UTF-8";
+    return std::nullopt;
+  }
+  if (escape_for_display(v) != v) {  // C1 controls or direction marks hidden in the UTF-8
+    why = "control characters";
+    return std::nullopt;
+  }
+  return rfc2047_encode(v);
+}
+
+}  // namespace
+
+std::vector<HeaderField> parse_header_block(std::string_view msg) {
+  std::vector<HeaderField> fields;
+  std::size_t pos = 0;
+  while (pos < msg.size()) {
+    std::size_t eol = msg.find('\n', pos);
+    if (eol == std::string_view::npos) eol = msg.size();
+    std::string_view line = msg.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;
+    if (line.front() == ' ' || line.front() == '\t') {
+      if (!fields.empty()) fields.back().value.append(line);
+      continue;
+    }
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = line.substr(0, colon);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    fields.push_back(HeaderField{std::string(name), std::string(line.substr(colon + 1))});
+  }
+  for (auto& f : fields) f.value = normalize_space(f.value);
+  return fields;
+}
+
+RebuiltHeaders rebuild_headers(const std::vector<HeaderField>& fields) {
+  RebuiltHeaders out;
+  for (const std::string_view name : kAllowlist) {
+    bool seen = false;
+    for (const auto& f : fields) {
+      if (!iequals(f.name, name)) continue;
+      if (seen) {
+        out.notes.push_back("duplicate " + std::string(name) + " header dropped");
+        continue;
+      }
+      seen = true;
+      std::string why;
+      const auto value = safe_value(f.value, why);
+      std::string line = value ? fold_header(name, *value) : std::string();
+      if (value && line.empty()) why = "value cannot be folded to 998 octets";
+      if (line.empty()) {
+        out.notes.push_back(std::string(name) + " header dropped: " + why);
+        continue;
+      }
+      if (*value != normalize_space(f.value)) {
+        out.notes.push_back(std::string(name) + " header re-encoded as RFC 2047 UTF-8");
+      }
+      out.block += line;
+      if (name == "Subject") out.subject = *value;
+      if (name == "Message-ID") out.message_id = *value;
+      if (name == "Date") out.has_date = true;
+    }
+  }
+  return out;
+}
+
+std::string rfc2047_encode(std::string_view utf8) {
+  // 75 - len("=?UTF-8?B?") - len("?=") = 63 base64 characters: at most 45 input bytes per word.
+  constexpr std::size_t kMaxChunk = 45;
+  std::string out;
+  std::size_t i = 0;
+  while (i < utf8.size()) {
+    std::size_t end = i;
+    while (end < utf8.size()) {
+      std::size_t n = json::utf8_sequence_length(utf8, end);
+      if (n == 0) n = 1;  // callers pass valid UTF-8; never loop forever on bad input
+      if (end + n - i > kMaxChunk) break;
+      end += n;
+    }
+    if (!out.empty()) out.push_back(' ');
+    out += "=?UTF-8?B?" + base64_encode(utf8.substr(i, end - i)) + "?=";
+    i = end;
+  }
+  return out;
+}
+
+std::string fold_header(std::string_view name, std::string_view value) {
+  constexpr std::size_t kSoft = 78, kHard = 998;
+  std::string out(name);
+  out += ':';
+  std::size_t line_len = out.size();
+  std::size_t i = 0;
+  while (i <= value.size() && !value.empty()) {
+    std::size_t next = value.find(' ', i);
+    if (next == std::string_view::npos) next = value.size();
+    const std::string_view word = value.substr(i, next - i);
+    // Each word is preceded by one space; break before it when the line would grow past kSoft.
+    if (line_len > name.size() + 1 && line_len + 1 + word.size() > kSoft) {
+      out += "\r\n";
+      line_len = 0;
+    }
+    out += ' ';
+    out += word;
+    line_len += 1 + word.size();
+    if (line_len > kHard) return {};
+    i = next + 1;
+  }
+  out += "\r\n";
+  return out;
+}
+
+std::string rfc5322_date(std::int64_t unix_seconds) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const auto t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr) return "Thu, 01 Jan 1970 00:00:00 +0000";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday], tm.tm_mday,
+                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+}  // namespace mugai::sanitize

@@ -1,0 +1,115 @@
+// mimetic behind a small interface: parses, then walks the entity tree iteratively, counting every
+// entity (also those inside message/rfc822) against max_parts and max_depth before using any of it.
+#include "sanitizers/mime.hpp"
+
+#include <mimetic/mimetic.h>
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+#include <utility>
+
+namespace mugai::sanitize {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+struct Pending {
+  const mimetic::MimeEntity* entity;
+  std::size_t depth;
+  std::string path;
+  std::optional<std::size_t> parent;  // index in the output; unset inside message/rfc822
+  bool digest_child;                  // default type message/rfc822 (RFC 2046 §5.1.5)
+};
+
+}  // namespace
+
+ParsedMime parse_mime(std::string_view untrusted_message, const Limits& limits) {
+  ParsedMime result;
+  if (untrusted_message.empty()) {
+    result.error = "empty message";
+    return result;
+  }
+  auto root = std::make_shared<mimetic::MimeEntity>(untrusted_message.begin(), untrusted_message.end());
+  if (root->header().empty()) {
+    result.error = "no header fields";
+    return result;
+  }
+  MimeTree tree;
+  std::vector<Pending> todo{{root.get(), 0, "1", std::nullopt, false}};
+  std::size_t seen = 0;
+  while (!todo.empty()) {
+    Pending cur = std::move(todo.back());
+    todo.pop_back();
+    if (++seen > limits.max_parts) {
+      result.breach = LimitBreach{"max_parts", "more than " + std::to_string(limits.max_parts) + " parts"};
+      return result;
+    }
+    if (cur.depth > limits.max_depth) {
+      result.breach = LimitBreach{"max_depth", "nesting deeper than " + std::to_string(limits.max_depth)};
+      return result;
+    }
+    const auto& header = cur.entity->header();
+    const auto& body = cur.entity->body();
+    const bool in_model = cur.depth == 0 || cur.parent.has_value();
+    std::string type;
+    if (header.hasField("Content-Type")) {
+      const auto& ct = header.contentType();
+      type = lower(std::string(ct.type()) + "/" + std::string(ct.subtype()));
+    }
+    if (type.empty() || type == "/" || type.front() == '/' || type.back() == '/') {
+      type = cur.digest_child ? "message/rfc822" : "text/plain";
+    }
+    const bool multipart = type.rfind("multipart/", 0) == 0;
+    std::optional<std::size_t> index;
+    if (in_model) {
+      MimePart part;
+      part.path = cur.path;
+      part.depth = cur.depth;
+      part.type = type;
+      part.container = multipart;
+      if (header.hasField("Content-Type")) {
+        part.charset = header.contentType().param("charset");
+        part.filename = header.contentType().param("name");
+      }
+      if (header.hasField("Content-Disposition")) {
+        const std::string& fn = header.contentDisposition().param("filename");
+        if (!fn.empty()) part.filename = fn;
+      }
+      if (header.hasField("Content-Transfer-Encoding")) {
+        part.transfer_encoding = lower(std::string(header.contentTransferEncoding().mechanism()));
+      }
+      if (type == "message/rfc822" && !body.parts().empty()) {
+        // mimetic parsed the enclosed message into a child; its serialisation stands in for the bytes.
+        std::ostringstream os;
+        os << *body.parts().front();
+        part.body = tree.storage.emplace_back(os.str());
+      } else if (multipart && body.parts().empty()) {
+        part.body = body.preamble();  // no delimiter was found: everything landed here
+      } else {
+        part.body = body;
+      }
+      index = tree.parts.size();
+      if (cur.parent) tree.parts[*cur.parent].children.push_back(*index);
+      tree.parts.push_back(std::move(part));
+    }
+    // Children go on the stack in reverse so parts come out in document order.
+    const auto& children = body.parts();
+    std::size_t n = children.size();
+    for (auto it = children.rbegin(); it != children.rend(); ++it, --n) {
+      const bool model_child = in_model && multipart;
+      todo.push_back(Pending{*it, cur.depth + 1, cur.path + "." + std::to_string(n),
+                             model_child ? index : std::nullopt, type == "multipart/digest"});
+    }
+  }
+  tree.owner = std::move(root);
+  result.tree = std::move(tree);
+  return result;
+}
+
+}  // namespace mugai::sanitize
