@@ -76,7 +76,7 @@ struct Parser {
 
   // Domain = sub-domain 1*("." sub-domain), each Let-dig [Ldh-str]; lower-cased on the way out.
   Expected<std::string> domain() {
-    if (peek() == '[') return Error{"address literals are not accepted"};
+    if (peek() == '[') return Error{"address literals are not accepted", kRoutingRefused};
     std::string out;
     std::size_t labels = 0;
     for (;;) {
@@ -84,7 +84,8 @@ struct Parser {
       while (!at_end() && (is_alnum(s[pos]) || s[pos] == '-')) out.push_back(lower(s[pos++]));
       const std::size_t len = pos - label;
       if (len == 0) {
-        return Error{labels > 0 && peek() != '.' ? "trailing dot in domain" : "empty or invalid domain label"};
+        if (labels > 0 && peek() != '.') return Error{"trailing dot in domain", kRoutingRefused};
+        return Error{"empty or invalid domain label"};
       }
       if (s[label] == '-' || s[pos - 1] == '-') return Error{"domain label starts or ends with a hyphen"};
       if (len > kMaxLabel) return Error{"domain label too long"};
@@ -135,7 +136,8 @@ Expected<PathParams> parse_path(std::string_view untrusted_arg, bool allow_null)
   } else {
     if (p.peek() == '@') {
       const bool route = p.s.find(':', p.pos) != std::string_view::npos;
-      return Error{route ? "source routes are not accepted" : "empty local part"};
+      if (route) return Error{"source routes are not accepted", kRoutingRefused};
+      return Error{"empty local part"};
     }
     auto local = p.peek() == '"' ? p.quoted_string() : p.dot_string();
     if (!local) return local.error();

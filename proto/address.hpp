@@ -24,6 +24,10 @@ struct PathParams {
   std::vector<std::pair<std::string, std::string>> params;  // ESMTP keyword=value, keyword upper-cased
 };
 
+// Error::kind of a syntactically recognizable routing construct (source route, address literal,
+// trailing dot): a relay attempt rather than a typo, so RCPT answers it 550 5.7.1 like any relay.
+constexpr int kRoutingRefused = 1;
+
 // Parses the argument after "MAIL FROM:" or "RCPT TO:" (e.g. "<a@b.example> SIZE=123").
 // `allow_null` accepts "<>" (MAIL FROM only). Source routes, address literals, and malformed
 // syntax are errors; the error message is suitable for a reply text.

@@ -10,6 +10,7 @@ namespace mugai {
 
 struct Error {
   std::string message;
+  int kind = 0;  // optional machine-readable class; its meaning belongs to the producing module
 };
 
 template <typename T>

@@ -136,6 +136,8 @@ struct ServerCommands {
     const auto arg = after_keyword(p.args, "TO:");
     if (!arg) return make_reply(501, "5.1.3", "Syntax: RCPT TO:<address>");
     auto parsed = parse_path(*arg, false);
+    if (!parsed && parsed.error().kind == kRoutingRefused)
+      return make_reply(550, "5.7.1", "Relay access denied: " + parsed.error().message);
     if (!parsed) return make_reply(501, "5.1.3", parsed.error().message);
     p.path = std::move(*parsed);
     if (!p.path.params.empty()) return make_reply(555, "5.5.4", "Unsupported RCPT parameter");
@@ -234,7 +236,10 @@ ServerSession::Action ServerSession::process() {
   }
 }
 
-std::string ServerSession::take_output() { return std::exchange(out_, {}); }
+std::string ServerSession::take_output() {
+  greeting_taken_ = true;
+  return std::exchange(out_, {});
+}
 
 void ServerSession::reply(Reply r) { out_ += r.wire(); }
 
@@ -464,6 +469,7 @@ void ServerSession::timed_out() {
 }
 
 void ServerSession::refuse(Reply r) {
+  if (!greeting_taken_) out_.clear();
   reply(std::move(r));
   state_ = State::Closing;
 }

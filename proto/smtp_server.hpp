@@ -78,7 +78,8 @@ class ServerSession {
 
   // The driver's idle deadline passed: emits 421 4.4.2 and the next process() returns Close.
   void timed_out();
-  // Too many connections or a refused client network: emits 421/554 and closes. Call before process().
+  // Ends the session with `reply` (421/554), e.g. too many connections, a refused client network or
+  // shutdown. Called before the greeting was taken, the reply replaces the 220 (RFC 5321 §3.1).
   void refuse(Reply reply);
 
   bool in_data() const { return state_ == State::Data; }
@@ -118,6 +119,7 @@ class ServerSession {
   bool have_mail_ = false;
   bool tls_active_ = false;
   unsigned errors_ = 0;
+  bool greeting_taken_ = false;  // until then refuse() replaces the 220 instead of following it
   // DATA framing state; the first failure is kept and answered once the terminator arrives.
   DataState data_state_ = DataState::LineStart;
   std::optional<Reply> data_failure_;

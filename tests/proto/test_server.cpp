@@ -533,3 +533,32 @@ TEST_CASE("performance sanity: a 10 MB message in 4 KB reads completes") {
   CHECK(c.s.message().size() == message.size());
   CHECK(c.s.message() == message);
 }
+
+TEST_CASE("refuse before the greeting is sent replaces the 220, after it follows it") {
+  ServerSession early(ServerConfig{}, "192.0.2.1");
+  early.refuse(make_reply(554, "5.7.1", "Access denied"));
+  CHECK(early.process() == ServerSession::Action::Close);
+  CHECK(early.take_output() == "554 5.7.1 Access denied\r\n");
+
+  ServerSession late(ServerConfig{}, "192.0.2.1");
+  CHECK(late.take_output().rfind("220 ", 0) == 0);
+  late.refuse(make_reply(421, "4.3.2", "shutting down"));
+  CHECK(late.process() == ServerSession::Action::Close);
+  CHECK(late.take_output() == "421 4.3.2 shutting down\r\n");
+}
+
+TEST_CASE("RCPT with a routing construct is a relay refusal, not a syntax error") {
+  ServerConfig cfg;
+  cfg.accept_domains = {"demo.test"};
+  for (const char* path : {"<@demo.test:u@other.example>", "<u@demo.test.>", "<u@[127.0.0.1]>"}) {
+    ServerSession s(cfg, "192.0.2.1");
+    s.feed(std::string("EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:") + path + "\r\n");
+    CHECK(s.process() == ServerSession::Action::NeedInput);
+    auto out = s.take_output();
+    CHECK_MESSAGE(out.find("\r\n550 5.7.1 ") != std::string::npos, path);
+  }
+  ServerSession s(cfg, "192.0.2.1");
+  s.feed("EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:u@demo.test\r\n");
+  s.process();
+  CHECK(s.take_output().find("\r\n501 5.1.3 ") != std::string::npos);
+}
