@@ -1,6 +1,7 @@
 // Header allowlist, checking, RFC 2047 re-encoding and folding for the rebuilt message.
 #include "sanitizers/headers.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdio>
@@ -68,7 +69,96 @@ std::optional<std::string> safe_value(std::string_view raw, std::string& why) {
   return rfc2047_encode(v);
 }
 
+bool blank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+struct EncodedWord {
+  std::string charset;
+  std::string bytes;
+  std::size_t end = 0;  // index just past "?="
+};
+
+// "=?charset[*lang]?B|Q?text?=" starting at s[pos]; nullopt when it is not one.
+std::optional<EncodedWord> encoded_word_at(std::string_view s, std::size_t pos) {
+  const std::size_t q1 = s.find('?', pos + 2);
+  if (q1 == std::string_view::npos || q1 == pos + 2 || q1 + 3 >= s.size() || s[q1 + 2] != '?') return std::nullopt;
+  std::string_view charset = s.substr(pos + 2, q1 - pos - 2);
+  if (charset.size() > 64 || charset.find_first_of(" \t\r\n\"") != std::string_view::npos) return std::nullopt;
+  charset = charset.substr(0, charset.find('*'));  // RFC 2231 §5 language suffix
+  const char enc = static_cast<char>(std::toupper(static_cast<unsigned char>(s[q1 + 1])));
+  if (enc != 'B' && enc != 'Q') return std::nullopt;
+  const std::size_t text_start = q1 + 3;
+  // Encoded text never contains '?': stopping at the first one keeps hostile "=?a?B?x=?a?B?x..." linear.
+  const std::size_t close = s.find('?', text_start);
+  if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != '=') return std::nullopt;
+  const std::string_view text = s.substr(text_start, close - text_start);
+  if (text.find_first_of(" \t\r\n") != std::string_view::npos) return std::nullopt;
+  EncodedWord w{std::string(charset), {}, close + 2};
+  if (enc == 'B') {
+    auto decoded = base64_decode(text, text.size());
+    if (!decoded) return std::nullopt;
+    w.bytes = std::move(*decoded);
+    return w;
+  }
+  // Q is quoted-printable with '_' for space and no line breaks.
+  std::string q(text);
+  std::replace(q.begin(), q.end(), '_', ' ');
+  auto decoded = qp_decode(q, q.size());
+  if (!decoded) return std::nullopt;
+  w.bytes = std::move(*decoded);
+  return w;
+}
+
 }  // namespace
+
+std::string decode_rfc2047(std::string_view raw) {
+  std::string out;
+  std::string run_charset, run_bytes;  // adjacent encoded words in one charset, not yet decoded
+  bool in_run = false;
+  const auto flush_run = [&] {
+    if (in_run) out += to_utf8(run_bytes, run_charset).text;
+    in_run = false;
+    run_bytes.clear();
+  };
+  std::size_t literal_start = 0;
+  for (std::size_t pos = raw.find("=?"); pos != std::string_view::npos; pos = raw.find("=?", pos + 1)) {
+    auto word = encoded_word_at(raw, pos);
+    if (!word) continue;
+    const std::string_view literal = raw.substr(literal_start, pos - literal_start);
+    if (!(in_run && blank(literal))) {
+      flush_run();
+      out += to_utf8(literal, "").text;
+    }
+    if (in_run && !iequals(run_charset, word->charset)) flush_run();
+    if (!in_run) run_charset = word->charset;
+    in_run = true;
+    run_bytes += word->bytes;
+    literal_start = word->end;
+    pos = word->end - 1;
+  }
+  flush_run();
+  out += to_utf8(raw.substr(literal_start), "").text;
+  return out;
+}
+
+std::string decode_header_text(std::string_view raw) {
+  const std::string decoded = decode_rfc2047(raw);
+  std::string out;
+  out.reserve(decoded.size());
+  for (std::size_t i = 0; i < decoded.size();) {
+    const std::size_t n = std::max<std::size_t>(1, json::utf8_sequence_length(decoded, i));
+    const auto c = static_cast<unsigned char>(decoded[i]);
+    const bool c1 = n == 2 && c == 0xC2 && static_cast<unsigned char>(decoded[i + 1]) < 0xA0;
+    if (c == '\t' || c == '\r' || c == '\n') {
+      out.push_back(' ');
+    } else if (c >= 0x20 && c != 0x7F && !c1) {
+      out.append(decoded, i, n);
+    }
+    i += n;
+  }
+  return normalize_space(out);
+}
 
 std::vector<HeaderField> parse_header_block(std::string_view msg) {
   std::vector<HeaderField> fields;
@@ -106,7 +196,10 @@ RebuiltHeaders rebuild_headers(const std::vector<HeaderField>& fields) {
       }
       seen = true;
       std::string why;
-      const auto value = safe_value(f.value, why);
+      // Subject is the one field shown as text: decoded and re-encoded, so legacy charsets and raw
+      // 8-bit subjects arrive as UTF-8. Address fields keep their encoded words as they came.
+      const std::string source = name == "Subject" ? decode_header_text(f.value) : f.value;
+      const auto value = safe_value(source, why);
       std::string line = value ? fold_header(name, *value) : std::string();
       if (value && line.empty()) why = "value cannot be folded to 998 octets";
       if (line.empty()) {
@@ -117,7 +210,7 @@ RebuiltHeaders rebuild_headers(const std::vector<HeaderField>& fields) {
         out.notes.push_back(std::string(name) + " header re-encoded as RFC 2047 UTF-8");
       }
       out.block += line;
-      if (name == "Subject") out.subject = *value;
+      if (name == "Subject") out.subject = source;
       if (name == "Message-ID") out.message_id = *value;
       if (name == "Date") out.has_date = true;
     }

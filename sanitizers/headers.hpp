@@ -21,12 +21,23 @@ std::vector<HeaderField> parse_header_block(std::string_view untrusted_message);
 struct RebuiltHeaders {
   std::string block;               // "Name: value\r\n" lines, folded, in allowlist order
   std::vector<std::string> notes;  // what was dropped or re-encoded, for the report
-  std::string subject;             // sanitized value, for the quarantine listing
+  std::string subject;             // decoded UTF-8 (decode_header_text), for the quarantine listing
   std::string message_id;
   bool has_date = false;
 };
 
 RebuiltHeaders rebuild_headers(const std::vector<HeaderField>& fields);
+
+// RFC 2047 decoding to UTF-8, lenient like the mail readers people use: encoded words are found
+// anywhere (inside quoted strings and parameter values too), white space between two of them is
+// dropped, adjacent words in the same charset are joined as bytes before decoding (so a character
+// split across words survives), raw 8-bit text has its charset detected. Controls are kept: for
+// callers that escape them (display_filename).
+std::string decode_rfc2047(std::string_view untrusted);
+
+// decode_rfc2047 for display (Subject in the quarantine record): TAB/CR/LF become spaces, other
+// C0/C1 controls and DEL are removed, white-space runs collapse to one space, ends are trimmed.
+std::string decode_header_text(std::string_view untrusted);
 
 // "=?UTF-8?B?...?=" words (each at most 75 characters, split on character boundaries) joined by
 // spaces. `utf8` must be valid UTF-8.

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <utility>
 
+#include "sanitizers/params.hpp"
+
 namespace mugai::sanitize {
 namespace {
 
@@ -17,6 +19,14 @@ std::string lower(std::string_view s) {
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
+}
+
+// The raw field value with folding undone ("" when absent).
+std::string unfolded_field(const mimetic::Header& header, const std::string& name) {
+  if (!header.hasField(name)) return {};
+  std::string value = header.field(name).value();
+  std::erase_if(value, [](char c) { return c == '\r' || c == '\n'; });
+  return value;
 }
 
 struct Pending {
@@ -73,14 +83,12 @@ ParsedMime parse_mime(std::string_view untrusted_message, const Limits& limits) 
       part.depth = cur.depth;
       part.type = type;
       part.container = multipart;
-      if (header.hasField("Content-Type")) {
-        part.charset = header.contentType().param("charset");
-        part.filename = header.contentType().param("name");
-      }
-      if (header.hasField("Content-Disposition")) {
-        const std::string& fn = header.contentDisposition().param("filename");
-        if (!fn.empty()) part.filename = fn;
-      }
+      // Parameters are read by params.cpp, not mimetic: RFC 2231 and the encoded words real mailers
+      // put in names. The filename is decoded and escaped once here, for every later use.
+      const Params ct = parse_params(unfolded_field(header, "Content-Type"));
+      if (const auto it = ct.values.find("charset"); it != ct.values.end()) part.charset = it->second;
+      part.filename = display_filename(parse_params(unfolded_field(header, "Content-Disposition")));
+      if (part.filename.empty()) part.filename = display_filename(ct);
       if (header.hasField("Content-Transfer-Encoding")) {
         part.transfer_encoding = lower(std::string(header.contentTransferEncoding().mechanism()));
       }
