@@ -211,6 +211,8 @@ bool is_cidr(std::string_view s) {
   return false;
 }
 
+constexpr std::string_view kPolicySection = "sanitize";
+
 std::string readable_problem(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return "cannot read '" + path + "': is a directory";
@@ -227,6 +229,7 @@ class Field {
       : key_(key), entry_(entry), problems_(problems) {}
 
   void fail(std::string_view problem) { problems_.add(entry_.at, key_, problem); }
+  const toml::node& node() const { return *entry_.node; }
 
   bool text(std::string& out) {
     const auto* s = entry_.node->as_string();
@@ -460,6 +463,84 @@ constexpr std::pair<std::string_view, Log::Format> kLogFormats[] = {{"text", Log
 
 constexpr std::int64_t kMaxCount = 1'000'000;
 
+constexpr std::pair<std::string_view, sanitize::LinkPolicy> kLinkPolicies[] = {
+    {"keep", sanitize::LinkPolicy::Keep},
+    {"defang", sanitize::LinkPolicy::Defang},
+    {"remove", sanitize::LinkPolicy::Remove}};
+
+void apply_output_charset(Field& f, Config& c) {
+  std::string word;
+  if (!f.text(word)) return;
+  if (word != "UTF-8" && word != "ISO-2022-JP") return f.fail("expected one of UTF-8|ISO-2022-JP, got " + shown(word));
+  c.sanitize.output_charset = std::move(word);
+}
+
+// The file is read now, so a missing or malformed template stops the start, not the first notice.
+void apply_notice_template(Field& f, Config& c) {
+  std::string path;
+  if (!f.text(path)) return;
+  if (path.empty()) {
+    c.sanitize.notice_template.clear();
+    return;
+  }
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return f.fail("cannot read '" + path + "': " + std::strerror(errno));
+  std::string text(sanitize::kMaxNoticeTemplate + 1, '\0');
+  const std::size_t n = std::fread(text.data(), 1, text.size(), file);
+  const bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  if (failed) return f.fail("cannot read '" + path + "'");
+  text.resize(n);
+  if (auto st = sanitize::check_notice_template(text); !st) return f.fail("'" + path + "': " + st.error().message);
+  c.sanitize.notice_template = std::move(text);
+}
+
+// [[sanitize.rules]] tables: type, action, sanitizers. Replaces the default rules as a whole.
+void apply_rules(Field& f, Config& c) {
+  const auto* arr = f.node().as_array();
+  if (arr == nullptr || !arr->is_array_of_tables()) {
+    return f.fail("expected [[sanitize.rules]] tables with type, action and sanitizers");
+  }
+  std::string names;
+  for (const auto n : sanitize::sanitizer_names()) names += (names.empty() ? "" : ", ") + std::string(n);
+  std::vector<sanitize::Rule> rules;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto& table = *arr->get(i)->as_table();
+    const std::string which = "rule " + std::to_string(i + 1) + ": ";
+    for (const auto& [key, value] : table) {
+      if (key != "type" && key != "action" && key != "sanitizers")
+        return f.fail(which + "unknown key " + shown(key.str()) + " (expected type, action, sanitizers)");
+    }
+    sanitize::Rule rule;
+    const auto type = table["type"].value<std::string>();
+    if (!type || !sanitize::valid_type_pattern(*type))
+      return f.fail(which + "type must be a lowercase \"type/subtype\", \"type/*\" or \"*\", got " +
+                    (type ? shown(*type) : std::string("nothing")));
+    rule.type = *type;
+    const auto action = table["action"].value<std::string>();
+    const auto parsed = sanitize::parse_action(action.value_or(""));
+    if (!parsed) return f.fail(which + "action: " + parsed.error().message + ", got " + shown(action.value_or("")));
+    rule.action = *parsed;
+    if (const auto* list = table["sanitizers"].as_array()) {
+      for (const auto& el : *list) {
+        const auto name = el.value<std::string>();
+        if (!name || sanitize::find_sanitizer(*name) == nullptr)
+          return f.fail(which + "unknown sanitizer " + shown(name.value_or("")) + " (known: " + names + ")");
+        rule.sanitizers.push_back(*name);
+      }
+    } else if (table.contains("sanitizers")) {
+      return f.fail(which + "sanitizers must be an array of names");
+    }
+    if (rule.action == sanitize::Action::Convert && rule.sanitizers.empty())
+      return f.fail(which + "action \"convert\" needs at least one sanitizer (known: " + names + ")");
+    if ((rule.action == sanitize::Action::Strip || rule.action == sanitize::Action::Quarantine ||
+         rule.action == sanitize::Action::Reject) && !rule.sanitizers.empty())
+      return f.fail(which + "action " + shown(sanitize::action_name(rule.action)) + " takes no sanitizers");
+    rules.push_back(std::move(rule));
+  }
+  c.sanitize.rules = std::move(rules);
+}
+
 struct KeyRow {
   std::string_view name;
   bool required;
@@ -511,10 +592,30 @@ constexpr KeyRow kKeys[] = {
     {"spool.dir", false, [](Field& f, Config& c) { apply_nonempty_path(f, c.spool.dir); }},
     {"spool.fsync", false, [](Field& f, Config& c) { f.flag(c.spool.fsync); }},
     {"quarantine.dir", false, [](Field& f, Config& c) { apply_nonempty_path(f, c.quarantine.dir); }},
+    {"quarantine.key_file", false, [](Field& f, Config& c) { f.text(c.quarantine.key_file); }},
+    {"quarantine.retention", false, [](Field& f, Config& c) { f.duration(c.quarantine.retention); }},
+    {"quarantine.release_requires_approval", false,
+     [](Field& f, Config& c) { f.flag(c.quarantine.release_requires_approval); }},
+    {"quarantine.audit_log", false, [](Field& f, Config& c) { f.text(c.quarantine.audit_log); }},
     {"log.format", false, [](Field& f, Config& c) { apply_choice(f, c.log.format, kLogFormats); }},
     {"log.file", false, [](Field& f, Config& c) { f.text(c.log.file); }},
     {"server.threads", false, [](Field& f, Config& c) { f.integer(c.server.threads, 0, 1024); }},
     {"server.shutdown_grace", false, [](Field& f, Config& c) { f.duration(c.server.shutdown_grace); }},
+    {"sanitize.max_depth", false, [](Field& f, Config& c) { f.integer(c.sanitize.limits.max_depth, 1, 100); }},
+    {"sanitize.max_parts", false, [](Field& f, Config& c) { f.integer(c.sanitize.limits.max_parts, 1, 100'000); }},
+    {"sanitize.max_decoded_part", false,
+     [](Field& f, Config& c) { f.size(c.sanitize.limits.max_decoded_part, kKiB, kMaxMessageSize); }},
+    {"sanitize.max_decoded_total", false,
+     [](Field& f, Config& c) { f.size(c.sanitize.limits.max_decoded_total, kKiB, kMaxMessageSize); }},
+    {"sanitize.max_time_per_message", false,
+     [](Field& f, Config& c) {
+       Seconds s{};
+       if (f.duration(s)) c.sanitize.limits.max_time_per_message = s;
+     }},
+    {"sanitize.output_charset", false, apply_output_charset},
+    {"sanitize.links", false, [](Field& f, Config& c) { apply_choice(f, c.sanitize.links, kLinkPolicies); }},
+    {"sanitize.notice_template", false, apply_notice_template},
+    {"sanitize.rules", false, apply_rules},
 };
 
 const KeyRow* find_key(std::string_view name) {
@@ -573,7 +674,8 @@ std::string suggest_key(std::string_view unknown) {
 
 class Loader {
  public:
-  explicit Loader(std::string source) : source_(std::move(source)) {}
+  // `policy_only`: a `--policy` file, where [sanitize] is the only section and nothing is required.
+  Loader(std::string source, bool policy_only) : source_(std::move(source)), policy_only_(policy_only) {}
 
   void collect(const toml::table& root) {
     for (const auto& [section_key, section] : root) {
@@ -581,6 +683,11 @@ class Loader {
       const auto* table = section.as_table();
       const bool known = std::any_of(std::begin(kKeys), std::end(kKeys),
                                      [&](const KeyRow& r) { return section_of(r.name) == section_name; });
+      if (policy_only_ && section_name != kPolicySection) {
+        problems_.add(in_file(source_, section.source().begin), section_name,
+                      "unknown section (a policy file holds only [sanitize])");
+        continue;
+      }
       if (!known || table == nullptr) {
         std::string problem = known     ? "expected a [" + section_name + "] table, got " + describe(section)
                               : table  ? "unknown section" + suggest_section(section_name)
@@ -619,7 +726,7 @@ class Loader {
       if (it != entries_.end()) {
         Field f(row.name, it->second, problems_);
         row.apply(f, c);
-      } else if (row.required) {
+      } else if (row.required && !policy_only_) {
         problems_.add(Location{source_}, row.name, "required but not set");
       }
     }
@@ -670,6 +777,14 @@ class Loader {
                     "delivery.retry_first (" + std::to_string(c.delivery.retry_first.count()) +
                         "s) must not exceed delivery.retry_max (" + std::to_string(c.delivery.retry_max.count()) + "s)");
     }
+    const auto& sl = c.sanitize.limits;
+    if (valid("sanitize.max_decoded_part") && valid("sanitize.max_decoded_total") &&
+        sl.max_decoded_part > sl.max_decoded_total) {
+      const auto key = set("sanitize.max_decoded_part") ? "sanitize.max_decoded_part" : "sanitize.max_decoded_total";
+      problems_.add(where(key), key,
+                    "sanitize.max_decoded_part (" + std::to_string(sl.max_decoded_part) +
+                        ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
+    }
     if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.smtp.hostname;
     if (c.delivery.bounce.empty()) {
       c.delivery.dead_letter_dir = c.spool.dir + "/dead-letter";
@@ -678,6 +793,7 @@ class Loader {
   }
 
   std::string source_;
+  bool policy_only_;
   Problems problems_;
   std::map<std::string, Entry> entries_;
   std::deque<toml::table> owned_;  // override values; a deque keeps entries_' node pointers valid
@@ -692,21 +808,23 @@ std::vector<std::string_view> known_keys() {
   return out;
 }
 
-Expected<Config> load_string(std::string_view toml_text, std::string source_name,
-                             const std::vector<std::string>& overrides) {
+namespace {
+
+Expected<Config> load_text(std::string_view toml_text, std::string source_name,
+                           const std::vector<std::string>& overrides, bool policy_only) {
   toml::table root;
   try {
     root = toml::parse(toml_text, source_name);
   } catch (const toml::parse_error& e) {
     return Error{in_file(source_name, e.source().begin).text + ": syntax error: " + std::string(e.description())};
   }
-  Loader loader(std::move(source_name));
+  Loader loader(std::move(source_name), policy_only);
   loader.collect(root);
   for (const auto& o : overrides) loader.apply_override(o);
   return loader.finish();
 }
 
-Expected<Config> load_file(const std::string& path, const std::vector<std::string>& overrides) {
+Expected<std::string> read_text(const std::string& path) {
   const auto cannot_read = [&](std::string_view why) {
     return Error{"cannot read '" + path + "': " + std::string(why)};
   };
@@ -720,7 +838,28 @@ Expected<Config> load_file(const std::string& path, const std::vector<std::strin
   if (failed) return cannot_read(std::strerror(err));
   if (n > kMaxConfigFile) return cannot_read("larger than 1 MiB, not a config file?");
   text.resize(n);
-  return load_string(text, path, overrides);
+  return text;
+}
+
+}  // namespace
+
+Expected<Config> load_string(std::string_view toml_text, std::string source_name,
+                             const std::vector<std::string>& overrides) {
+  return load_text(toml_text, std::move(source_name), overrides, false);
+}
+
+Expected<Config> load_file(const std::string& path, const std::vector<std::string>& overrides) {
+  auto text = read_text(path);
+  if (!text) return text.error();
+  return load_text(*text, path, overrides, false);
+}
+
+Expected<sanitize::Policy> load_policy_file(const std::string& path) {
+  auto text = read_text(path);
+  if (!text) return text.error();
+  auto config = load_text(*text, path, {}, true);
+  if (!config) return config.error();
+  return std::move(config->sanitize);
 }
 
 }  // namespace mugai::config

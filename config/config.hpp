@@ -13,6 +13,7 @@
 #include "proto/expected.hpp"
 #include "proto/smtp_client.hpp"
 #include "proto/smtp_server.hpp"
+#include "sanitizers/policy.hpp"
 
 namespace mugai::config {
 
@@ -68,7 +69,11 @@ struct Spool {
 };
 
 struct Quarantine {
-  std::string dir = "var/quarantine";          // quarantine.dir
+  std::string dir = "var/quarantine";          // quarantine.dir: index, encrypted blobs
+  std::string key_file;                        // quarantine.key_file; empty = <dir>/quarantine.key
+  Seconds retention{90 * 24 * 3600};           // quarantine.retention: purge deadline per entry
+  bool release_requires_approval = false;      // quarantine.release_requires_approval: two-person rule
+  std::string audit_log;                       // quarantine.audit_log; empty = <dir>/audit.log
 };
 
 struct Log {
@@ -77,7 +82,7 @@ struct Log {
 };
 
 struct Server {
-  unsigned threads = 0;                        // server.threads; 0 = one per core
+  unsigned threads = 0;                        // server.threads; 0 = 16 + 2 per core
   Seconds shutdown_grace{30};                  // server.shutdown_grace: SIGTERM drain bound
 };
 
@@ -89,6 +94,7 @@ struct Config {
   Quarantine quarantine;
   Log log;
   Server server;
+  sanitize::Policy sanitize;  // [sanitize]: limits, output form, rules; the notice template already read
 };
 
 // The embedded default (a demo: 127.0.0.1:2525, domain demo.mugai.test, maildir:var/maildir).
@@ -99,6 +105,10 @@ std::string_view embedded_default();
 Expected<Config> load_file(const std::string& path, const std::vector<std::string>& overrides = {});
 Expected<Config> load_string(std::string_view toml_text, std::string source_name,
                              const std::vector<std::string>& overrides = {});
+
+// A policy file for `mugaictl sanitize --policy`: only a [sanitize] section, with the same keys,
+// validation and error format as in the gateway configuration.
+Expected<sanitize::Policy> load_policy_file(const std::string& path);
 
 // Every "section.key" the loader accepts, in reference order; anything else in a file is an error.
 // The example file and the reference in config/README.md are checked against this list.

@@ -14,7 +14,8 @@
 
 #include "config/config.hpp"
 #include "sanitizers/pipeline.hpp"
-#include "sanitizers/quarantine.hpp"
+#include "gateway/ctl_quarantine.hpp"
+#include "gateway/quarantine_store.hpp"
 
 namespace {
 
@@ -41,10 +42,15 @@ constexpr Command kCommands[] = {
     {"version", "", "print the mugai version", cmd_version},
     {"check-config", "FILE [--set section.key=value]...",
      "validate a configuration file; prints 'FILE: ok' or every problem, one per line", cmd_check_config},
-    {"sanitize", "[--config FILE] [--report FILE] [IN [OUT]]",
+    {"sanitize", "[--config FILE] [--policy FILE] [--report FILE] [IN [OUT]]",
      "sanitize one message (IN or stdin, '-' = stdin) to OUT (or stdout) with the gateway's pipeline;\n"
-     "exit 3 when the whole message was quarantined",
+     "--policy: a TOML file with only a [sanitize] section, used instead of the config's;\n"
+     "exit 3 when the whole message was quarantined or rejected",
      cmd_sanitize},
+    {"quarantine", "list|show|export|release|request-release|approve|delete|purge|stats ...",
+     "review quarantined originals (隔離); `mugaictl quarantine` alone lists the subcommands", mugai::ctl::cmd_quarantine},
+    {"audit", "show [--since 2d] | verify", "show or verify the hash-chained quarantine audit trail",
+     mugai::ctl::cmd_audit},
 };
 
 // Prints each line of `text` with `prefix`: summaries and config errors span several lines.
@@ -161,10 +167,13 @@ int cmd_check_config(Args args) {
 }
 
 int cmd_sanitize(Args args) {
-  std::string config_file, report_file;
+  std::string config_file, policy_file, report_file;
   std::vector<std::string> files;  // IN, OUT
   for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string* value = args[i] == "--config" ? &config_file : args[i] == "--report" ? &report_file : nullptr;
+    std::string* value = args[i] == "--config"   ? &config_file
+                         : args[i] == "--policy" ? &policy_file
+                         : args[i] == "--report" ? &report_file
+                                                 : nullptr;
     if (value != nullptr) {
       if (i + 1 == args.size()) return usage_error(std::string(args[i]) + " needs a FILE");
       *value = args[++i];
@@ -178,6 +187,10 @@ int cmd_sanitize(Args args) {
                           ? mugai::config::load_string(mugai::config::embedded_default(), "<embedded default>")
                           : mugai::config::load_file(config_file);
   if (!config) return fail(config.error().message);
+  // --policy replaces the config's [sanitize] section, to try a policy before deploying it.
+  auto policy = policy_file.empty() ? mugai::Expected<mugai::sanitize::Policy>(config->sanitize)
+                                    : mugai::config::load_policy_file(policy_file);
+  if (!policy) return fail(policy.error().message);
 
   const std::string in = files.empty() ? "-" : files[0];
   const std::string out = files.size() < 2 ? "-" : files[1];
@@ -189,8 +202,11 @@ int cmd_sanitize(Args args) {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   ctx.queue_id = "ctl" + std::to_string(ctx.received_unix) + "-" + std::to_string(getpid());
   ctx.gateway_hostname = config->smtp.hostname;
-  mugai::sanitize::DirectoryQuarantine quarantine(config->quarantine.dir);
-  const auto outcome = mugai::sanitize::sanitize_message(*untrusted_message, ctx, mugai::sanitize::Policy{}, quarantine);
+  auto opened = mugai::gateway::QuarantineDb::open(
+      mugai::gateway::store_options(*config, true, mugai::ctl::resolve_operator("")));
+  if (!opened) return fail(opened.error().message);
+  mugai::gateway::QuarantineDb& quarantine = **opened;
+  const auto outcome = mugai::sanitize::sanitize_message(*untrusted_message, ctx, *policy, quarantine);
 
   // The report is written whatever the verdict: it is how the admin learns what was removed and why.
   if (!report_file.empty()) {
@@ -202,8 +218,9 @@ int cmd_sanitize(Args args) {
       if (auto st = write_output(out, outcome.message); !st) return fail(st.error().message);
       return kOk;
     case Verdict::Quarantined:
-      std::fprintf(stderr, "mugaictl: '%s' quarantined as %s: %s\n", shown_name(in, "<stdin>").c_str(),
-                   outcome.quarantine_id.c_str(), outcome.reason.c_str());
+      std::fprintf(stderr, "mugaictl: '%s' %s as %s: %s\n", shown_name(in, "<stdin>").c_str(),
+                   outcome.rejected ? "rejected, held in quarantine" : "quarantined", outcome.quarantine_id.c_str(),
+                   outcome.reason.c_str());
       return kQuarantined;
     case Verdict::Failed:
       break;

@@ -9,21 +9,10 @@
 #include <string_view>
 #include <vector>
 
+#include "sanitizers/policy.hpp"
 #include "sanitizers/quarantine.hpp"
 
 namespace mugai::sanitize {
-
-struct Limits {
-  std::size_t max_depth = 10;                 // MIME nesting depth
-  std::size_t max_parts = 200;                // parts in the whole tree
-  std::size_t max_decoded_part = 32 * 1024 * 1024;
-  std::size_t max_decoded_total = 64 * 1024 * 1024;
-};
-
-struct Policy {
-  Limits limits;
-  std::string output_charset = "UTF-8";
-};
 
 // What the gateway knows about the message besides its bytes.
 struct MessageContext {
@@ -39,12 +28,14 @@ struct MessageContext {
 struct Outcome {
   enum class Verdict {
     Sanitized,    // `message` holds the rebuilt, safe message to deliver
-    Quarantined,  // nothing deliverable: the whole original is in quarantine (`quarantine_id`)
+    Quarantined,  // nothing deliverable: the whole original is in quarantine (`quarantine_id`);
+                  // `rejected` says a reject rule (not a limit or a quarantine rule) decided it
     Failed,       // the pipeline could not run (e.g. quarantine store failed): retry later, deliver nothing
   } verdict = Verdict::Failed;
   std::string message;        // CRLF line ends
   std::string reason;         // human-readable summary for logs
   std::string quarantine_id;  // set when anything was quarantined
+  bool rejected = false;
   std::vector<RemovedPart> removed;
   std::string report_json;    // per-message report
 };

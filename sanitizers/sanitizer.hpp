@@ -40,10 +40,8 @@ class Sanitizer {
 std::unique_ptr<Sanitizer> make_text_plain();
 std::unique_ptr<Sanitizer> make_strip();
 
-// The registered sanitizer called `name`, or nullptr. Instances live for the whole program.
+// The registered sanitizer called `name` with the default policy's settings, or nullptr. Instances
+// live for the whole program. policy.hpp has the lookup that takes the policy's settings.
 const Sanitizer* find_sanitizer(std::string_view name);
-
-// The built-in policy until config supplies one: text/plain -> "text_plain", anything else -> "strip".
-std::string_view sanitizer_for_type(std::string_view declared_type);
 
 }  // namespace mugai::sanitize

@@ -8,10 +8,8 @@ class Strip final : public Sanitizer {
  public:
   std::string_view name() const override { return "strip"; }
   Decision sanitize(std::string_view, const PartInfo& info) const override {
-    if (info.declared_type == "text/html") {
-      return Decision::remove("HTML body removed (conversion not yet available)");
-    }
-    return Decision::remove("attachment removed (rendering not available)");
+    if (info.declared_type.starts_with("text/")) return Decision::remove("text part removed by policy");
+    return Decision::remove("attachment removed (rendering to images is not available yet)");
   }
 };
 

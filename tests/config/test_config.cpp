@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "config/config.hpp"
 
 using mugai::config::Config;
@@ -60,12 +62,17 @@ std::set<std::string> keys_written(const std::string& toml) {
   std::string line, section;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
+    if (line.starts_with("[[")) {  // [[sanitize.rules]]: the array is the key, its tables' keys are not
+      keys.insert(line.substr(2, line.find(']') - 2));
+      section.clear();
+      continue;
+    }
     if (line[0] == '[') {
       section = line.substr(1, line.find(']') - 1);
       continue;
     }
     const auto eq = line.find(" =");
-    if (eq != std::string::npos) keys.insert(section + "." + line.substr(0, eq));
+    if (eq != std::string::npos && !section.empty()) keys.insert(section + "." + line.substr(0, eq));
   }
   return keys;
 }
@@ -396,4 +403,82 @@ TEST_CASE("the reference README documents every known key") {
     INFO(key);
     CHECK(readme.find("`" + std::string(key) + "`") != std::string::npos);
   }
+}
+
+TEST_CASE("[sanitize]: limits, output, links, and defaults that reproduce the built-in policy") {
+  const auto d = ok(kMinimal).sanitize;
+  REQUIRE(d.rules.size() == 3);
+  CHECK(d.rules[0].type == "text/plain");
+  CHECK(d.rules[1].sanitizers == std::vector<std::string>{"html_text"});
+  CHECK(d.rules[2].action == mugai::sanitize::Action::Strip);
+  const auto c = ok(with("sanitize", "max_depth = 4\nmax_parts = 50\nmax_decoded_part = \"1MiB\"\n"
+                                     "max_time_per_message = \"2s\"\noutput_charset = \"ISO-2022-JP\"\nlinks = \"remove\""))
+                     .sanitize;
+  CHECK(c.limits.max_depth == 4);
+  CHECK(c.limits.max_parts == 50);
+  CHECK(c.limits.max_decoded_part == 1024 * 1024);
+  CHECK(c.limits.max_time_per_message == std::chrono::seconds(2));
+  CHECK(c.output_charset == "ISO-2022-JP");
+  CHECK(c.links == mugai::sanitize::LinkPolicy::Remove);
+  CHECK(error_of(with("sanitize", "output_charset = \"Shift_JIS\"")) ==
+        "t.toml:8:18: sanitize.output_charset: expected one of UTF-8|ISO-2022-JP, got \"Shift_JIS\"");
+  CHECK(error_of(with("sanitize", "links = \"hide\"")).find("expected one of keep|defang|remove") != std::string::npos);
+  CHECK(error_of(with("sanitize", "max_decoded_part = \"100MiB\"")).find("must not exceed sanitize.max_decoded_total") !=
+        std::string::npos);
+}
+
+TEST_CASE("[[sanitize.rules]] are validated rule by rule") {
+  const auto c = ok(with("sanitize", "[[sanitize.rules]]\ntype = \"application/pdf\"\naction = \"render\"\n"
+                                     "[[sanitize.rules]]\ntype = \"application/*\"\naction = \"reject\"\n"))
+                     .sanitize;
+  REQUIRE(c.rules.size() == 2);  // replaces the defaults
+  CHECK(c.rules[0].action == mugai::sanitize::Action::Render);
+  CHECK(c.rules[1].type == "application/*");
+  const auto rule = [](const std::string& body) { return error_of(with("sanitize", "[[sanitize.rules]]\n" + body)); };
+  CHECK(rule("type = \"text/plain\"\naction = \"convert\"\nsanitizers = [\"pdf_magic\"]")
+            .find("sanitize.rules: rule 1: unknown sanitizer \"pdf_magic\" (known: text_plain, html_text, strip)") !=
+        std::string::npos);
+  CHECK(rule("type = \"text/plain\"\naction = \"convert\"").find("needs at least one sanitizer") != std::string::npos);
+  CHECK(rule("type = \"Text/*\"\naction = \"strip\"").find("rule 1: type must be") != std::string::npos);
+  CHECK(rule("type = \"*/html\"\naction = \"strip\"").find("rule 1: type must be") != std::string::npos);
+  CHECK(rule("type = \"*\"\naction = \"burn\"").find("expected one of convert|render|strip|quarantine|reject") !=
+        std::string::npos);
+  CHECK(rule("type = \"*\"\naction = \"strip\"\nsanitizers = [\"strip\"]").find("takes no sanitizers") !=
+        std::string::npos);
+  CHECK(rule("type = \"*\"\naction = \"strip\"\nwhen = 1").find("unknown key \"when\"") != std::string::npos);
+}
+
+TEST_CASE("notice templates are read at load time and checked for unknown placeholders") {
+  const auto dir = std::filesystem::temp_directory_path() / ("mugai-tmpl-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto good = dir / "good.txt";
+  const auto bad = dir / "bad.txt";
+  std::ofstream(good) << "無害化しました {quarantine_id}\n{parts}";
+  std::ofstream(bad) << "id {quarantine}\n";
+  const auto c = ok(with("sanitize", "notice_template = \"" + good.string() + "\""));
+  CHECK(c.sanitize.notice_template == "無害化しました {quarantine_id}\n{parts}");
+  CHECK(error_of(with("sanitize", "notice_template = \"" + bad.string() + "\""))
+            .find("unknown placeholder {quarantine}") != std::string::npos);
+  CHECK(error_of(with("sanitize", "notice_template = \"" + (dir / "missing").string() + "\""))
+            .find("cannot read") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a --policy file holds only [sanitize] and is validated the same way") {
+  const auto dir = std::filesystem::temp_directory_path() / ("mugai-policy-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto good = dir / "p.toml";
+  const auto bad = dir / "bad.toml";
+  std::ofstream(good) << "[sanitize]\nlinks = \"keep\"\n[[sanitize.rules]]\ntype = \"*\"\naction = \"quarantine\"\n";
+  std::ofstream(bad) << "[smtp]\nmax_errors = 3\n[sanitize]\nmax_parts = 0\n";
+  const auto p = mugai::config::load_policy_file(good.string());
+  REQUIRE(p.has_value());
+  CHECK(p->links == mugai::sanitize::LinkPolicy::Keep);
+  REQUIRE(p->rules.size() == 1);
+  CHECK(p->rules[0].action == mugai::sanitize::Action::Quarantine);
+  const auto e = mugai::config::load_policy_file(bad.string());
+  REQUIRE_FALSE(e.has_value());
+  CHECK(e.error().message == bad.string() + ":1:1: smtp: unknown section (a policy file holds only [sanitize])\n" +
+                                 bad.string() + ":4:13: sanitize.max_parts: must be at least 1, got 0");
+  std::filesystem::remove_all(dir);
 }

@@ -1,0 +1,77 @@
+// The sanitization policy: limits, output form, and the ordered rules that map a part's detected type
+// to an action and the sanitizers to try. Fail closed: a type no rule matches is stripped, and a
+// convert rule whose sanitizers all decline removes the part too.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/expected.hpp"
+#include "sanitizers/html_text.hpp"
+#include "sanitizers/sanitizer.hpp"
+
+namespace mugai::sanitize {
+
+struct Limits {
+  std::size_t max_depth = 10;                 // MIME nesting depth (message/rfc822 included)
+  std::size_t max_parts = 200;                // parts in the whole tree
+  std::size_t max_decoded_part = 32 * 1024 * 1024;
+  std::size_t max_decoded_total = 64 * 1024 * 1024;
+  std::chrono::milliseconds max_time_per_message{30'000};  // checked between parts
+};
+
+enum class Action {
+  Convert,     // the first listed sanitizer that keeps the part wins; none does → removed
+  Render,      // to pixels: no renderer exists yet, so the part is removed with that reason
+  Strip,       // removed; the original is kept in quarantine and listed in the notice
+  Quarantine,  // the whole message is held in quarantine, nothing is delivered
+  Reject,      // the whole message is refused (held in quarantine, reported as rejected)
+};
+
+struct Rule {
+  std::string type;                     // "text/plain", "text/*" or "*", lowercase
+  Action action = Action::Strip;
+  std::vector<std::string> sanitizers;  // registry names, tried in order (convert, render)
+};
+
+// text/plain → text_plain, text/html → html_text, everything else stripped.
+std::vector<Rule> default_rules();
+
+struct Policy {
+  Limits limits;
+  std::string output_charset = "UTF-8";  // or "ISO-2022-JP"
+  LinkPolicy links = LinkPolicy::Defang;
+  std::string notice_template;           // template text; empty = the built-in Japanese+English one
+  std::vector<Rule> rules = default_rules();
+};
+
+// "keep"/"defang"/"remove", "convert"/.../"reject": the spelling used in config and reports.
+std::string_view action_name(Action action);
+Expected<Action> parse_action(std::string_view word);
+
+// A rule's type pattern: "*", "type/*" or "type/subtype" (RFC 2045 token characters, lowercase).
+bool valid_type_pattern(std::string_view pattern);
+bool type_matches(std::string_view pattern, std::string_view type);
+// The first rule matching `type`, or nullptr (then the part is stripped).
+const Rule* match_rule(const std::vector<Rule>& rules, std::string_view type);
+
+// Notice templates: UTF-8 text with the placeholders below; anything else in braces is an error, so a
+// typo cannot silently end up in every delivered notice.
+//   {quarantine_id}  the quarantine id of the original
+//   {removed_count}  how many parts were removed
+//   {parts}          one line per removed part (name, declared and detected type, size, SHA-256, reason)
+inline constexpr std::size_t kMaxNoticeTemplate = 16 * 1024;
+Status check_notice_template(std::string_view tmpl);
+// `tmpl` must have passed check_notice_template (or be empty for the built-in one).
+std::string render_notice(std::string_view tmpl, std::string_view quarantine_id, std::size_t removed_count,
+                          std::string_view parts);
+
+// The registered sanitizer `name` configured with the policy's link handling, or nullptr.
+const Sanitizer* find_sanitizer(std::string_view name, LinkPolicy links);
+// Every registered name, in registry order (for config errors).
+std::vector<std::string_view> sanitizer_names();
+
+}  // namespace mugai::sanitize
