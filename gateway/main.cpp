@@ -13,7 +13,7 @@
 #include "gateway/scheduler.hpp"
 #include "gateway/server.hpp"
 #include "gateway/spool.hpp"
-#include "sanitizers/quarantine.hpp"
+#include "gateway/quarantine_store.hpp"
 
 namespace {
 
@@ -48,11 +48,17 @@ int run(const mugai::config::Config& cfg) {
 
   // One event-loop thread does all network I/O (no strands, no races on sockets); fsync,
   // sanitizing and maildir writes run on the worker pool so they never stall the loop.
-  unsigned workers = cfg.server.threads ? cfg.server.threads : std::max(2u, 2 * std::thread::hardware_concurrency());
+  // Workers mostly wait in fsync; many of them let the filesystem batch journal commits, which is
+  // what lets a durable spool keep up with Postfix (measured: 1 thread ≈ 90 accepts/s, 16 ≈ 3000).
+  unsigned workers = cfg.server.threads ? cfg.server.threads : 16 + 2 * std::thread::hardware_concurrency();
   asio::io_context io;
   asio::thread_pool pool(workers);
-  mugai::sanitize::DirectoryQuarantine quarantine(cfg.quarantine.dir);
-  Scheduler scheduler(io, pool, cfg, spool, quarantine, make_client_tls());
+  auto quarantine = mugai::gateway::QuarantineDb::open(mugai::gateway::store_options(cfg, true, "gateway"));
+  if (!quarantine) {
+    std::cerr << "mugai-gateway: quarantine: " << quarantine.error().message << "\n";
+    return 1;
+  }
+  Scheduler scheduler(io, pool, cfg, spool, **quarantine, make_client_tls());
   Server server(io, pool, cfg, spool, scheduler, server_tls);
   if (auto st = server.listen(); !st) {
     std::cerr << "mugai-gateway: " << st.error().message << "\n";

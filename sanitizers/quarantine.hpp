@@ -3,6 +3,7 @@
 // durable (fsync) before put() returns, so the id in a delivered notice always resolves.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,7 @@ struct RemovedPart {
 
 struct QuarantineRecord {
   std::string queue_id;
+  std::int64_t received_unix = 0;  // when the gateway accepted the message; 0 = unknown (store uses now)
   std::string client_ip;
   std::string helo;
   std::string mail_from;
@@ -33,22 +35,13 @@ struct QuarantineRecord {
   std::vector<RemovedPart> parts;
 };
 
+// The embedded implementation is gateway/quarantine_store.hpp (SQLite index + encrypted blobs);
+// the interface stays this narrow so a shared backend can replace it.
 class QuarantineStore {
  public:
   virtual ~QuarantineStore() = default;
   // Stores the whole original message with its record; returns the quarantine id.
   virtual Expected<std::string> put(std::string_view original, const QuarantineRecord& record) = 0;
-};
-
-// The store until the quarantine issue completes it: one directory, one `<id>.eml` (original bytes)
-// and `<id>.json` (record) per entry, each written to a temp name, fsync'd, renamed, dir fsync'd.
-class DirectoryQuarantine final : public QuarantineStore {
- public:
-  explicit DirectoryQuarantine(std::string dir);
-  Expected<std::string> put(std::string_view original, const QuarantineRecord& record) override;
-
- private:
-  std::string dir_;
 };
 
 }  // namespace mugai::sanitize

@@ -1,0 +1,839 @@
+// `mugaictl quarantine list|show|export|release|request-release|approve|delete|purge|stats` and
+// `mugaictl audit show|verify`. Every action is recorded with the operator (--operator, else SUDO_USER,
+// else USER); bytes from the quarantine reach the terminal only through fit_columns()/safe_text(), and
+// an original that fails its integrity check is reported, never shown.
+#include "gateway/ctl_quarantine.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "gateway/audit.hpp"
+#include "gateway/durable_file.hpp"
+#include "gateway/maildir.hpp"
+#include "gateway/quarantine_store.hpp"
+#include "gateway/text_width.hpp"
+#include "proto/smtp_client.hpp"
+#include "sanitizers/codec.hpp"
+#include "sanitizers/json.hpp"
+#include "sanitizers/mime.hpp"
+
+namespace mugai::ctl {
+namespace {
+
+using gateway::EntryStatus;
+using gateway::QuarantineDb;
+using gateway::QuarantineEntry;
+using Args = std::span<const std::string_view>;
+
+enum Exit : int { kOk = 0, kError = 1, kUsage = 2 };
+
+constexpr std::size_t kMaxHeaderShown = 64 * 1024;
+
+int fail(std::string_view message) {
+  std::fprintf(stderr, "mugaictl: %.*s\n", static_cast<int>(message.size()), message.data());
+  return kError;
+}
+
+// Everything any subcommand accepts; each row of kSubcommands names the flags it allows.
+struct Options {
+  std::string config_file;
+  std::vector<std::string> sets;
+  std::string operator_name;
+  bool json = false;
+  std::string since, from, reason, status, limit, out, part, older_than;
+  std::vector<std::string> to;  // repeatable --to: release recipients, or the list filter (one)
+  std::vector<std::string> positional;
+};
+
+struct Flag {
+  std::string_view name;
+  std::string Options::*value;  // nullptr: handled specially (--json, --set, --to)
+};
+
+constexpr Flag kFlags[] = {
+    {"--config", &Options::config_file}, {"--operator", &Options::operator_name}, {"--since", &Options::since},
+    {"--from", &Options::from},          {"--reason", &Options::reason},          {"--status", &Options::status},
+    {"--limit", &Options::limit},        {"--out", &Options::out},                {"--part", &Options::part},
+    {"--older-than", &Options::older_than}, {"--json", nullptr}, {"--set", nullptr}, {"--to", nullptr},
+};
+
+// `allowed` lists the flags (space separated) besides --config/--set/--operator/--json.
+Expected<Options> parse_options(Args args, std::string_view allowed, std::size_t max_positional) {
+  Options o;
+  const auto is_allowed = [&](std::string_view flag) {
+    if (flag == "--config" || flag == "--set" || flag == "--operator" || flag == "--json") return true;
+    for (std::size_t start = 0; start < allowed.size();) {
+      const auto end = std::min(allowed.find(' ', start), allowed.size());
+      if (allowed.substr(start, end - start) == flag) return true;
+      start = end + 1;
+    }
+    return false;
+  };
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view a = args[i];
+    if (!a.starts_with("--")) {
+      if (o.positional.size() == max_positional) return Error{"unexpected argument '" + std::string(a) + "'"};
+      o.positional.emplace_back(a);
+      continue;
+    }
+    const Flag* flag = nullptr;
+    for (const auto& f : kFlags)
+      if (f.name == a) flag = &f;
+    if (flag == nullptr || !is_allowed(a)) return Error{"unknown option '" + std::string(a) + "'"};
+    if (a == "--json") {
+      o.json = true;
+      continue;
+    }
+    if (i + 1 == args.size()) return Error{std::string(a) + " needs a value"};
+    const std::string value(args[++i]);
+    if (a == "--set") o.sets.push_back(value);
+    else if (a == "--to") o.to.push_back(value);
+    else o.*(flag->value) = value;
+  }
+  return o;
+}
+
+// "2d", "12h", "30m", "45s", "3w" or plain seconds.
+Expected<std::int64_t> parse_age(std::string_view flag, std::string_view text) {
+  std::int64_t n = 0, unit = 1;
+  std::size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && n < 100'000'000; ++i) n = n * 10 + (text[i] - '0');
+  const std::string_view suffix = text.substr(i);
+  if (suffix == "s" || suffix.empty()) unit = 1;
+  else if (suffix == "m") unit = 60;
+  else if (suffix == "h") unit = 3600;
+  else if (suffix == "d") unit = 86400;
+  else if (suffix == "w") unit = 7 * 86400;
+  else i = 0;
+  if (i == 0 || n >= 100'000'000) {
+    return Error{std::string(flag) + " expects an age like 90d, 12h, 30m, got '" + std::string(text) + "'"};
+  }
+  return n * unit;
+}
+
+std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::string local_time(std::int64_t unix) {
+  const std::time_t t = static_cast<std::time_t>(unix);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", &tm);
+  return buf;
+}
+
+// Terminal-safe text without padding (controls and invalid UTF-8 replaced).
+std::string safe_text(std::string_view s) {
+  return gateway::fit_columns(s, gateway::display_width(s));
+}
+
+Expected<config::Config> load_config(const Options& o) {
+  return o.config_file.empty()
+             ? config::load_string(config::embedded_default(), "<embedded default>", o.sets)
+             : config::load_file(o.config_file, o.sets);
+}
+
+// ---- JSON -------------------------------------------------------------------------------------
+
+void json_field(std::string& j, std::string_view key, std::string_view value) {
+  j += j.back() == '{' ? "" : ",";
+  json::append_string(j, key);
+  j += ':';
+  json::append_string(j, value);
+}
+
+void json_number(std::string& j, std::string_view key, std::int64_t value) {
+  j += j.back() == '{' ? "" : ",";
+  json::append_string(j, key);
+  j += ':' + std::to_string(value);
+}
+
+std::string entry_json(const QuarantineEntry& e) {
+  const auto& r = e.record;
+  std::string j = "{";
+  json_field(j, "id", e.id);
+  json_field(j, "status", gateway::status_name(e.status));
+  json_number(j, "received_unix", r.received_unix);
+  json_number(j, "stored_unix", e.stored_unix);
+  json_number(j, "retain_until", e.retain_until);
+  json_field(j, "queue_id", r.queue_id);
+  json_field(j, "client_ip", r.client_ip);
+  json_field(j, "helo", r.helo);
+  json_field(j, "mail_from", r.mail_from);
+  j += ",\"rcpt_to\":[";
+  for (std::size_t i = 0; i < r.rcpt_to.size(); ++i) {
+    if (i) j += ',';
+    json::append_string(j, r.rcpt_to[i]);
+  }
+  j += "]";
+  json_field(j, "subject", r.subject);
+  json_field(j, "message_id", r.message_id);
+  json_field(j, "reason", r.reason);
+  json_number(j, "size", static_cast<std::int64_t>(e.size));
+  json_field(j, "sha256", e.sha256);
+  json_field(j, "status_by", e.status_by);
+  json_number(j, "status_unix", e.status_unix);
+  json_field(j, "status_reason", e.status_reason);
+  j += ",\"parts\":[";
+  for (std::size_t i = 0; i < r.parts.size(); ++i) {
+    const auto& p = r.parts[i];
+    j += i ? ",{" : "{";
+    json_number(j, "n", static_cast<std::int64_t>(i + 1));
+    json_field(j, "filename", p.filename);
+    json_field(j, "declared_type", p.declared_type);
+    json_field(j, "detected_type", p.detected_type);
+    json_number(j, "size", static_cast<std::int64_t>(p.size));
+    json_field(j, "sha256", p.sha256);
+    json_field(j, "decision", "removed");
+    json_field(j, "reason", p.reason);
+    json_field(j, "sanitizer", p.sanitizer);
+    j += "}";
+  }
+  j += "]}";
+  return j;
+}
+
+void print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+
+// One table row: padded columns, without the padding after the last one.
+std::string row(std::string s) {
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s + "\n";
+}
+
+// ---- opening the store ------------------------------------------------------------------------
+
+struct Session {
+  config::Config cfg;
+  std::unique_ptr<QuarantineDb> store;
+};
+
+Expected<Session> open_session(const Options& o) {
+  auto cfg = load_config(o);
+  if (!cfg) return cfg.error();
+  auto store = QuarantineDb::open(gateway::store_options(*cfg, false, resolve_operator(o.operator_name)));
+  if (!store) return store.error();
+  return Session{std::move(*cfg), std::move(*store)};
+}
+
+// ---- release delivery -------------------------------------------------------------------------
+
+class Socket {
+ public:
+  explicit Socket(int fd) : fd_(fd) {}
+  ~Socket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+Expected<int> connect_with_timeout(const config::Endpoint& ep, std::chrono::seconds timeout) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(ep.port);
+  if (const int rc = ::getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return Error{"cannot resolve " + ep.host + ": " + ::gai_strerror(rc)};
+  }
+  std::string last = "no address";
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) continue;
+    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      rc = ::poll(&p, 1, static_cast<int>(timeout.count() * 1000));
+      int err = rc == 0 ? ETIMEDOUT : 0;
+      socklen_t len = sizeof err;
+      if (rc > 0) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      errno = err;
+      rc = err == 0 ? 0 : -1;
+    }
+    if (rc == 0 && ::fcntl(fd, F_SETFL, 0) == 0) {
+      ::freeaddrinfo(found);
+      return fd;
+    }
+    last = std::strerror(errno);
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  return Error{"cannot connect to " + ep.host + ":" + port + ": " + last};
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// MSG_NOSIGNAL: a next hop that hung up is an error value, not a SIGPIPE.
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+std::string reply_text(const proto::Reply& r) {
+  std::string s = std::to_string(r.code);
+  if (!r.enhanced.empty()) s += " " + r.enhanced;
+  if (!r.lines.empty()) s += " " + r.lines.front();
+  return safe_text(s);
+}
+
+// One blocking SMTP transaction over proto::ClientSession; every read and write has the configured
+// deadline (SO_RCVTIMEO/SO_SNDTIMEO). STARTTLS is not spoken here, so delivery.tls = required refuses.
+Status deliver_smtp(const config::Config& cfg, const std::string& mail_from, const std::vector<std::string>& rcpts,
+                    const std::string& message) {
+  const auto& d = cfg.delivery;
+  if (d.tls == proto::TlsPolicy::Required) {
+    return Error{"delivery.tls = \"required\": mugaictl cannot release over TLS yet; release is refused"};
+  }
+  auto fd = connect_with_timeout(d.smtp_host, d.connect_timeout);
+  if (!fd) return fd.error();
+  Socket sock(*fd);
+  timeval tv{static_cast<time_t>(d.command_timeout.count()), 0};
+  ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  proto::ClientConfig cc;
+  cc.helo_name = d.helo_name.empty() ? cfg.smtp.hostname : d.helo_name;
+  cc.tls = proto::TlsPolicy::None;
+  proto::ClientSession session(cc);
+  const std::string where = d.next_hop;
+  bool begun = false;
+  char buf[16 * 1024];
+  while (true) {
+    switch (session.process()) {
+      case proto::ClientSession::Action::NeedInput: {
+        if (!send_all(sock.get(), session.take_output())) {
+          session.connection_lost(std::string("write: ") + std::strerror(errno));
+          break;
+        }
+        const ssize_t n = ::recv(sock.get(), buf, sizeof buf, 0);
+        if (n > 0) session.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+        else session.connection_lost(n == 0 ? "connection closed" : std::string("read: ") + std::strerror(errno));
+        break;
+      }
+      case proto::ClientSession::Action::StartTls:
+        session.tls_failed("mugaictl does not speak STARTTLS");
+        break;
+      case proto::ClientSession::Action::Ready:
+        if (begun) return Error{"internal: " + where + " is ready again without a result"};
+        session.begin(mail_from, rcpts, message);
+        begun = true;
+        break;
+      case proto::ClientSession::Action::Done: {
+        const auto result = session.result();
+        session.quit();
+        send_all(sock.get(), session.take_output());  // QUIT is a courtesy; the result is already known
+        std::string refused;
+        for (const auto& r : result.recipients) {
+          if (!r.reply.positive()) refused += "\n  " + safe_text(r.rcpt) + ": " + reply_text(r.reply);
+        }
+        if (!result.reply.positive()) return Error{where + " refused the message: " + reply_text(result.reply) + refused};
+        if (!refused.empty()) return Error{where + " refused recipients:" + refused};
+        return Ok{};
+      }
+      case proto::ClientSession::Action::Closed:
+        send_all(sock.get(), session.take_output());
+        return Error{where + " closed the connection: " +
+                     reply_text(begun ? session.result().reply : session.failure())};
+    }
+  }
+}
+
+Status deliver(const config::Config& cfg, const QuarantineEntry& e, const std::vector<std::string>& rcpts,
+               const std::string& operator_name, const std::string& original) {
+  // The header is on top so the recipient's MTA and the recipient see who let this through.
+  const std::string message = "X-Mugai-Released-By: " + safe_text(operator_name) + "\r\nX-Mugai-Quarantine-Id: " +
+                              e.id + "\r\n" + original;
+  if (cfg.delivery.kind == config::Delivery::Kind::Smtp) return deliver_smtp(cfg, e.record.mail_from, rcpts, message);
+  for (const auto& r : rcpts) {
+    if (auto st = gateway::deliver_maildir(cfg.delivery.maildir, r, message, cfg.spool.fsync); !st) {
+      return Error{"cannot deliver to " + safe_text(r) + ": " + st.error().message};
+    }
+  }
+  return Ok{};
+}
+
+// ---- subcommands ------------------------------------------------------------------------------
+
+int run_list(const Options& o) {
+  gateway::ListFilter f;
+  if (!o.since.empty()) {
+    auto age = parse_age("--since", o.since);
+    if (!age) return fail(age.error().message);
+    f.since_unix = now_unix() - *age;
+  }
+  f.from = o.from;
+  if (o.to.size() > 1) return fail("list takes one --to ADDR");
+  f.to = o.to.empty() ? "" : o.to.front();
+  f.reason = o.reason;
+  if (!o.status.empty()) {
+    f.status = gateway::parse_status(o.status);
+    if (!f.status) return fail("--status expects held, released, deleted or expired, got '" + safe_text(o.status) + "'");
+  }
+  if (!o.limit.empty()) {
+    char* end = nullptr;
+    const long n = std::strtol(o.limit.c_str(), &end, 10);
+    if (*end != '\0' || n < 1 || n > 100000) return fail("--limit expects 1..100000, got '" + safe_text(o.limit) + "'");
+    f.limit = static_cast<std::size_t>(n);
+  }
+  auto s = open_session(o);
+  if (!s) return fail(s.error().message);
+  auto entries = s->store->list(f);
+  if (!entries) return fail(entries.error().message);
+  if (o.json) {
+    std::string j = "[";
+    for (std::size_t i = 0; i < entries->size(); ++i) j += (i ? "," : "") + entry_json((*entries)[i]);
+    print(j + "]\n");
+    return kOk;
+  }
+  using gateway::fit_columns;
+  print(row(fit_columns("ID", 10) + fit_columns("RECEIVED", 17) + fit_columns("STATUS", 9) + fit_columns("FROM", 29) +
+            fit_columns("SUBJECT", 41) + "REMOVED"));
+  for (const auto& e : *entries) {
+    std::string removed;
+    if (e.record.parts.empty()) {
+      removed = "(whole message) " + e.record.reason;
+    } else {
+      removed = e.record.parts.front().filename.empty() ? "(unnamed)" : e.record.parts.front().filename;
+      if (e.record.parts.size() > 1) removed += " (+" + std::to_string(e.record.parts.size() - 1) + ")";
+    }
+    print(row(fit_columns(e.id, 10) + fit_columns(local_time(e.record.received_unix).substr(0, 16), 17) +
+              fit_columns(gateway::status_name(e.status), 9) + fit_columns(e.record.mail_from, 28) + " " +
+              fit_columns(e.record.subject, 40) + " " + fit_columns(removed, 40)));
+  }
+  return kOk;
+}
+
+// The header section of `original`, bounded, for display.
+std::string header_block(std::string_view original) {
+  std::size_t end = original.find("\r\n\r\n");
+  if (end == std::string_view::npos) end = original.find("\n\n");
+  return std::string(original.substr(0, std::min(end == std::string_view::npos ? original.size() : end, kMaxHeaderShown)));
+}
+
+int run_show(const Options& o) {
+  if (o.positional.size() != 1) return fail("quarantine show needs an ID");
+  auto s = open_session(o);
+  if (!s) return fail(s.error().message);
+  auto e = s->store->get(o.positional[0]);
+  if (!e) return fail(e.error().message);
+  std::string headers;
+  if (e->status == EntryStatus::Held || e->status == EntryStatus::Released) {
+    auto original = s->store->original(*e);
+    if (!original) return fail(original.error().message);
+    headers = header_block(*original);
+  }
+  auto requests = s->store->release_requests(e->id);
+  if (!requests) return fail(requests.error().message);
+  if (auto st = s->store->audit("shown", {{"id", e->id}}); !st) return fail(st.error().message);
+  if (o.json) {
+    std::string j = entry_json(*e);
+    j.pop_back();
+    j += ",\"headers\":";
+    json::append_string(j, headers);
+    j += ",\"release_requests\":[";
+    for (std::size_t i = 0; i < requests->size(); ++i) {
+      const auto& r = (*requests)[i];
+      j += i ? ",{" : "{";
+      json_field(j, "requested_by", r.requested_by);
+      json_number(j, "requested_unix", r.requested_unix);
+      json_field(j, "reason", r.reason);
+      json_field(j, "approved_by", r.approved_by);
+      json_number(j, "approved_unix", r.approved_unix);
+      j += "}";
+    }
+    print(j + "]}\n");
+    return kOk;
+  }
+  const auto& r = e->record;
+  std::string rcpts;
+  for (const auto& t : r.rcpt_to) rcpts += (rcpts.empty() ? "" : ", ") + t;
+  std::string out;
+  const auto line = [&](std::string_view label, std::string_view value) {
+    out += gateway::fit_columns(label, 12) + safe_text(value) + "\n";
+  };
+  line("id", e->id);
+  line("status", std::string(gateway::status_name(e->status)) +
+                     (e->status_by.empty() ? "" : " by " + e->status_by + " at " + local_time(e->status_unix)) +
+                     (e->status_reason.empty() ? "" : " (" + e->status_reason + ")"));
+  line("retain", "until " + local_time(e->retain_until));
+  line("received", local_time(r.received_unix) + " from " + r.client_ip + " (HELO " + r.helo + ")");
+  line("queue id", r.queue_id);
+  line("mail from", "<" + r.mail_from + ">");
+  line("rcpt to", rcpts);
+  line("subject", r.subject);
+  line("message-id", r.message_id);
+  line("size", std::to_string(e->size) + " bytes, sha256 " + e->sha256);
+  line("reason", r.reason);
+  out += "headers:\n";
+  for (std::size_t start = 0; start < headers.size();) {
+    auto nl = headers.find('\n', start);
+    if (nl == std::string::npos) nl = headers.size();
+    std::string_view h(headers.data() + start, nl - start);
+    if (h.ends_with('\r')) h.remove_suffix(1);
+    out += "  " + safe_text(h) + "\n";
+    start = nl + 1;
+  }
+  out += "parts:\n";
+  for (std::size_t i = 0; i < r.parts.size(); ++i) {
+    const auto& p = r.parts[i];
+    out += "  #" + std::to_string(i + 1) + " " + safe_text(p.filename.empty() ? "(unnamed)" : p.filename) + "\n";
+    out += "     removed by " + safe_text(p.sanitizer) + ": " + safe_text(p.reason) + "\n";
+    out += "     declared " + safe_text(p.declared_type) + ", detected " + safe_text(p.detected_type) + ", " +
+           std::to_string(p.size) + " bytes, sha256 " + safe_text(p.sha256) + "\n";
+  }
+  if (r.parts.empty()) out += "  (the whole message was held: " + safe_text(r.reason) + ")\n";
+  for (const auto& q : *requests) {
+    out += "release requested by " + safe_text(q.requested_by) + " at " + local_time(q.requested_unix) + ": " +
+           safe_text(q.reason) + (q.approved_by.empty() ? " (pending)" : ", approved by " + safe_text(q.approved_by)) +
+           "\n";
+  }
+  print(out);
+  return kOk;
+}
+
+// The decoded bytes of removed part `n` (1-based), found again in the original by its SHA-256.
+Expected<std::string> find_part(const QuarantineEntry& e, const std::string& original, std::size_t n) {
+  if (n == 0 || n > e.record.parts.size()) {
+    return Error{"quarantine entry " + e.id + " has " + std::to_string(e.record.parts.size()) + " removed part(s), no part " +
+                 std::to_string(n)};
+  }
+  const std::string& want = e.record.parts[n - 1].sha256;
+  const sanitize::Limits limits;
+  if (auto pre = sanitize::prescan(original, limits); pre.breach) {
+    return Error{"quarantine entry " + e.id + " is over the parse limits (" + pre.breach->limit + "): export the whole original"};
+  }
+  auto parsed = sanitize::parse_mime(original, limits);
+  if (!parsed.tree) return Error{"quarantine entry " + e.id + " cannot be parsed: export the whole original"};
+  for (const auto& p : parsed.tree->parts) {
+    if (p.container) continue;
+    Expected<std::string> bytes = p.transfer_encoding == "base64"             ? sanitize::base64_decode(p.body, limits.max_decoded_part)
+                                  : p.transfer_encoding == "quoted-printable" ? sanitize::qp_decode(p.body, limits.max_decoded_part)
+                                                                               : Expected<std::string>(std::string(p.body));
+    if (bytes && sanitize::sha256_hex(*bytes) == want) return std::move(*bytes);
+  }
+  return Error{"part " + std::to_string(n) + " of " + e.id + " was not found again in the original"};
+}
+
+int run_export(const Options& o) {
+  if (o.positional.size() != 1) return fail("quarantine export needs an ID");
+  if (o.out.empty()) return fail("quarantine export needs --out FILE ('-' for standard output)");
+  const bool to_stdout = o.out == "-";
+  if (to_stdout && ::isatty(STDOUT_FILENO)) return fail("refusing to write an original to a terminal: use --out FILE or a pipe");
+  std::size_t part = 0;
+  if (!o.part.empty()) {
+    char* end = nullptr;
+    part = std::strtoul(o.part.c_str(), &end, 10);
+    if (*end != '\0' || part == 0) return fail("--part expects a part number (1, 2, …), got '" + safe_text(o.part) + "'");
+  }
+  auto s = open_session(o);
+  if (!s) return fail(s.error().message);
+  auto e = s->store->get(o.positional[0]);
+  if (!e) return fail(e.error().message);
+  auto original = s->store->original(*e);
+  if (!original) return fail(original.error().message);
+  std::string bytes = std::move(*original);
+  if (part != 0) {
+    auto found = find_part(*e, bytes, part);
+    if (!found) return fail(found.error().message);
+    bytes = std::move(*found);
+  }
+  int fd = STDOUT_FILENO;
+  if (!to_stdout) {
+    // O_EXCL: never overwrite; O_NOFOLLOW: never through a planted symlink; 0600: originals stay private.
+    fd = ::open(o.out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return fail(gateway::durable::errno_error("cannot create", o.out).message);
+  }
+  bool ok = write_all(fd, bytes);
+  if (!to_stdout) {
+    ok = ::fsync(fd) == 0 && ok;
+    ok = ::close(fd) == 0 && ok;
+    if (!ok) ::unlink(o.out.c_str());
+  }
+  if (!ok) return fail(gateway::durable::errno_error("cannot write", to_stdout ? "<stdout>" : o.out).message);
+  gateway::AuditFields fields{{"id", e->id}, {"file", to_stdout ? "<stdout>" : o.out}};
+  if (part != 0) fields.emplace_back("part", std::to_string(part));
+  if (auto st = s->store->audit("exported", fields); !st) return fail(st.error().message);
+  if (!to_stdout) std::fprintf(stderr, "mugaictl: wrote %zu bytes of %s to %s\n", bytes.size(), e->id.c_str(), safe_text(o.out).c_str());
+  return kOk;
+}
+
+// Delivers the held original and marks it released; `rcpts` empty = the original recipients.
+int release_now(Session& s, const QuarantineEntry& e, std::vector<std::string> rcpts, const std::string& reason) {
+  if (rcpts.empty()) rcpts = e.record.rcpt_to;
+  if (rcpts.empty()) return fail(e.id + " has no envelope recipients (stored by `mugaictl sanitize`?): give --to ADDR");
+  if (e.status != EntryStatus::Held) {
+    return fail("quarantine entry " + e.id + " is " + std::string(gateway::status_name(e.status)) + ", not held");
+  }
+  auto original = s.store->original(e);
+  if (!original) return fail(original.error().message);
+  if (auto st = deliver(s.cfg, e, rcpts, s.store->options().operator_name, *original); !st) {
+    return fail("cannot release " + e.id + " via " + s.cfg.delivery.next_hop + ": " + st.error().message);
+  }
+  if (auto st = s.store->mark_released(e.id, rcpts, reason); !st) {
+    return fail(e.id + " was delivered but not marked released: " + st.error().message);
+  }
+  std::string to;
+  for (const auto& r : rcpts) to += (to.empty() ? "" : ", ") + r;
+  std::printf("%s released to %s\n", e.id.c_str(), safe_text(to).c_str());
+  return kOk;
+}
+
+int run_release(const Options& o) {
+  if (o.positional.size() != 1) return fail("quarantine release needs an ID");
+  if (o.reason.empty()) return fail("quarantine release needs --reason TEXT (it is recorded)");
+  auto s = open_session(o);
+  if (!s) return fail(s.error().message);
+  auto e = s->store->get(o.positional[0]);
+  if (!e) return fail(e.error().message);
+  std::vector<std::string> rcpts = o.to;
+  if (s->cfg.quarantine.release_requires_approval) {
+    // Only an approved request may be delivered (e.g. a retry after a failed delivery at approve time).
+    auto requests = s->store->release_requests(e->id);
+    if (!requests) return fail(requests.error().message);
+    const gateway::ReleaseRequest* approved = nullptr;
+    for (const auto& r : *requests)
+      if (!r.approved_by.empty()) approved = &r;
+    if (approved == nullptr) {
+      return fail("quarantine.release_requires_approval is set: " + e->id +
+                  " needs `quarantine request-release` by one operator and `quarantine approve` by another");
+    }
+    if (!o.to.empty()) return fail("--to cannot change the recipients of an approved release of " + e->id);
+    rcpts = approved->rcpt_to;
+  }
+  return release_now(*s, *e, std::move(rcpts), o.reason);
+}
+
+int run_request_release(const Options& o) {
+  if (o.positional.size() != 1) return fail("quarantine request-release needs an ID");
+  if (o.reason.empty()) return fail("quarantine request-release needs --reason TEXT (it is recorded)");
+  auto s = open_session(o);
+  if (!s) return fail(s.error().message);
+  auto e = s->store->get(o.positional[0]);
+  if (!e) return fail(e.error().message);
+  if (auto st = s->store->request_release(e->id, o.to, o.reason); !st) return fail(st.error().message);
+  std::printf("release of %s requested by %s; another operator must approve it\n", e->id.c_str(),
+              safe_text(s->store->options().operator_name).c_str());
+  return kOk;
+}
+
+int run_approve(const Options& o) {
+  if (o.positional.size() != 1) return fail("quarantine approve needs an ID");
+  auto s = open_session(o);
+  if (!s) return fail(s.error().message);
+  auto e = s->store->get(o.positional[0]);
+  if (!e) return fail(e.error().message);
+  auto req = s->store->approve(e->id);
+  if (!req) return fail(req.error().message);
+  const int rc = release_now(*s, *e, req->rcpt_to, req->reason + " (approved by " + req->approved_by + ")");
+  if (rc != kOk) std::fprintf(stderr, "mugaictl: the approval is recorded; retry with `mugaictl quarantine release %s`\n", e->id.c_str());
+  return rc;
+}
+
+int run_delete(const Options& o) {
+  if (o.positional.size() != 1) return fail("quarantine delete needs an ID");
+  auto s = open_session(o);
+  if (!s) return fail(s.error().message);
+  auto e = s->store->get(o.positional[0]);
+  if (!e) return fail(e.error().message);
+  if (auto st = s->store->remove(e->id, o.reason); !st) return fail(st.error().message);
+  std::printf("%s deleted\n", e->id.c_str());
+  return kOk;
+}
+
+int run_purge(const Options& o) {
+  std::optional<std::int64_t> older_than;
+  if (!o.older_than.empty()) {
+    auto age = parse_age("--older-than", o.older_than);
+    if (!age) return fail(age.error().message);
+    older_than = now_unix() - *age;
+  }
+  auto s = open_session(o);
+  if (!s) return fail(s.error().message);
+  auto ids = s->store->purge(now_unix(), older_than);
+  if (!ids) return fail(ids.error().message);
+  if (o.json) {
+    std::string j = "{\"expired\":[";
+    for (std::size_t i = 0; i < ids->size(); ++i) {
+      if (i) j += ',';
+      json::append_string(j, (*ids)[i]);
+    }
+    print(j + "]}\n");
+  } else {
+    std::printf("%zu entr%s expired\n", ids->size(), ids->size() == 1 ? "y" : "ies");
+    for (const auto& id : *ids) std::printf("  %s\n", id.c_str());
+  }
+  return kOk;
+}
+
+int run_stats(const Options& o) {
+  std::int64_t since = 0;
+  if (!o.since.empty()) {
+    auto age = parse_age("--since", o.since);
+    if (!age) return fail(age.error().message);
+    since = now_unix() - *age;
+  }
+  auto s = open_session(o);
+  if (!s) return fail(s.error().message);
+  auto st = s->store->stats(since, 10);
+  if (!st) return fail(st.error().message);
+  const std::pair<const char*, const std::vector<gateway::Count>*> groups[] = {
+      {"by_status", &st->by_status}, {"by_reason", &st->by_reason}, {"by_type", &st->by_type}, {"top_senders", &st->top_senders}};
+  std::string out = o.json ? "{" : "";
+  for (const auto& [name, counts] : groups) {
+    if (o.json) {
+      out += out.size() > 1 ? ",\"" : "\"";
+      out += std::string(name) + "\":[";
+      for (std::size_t i = 0; i < counts->size(); ++i) {
+        out += i ? ",{" : "{";
+        json_field(out, "key", (*counts)[i].key);
+        json_number(out, "count", (*counts)[i].count);
+        out += "}";
+      }
+      out += "]";
+    } else {
+      out += std::string(name) + ":\n";
+      for (const auto& c : *counts) out += "  " + gateway::fit_columns(std::to_string(c.count), 8) + safe_text(c.key) + "\n";
+    }
+  }
+  print(out + (o.json ? "}\n" : ""));
+  return kOk;
+}
+
+struct Subcommand {
+  std::string_view name;
+  std::string_view synopsis;
+  std::string_view flags;  // allowed besides --config/--set/--operator/--json
+  std::size_t positional;
+  int (*run)(const Options&);
+};
+
+constexpr Subcommand kQuarantine[] = {
+    {"list", "[--since 2d] [--from ADDR] [--to ADDR] [--reason R] [--status S] [--limit N]",
+     "--since --from --to --reason --status --limit", 0, run_list},
+    {"show", "ID", "", 1, run_show},
+    {"export", "ID [--part N] --out FILE", "--part --out", 1, run_export},
+    {"release", "ID [--to ADDR]... --reason TEXT", "--to --reason", 1, run_release},
+    {"request-release", "ID [--to ADDR]... --reason TEXT", "--to --reason", 1, run_request_release},
+    {"approve", "ID", "", 1, run_approve},
+    {"delete", "ID [--reason TEXT]", "--reason", 1, run_delete},
+    {"purge", "[--older-than 90d]", "--older-than", 0, run_purge},
+    {"stats", "[--since 30d]", "--since", 0, run_stats},
+};
+
+int run_audit_show(const Options& o) {
+  std::int64_t since = 0;
+  if (!o.since.empty()) {
+    auto age = parse_age("--since", o.since);
+    if (!age) return fail(age.error().message);
+    since = now_unix() - *age;
+  }
+  auto cfg = load_config(o);
+  if (!cfg) return fail(cfg.error().message);
+  const auto path = gateway::store_options(*cfg, false, "").audit_log;
+  auto records = gateway::read_audit(path, since);
+  if (!records) return fail(records.error().message);
+  std::string out;
+  for (const auto& r : *records) {
+    if (o.json) {
+      out += r.text + "\n";
+      continue;
+    }
+    std::string line = gateway::fit_columns(r.get("seq"), 6) + gateway::fit_columns(r.get("time"), 21) +
+                       gateway::fit_columns(r.get("event"), 18) + gateway::fit_columns(r.get("operator"), 12) +
+                       gateway::fit_columns(r.get("id"), 10);
+    for (const auto& [k, v] : r.fields) {
+      if (k == "seq" || k == "unix" || k == "time" || k == "event" || k == "operator" || k == "id" || k == "prev") continue;
+      if (!v.empty()) line += " " + safe_text(k) + "=" + safe_text(v);
+    }
+    out += row(std::move(line));
+  }
+  print(out);
+  return kOk;
+}
+
+int run_audit_verify(const Options& o) {
+  auto cfg = load_config(o);
+  if (!cfg) return fail(cfg.error().message);
+  const auto path = gateway::store_options(*cfg, false, "").audit_log;
+  auto check = gateway::verify_audit(path);
+  if (!check) return fail(check.error().message);
+  if (check->first_bad_line != 0) {
+    return fail("audit log " + path + ": record " + std::to_string(check->first_bad_line) + " (line " +
+                std::to_string(check->first_bad_line) + "): " + check->problem);
+  }
+  std::printf("%s: %zu records, hash chain intact\n", path.c_str(), check->records);
+  return kOk;
+}
+
+constexpr Subcommand kAudit[] = {
+    {"show", "[--since 2d]", "--since", 0, run_audit_show},
+    {"verify", "", "", 0, run_audit_verify},
+};
+
+template <std::size_t N>
+int dispatch(std::string_view group, const Subcommand (&table)[N], Args args) {
+  const auto usage = [&](std::string_view problem) {
+    if (!problem.empty()) std::fprintf(stderr, "mugaictl: %.*s\n", static_cast<int>(problem.size()), problem.data());
+    std::fprintf(stderr, "usage:\n");
+    for (const auto& c : table) {
+      std::fprintf(stderr, "  mugaictl %.*s %.*s %.*s\n", static_cast<int>(group.size()), group.data(),
+                   static_cast<int>(c.name.size()), c.name.data(), static_cast<int>(c.synopsis.size()), c.synopsis.data());
+    }
+    std::fprintf(stderr, "every subcommand also takes [--config FILE] [--set section.key=value]... [--operator NAME] [--json]\n");
+    return kUsage;
+  };
+  if (args.empty()) return usage("missing subcommand");
+  for (const auto& c : table) {
+    if (c.name != args[0]) continue;
+    auto o = parse_options(args.subspan(1), c.flags, c.positional);
+    if (!o) return usage(std::string(group) + " " + std::string(c.name) + ": " + o.error().message);
+    return c.run(*o);
+  }
+  return usage("unknown subcommand '" + safe_text(args[0]) + "'");
+}
+
+}  // namespace
+
+std::string resolve_operator(const std::string& given) {
+  if (!given.empty()) return given;
+  for (const char* var : {"SUDO_USER", "USER"}) {
+    const char* v = std::getenv(var);
+    if (v != nullptr && *v != '\0') return v;
+  }
+  return "uid:" + std::to_string(::getuid());
+}
+
+int cmd_quarantine(Args args) { return dispatch("quarantine", kQuarantine, args); }
+int cmd_audit(Args args) { return dispatch("audit", kAudit, args); }
+
+}  // namespace mugai::ctl

@@ -1,0 +1,131 @@
+// The embedded quarantine store: each original encrypted at rest (AES-256-GCM) in a content-addressed
+// blob, indexed in SQLite (WAL, so the gateway writes while mugaictl reads), every event audited.
+// Guarantees: a blob is fsync'd before its index row commits and the row commits before put() returns;
+// a blob whose GCM tag fails is reported as tampered, never returned as if valid.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "gateway/audit.hpp"
+#include "sanitizers/quarantine.hpp"
+
+namespace mugai::gateway {
+
+enum class EntryStatus { Held, Released, Deleted, Expired };
+std::string_view status_name(EntryStatus s);
+std::optional<EntryStatus> parse_status(std::string_view name);
+
+struct QuarantineEntry {
+  std::string id;                    // "Q7K4-M2PX"
+  sanitize::QuarantineRecord record;
+  std::int64_t stored_unix = 0;
+  std::size_t size = 0;              // bytes of the original
+  std::string sha256;                // of the original; names its blob
+  EntryStatus status = EntryStatus::Held;
+  std::int64_t retain_until = 0;
+  std::string status_by;             // operator of the last status change
+  std::int64_t status_unix = 0;
+  std::string status_reason;
+};
+
+struct ReleaseRequest {
+  std::int64_t number = 0;
+  std::string entry_id;
+  std::string requested_by;
+  std::int64_t requested_unix = 0;
+  std::string reason;
+  std::vector<std::string> rcpt_to;  // empty = the original recipients
+  std::string approved_by;           // empty while pending
+  std::int64_t approved_unix = 0;
+};
+
+struct ListFilter {
+  std::int64_t since_unix = 0;       // received at or after
+  std::string from;                  // envelope sender, exact (case-insensitive)
+  std::string to;                    // one of the recipients, exact (case-insensitive)
+  std::string reason;                // substring of the entry's or a part's reason
+  std::optional<EntryStatus> status;
+  std::size_t limit = 50;
+};
+
+struct Count {
+  std::string key;
+  std::int64_t count = 0;
+};
+struct QuarantineStats {
+  std::vector<Count> by_status, by_reason, by_type, top_senders;
+};
+
+struct StoreOptions {
+  std::string dir;
+  std::string key_file;        // resolved: never empty
+  std::string audit_log;       // resolved: never empty
+  std::chrono::seconds retention{90 * 24 * 3600};
+  bool create = false;         // create the directory, index and key on first use (the gateway does)
+  std::string operator_name;   // recorded on every audit event this store writes
+};
+// Resolves the config's defaults (key file and audit log inside quarantine.dir).
+StoreOptions store_options(const config::Config& cfg, bool create, std::string operator_name);
+
+// "q7k4m2px", "Q7K4-M2PX", "Q7K4-M2PO" (O read as 0) → "Q7K4-M2P0"; Error for anything else.
+Expected<std::string> normalize_id(std::string_view untrusted_id);
+
+class QuarantineDb final : public sanitize::QuarantineStore {
+ public:
+  static Expected<std::unique_ptr<QuarantineDb>> open(StoreOptions options);
+  ~QuarantineDb() override;
+  QuarantineDb(const QuarantineDb&) = delete;
+  QuarantineDb& operator=(const QuarantineDb&) = delete;
+
+  // Safe from any thread: one connection behind a mutex; SQLite's lock orders it against mugaictl.
+  Expected<std::string> put(std::string_view original, const sanitize::QuarantineRecord& record) override;
+
+  Expected<std::vector<QuarantineEntry>> list(const ListFilter& filter);
+  Expected<QuarantineEntry> get(std::string_view untrusted_id);
+  // Decrypts the entry's original; a failed tag or digest is an Error saying so, and is audited.
+  Expected<std::string> original(const QuarantineEntry& entry);
+  Expected<QuarantineStats> stats(std::int64_t since_unix, std::size_t top);
+  Expected<std::vector<ReleaseRequest>> release_requests(const std::string& id);
+
+  // Status changes; each checks the current status, names the id in its errors, and is audited.
+  Status request_release(const std::string& id, const std::vector<std::string>& rcpt_to, const std::string& reason);
+  // Two-person rule: the approver must differ from the requester. Returns the approved request.
+  Expected<ReleaseRequest> approve(const std::string& id);
+  Status mark_released(const std::string& id, const std::vector<std::string>& rcpt_to, const std::string& reason);
+  Status remove(const std::string& id, const std::string& reason);
+  // Expires held/released entries past their retention deadline, or stored before `older_than_unix`
+  // when given; their blobs go once nothing else references them. Returns the expired ids.
+  Expected<std::vector<std::string>> purge(std::int64_t now_unix, std::optional<std::int64_t> older_than_unix);
+
+  // Audits an event this store does not perform itself (shown, exported).
+  Status audit(std::string_view event, const AuditFields& fields);
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  QuarantineDb(StoreOptions options, sqlite3* db, std::string key);
+  Status exec(const char* sql);
+  Expected<QuarantineEntry> get_locked(const std::string& id);
+  Status set_status_locked(const std::string& id, std::initializer_list<EntryStatus> from, EntryStatus to,
+                           const std::string& reason);
+  Status drop_blob_if_unused_locked(const std::string& sha256);
+  std::string blob_path(const std::string& sha256) const;
+
+  StoreOptions options_;
+  sqlite3* db_;
+  std::string key_;  // 32 bytes
+  AuditLog audit_;
+  std::mutex mu_;
+};
+
+}  // namespace mugai::gateway

@@ -1,0 +1,403 @@
+// Unit tests for the quarantine store (encrypted content-addressed blobs, SQLite index, status rules,
+// two-person rule, retention), the hash-chained audit trail, and East Asian width for the CLI tables.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "gateway/audit.hpp"
+#include "gateway/quarantine_store.hpp"
+#include "gateway/text_width.hpp"
+#include "sanitizers/codec.hpp"
+#include "tests/gateway/temp_dir.hpp"
+
+namespace mugai::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+
+StoreOptions options_in(const std::string& dir, std::string op = "alice") {
+  StoreOptions o;
+  o.dir = dir + "/q";
+  o.key_file = dir + "/keys/quarantine.key";
+  o.audit_log = dir + "/audit/audit.log";
+  o.retention = std::chrono::seconds(100);
+  o.create = true;
+  o.operator_name = std::move(op);
+  return o;
+}
+
+std::unique_ptr<QuarantineDb> open_store(const StoreOptions& o) {
+  auto s = QuarantineDb::open(o);
+  REQUIRE_MESSAGE(s.has_value(), (s ? "" : s.error().message));
+  return std::move(*s);
+}
+
+sanitize::QuarantineRecord record(std::string from, std::vector<std::string> to, std::int64_t received = 0) {
+  sanitize::QuarantineRecord r;
+  r.queue_id = "S1";
+  r.received_unix = received;
+  r.client_ip = "192.0.2.7";
+  r.helo = "mx.sender.example";
+  r.mail_from = std::move(from);
+  r.rcpt_to = std::move(to);
+  r.subject = "請求書の送付について";
+  r.message_id = "<m1@sender.example>";
+  r.reason = "parts removed";
+  r.parts.push_back({"請求書.exe", "application/x-msdownload", "application/x-dosexec", 46, "ab12", "executable", "strip"});
+  return r;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path, std::ios::binary);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+void write_lines(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  for (const auto& l : lines) out << l << '\n';
+}
+
+std::size_t blob_count(const std::string& dir) {
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir + "/q/blobs")) n += e.path().filename().string()[0] != '.';
+  return n;
+}
+
+TEST_CASE("put stores an encrypted, content-addressed original that get/original give back") {
+  test::TempDir tmp;
+  const auto o = options_in(tmp.path());
+  auto store = open_store(o);
+  const std::string original = "Subject: x\r\n\r\nATTACHMENT-SECRET-BYTES\r\n";
+  auto id = store->put(original, record("a@sender.example", {"bob@city.example.lg.jp"}, 1700000000));
+  REQUIRE(id.has_value());
+  REQUIRE(id->size() == 9);
+  CHECK((*id)[4] == '-');
+  for (const char c : *id) CHECK(std::string_view("0123456789ABCDEFGHJKMNPQRSTVWXYZ-").find(c) != std::string_view::npos);
+
+  auto e = store->get(*id);
+  REQUIRE(e.has_value());
+  CHECK(e->status == EntryStatus::Held);
+  CHECK(e->record.received_unix == 1700000000);
+  CHECK(e->record.mail_from == "a@sender.example");
+  CHECK(e->record.rcpt_to == std::vector<std::string>{"bob@city.example.lg.jp"});
+  CHECK(e->record.subject == "請求書の送付について");
+  CHECK(e->size == original.size());
+  CHECK(e->retain_until == e->stored_unix + 100);
+  REQUIRE(e->record.parts.size() == 1);
+  CHECK(e->record.parts[0].filename == "請求書.exe");
+  CHECK(e->record.parts[0].detected_type == "application/x-dosexec");
+  auto back = store->original(*e);
+  REQUIRE(back.has_value());
+  CHECK(*back == original);
+
+  // At rest the bytes are ciphertext; the same original twice shares one blob.
+  const std::string blob = slurp(o.dir + "/blobs/" + sanitize::sha256_hex(original));
+  CHECK(blob.size() == 8 + 12 + original.size() + 16);
+  CHECK(blob.find("ATTACHMENT-SECRET") == std::string::npos);
+  auto id2 = store->put(original, record("a@sender.example", {"bob@city.example.lg.jp"}));
+  REQUIRE(id2.has_value());
+  CHECK(*id2 != *id);
+  CHECK(blob_count(tmp.path()) == 1);
+
+  struct stat st {};
+  REQUIRE(::stat(o.key_file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(st.st_size == 32);
+  // Ids read aloud are forgiving about case, hyphen and O/0, I/L/1.
+  std::string spoken = id->substr(0, 4) + id->substr(5);
+  for (auto& c : spoken) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  CHECK(store->get(spoken).has_value());
+  CHECK_FALSE(store->get("ZZZZ-ZZZZ").has_value());
+  CHECK(store->get("Q7K4-M2PU").error().message.find("not a quarantine id") != std::string::npos);
+}
+
+TEST_CASE("the key file: created once, refused when others can read it, required by the CLI") {
+  test::TempDir tmp;
+  auto o = options_in(tmp.path());
+  std::string first_key;
+  {
+    auto store = open_store(o);
+    first_key = slurp(o.key_file);
+    REQUIRE(store->put("m", record("a@x.example", {"b@y.example"})).has_value());
+  }
+  {
+    auto again = open_store(o);  // reopening keeps the key: the old entry still decrypts
+    CHECK(slurp(o.key_file) == first_key);
+    auto list = again->list({});
+    REQUIRE(list.has_value());
+    REQUIRE(list->size() == 1);
+    CHECK(again->original(list->front()).has_value());
+  }
+  ::chmod(o.key_file.c_str(), 0640);
+  auto refused = QuarantineDb::open(o);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().message.find("0640") != std::string::npos);
+  ::chmod(o.key_file.c_str(), 0600);
+
+  fs::remove(o.key_file);
+  auto cli = o;
+  cli.create = false;
+  auto missing = QuarantineDb::open(cli);
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().message.find(o.key_file) != std::string::npos);
+  CHECK(missing.error().message.find("does not exist") != std::string::npos);
+
+  auto nowhere = cli;
+  nowhere.dir = tmp.path() + "/no-such-quarantine";
+  auto no_index = QuarantineDb::open(nowhere);
+  REQUIRE_FALSE(no_index.has_value());
+  CHECK(no_index.error().message.find("no quarantine index") != std::string::npos);
+}
+
+TEST_CASE("a tampered blob fails its tag, is audited, and is never returned") {
+  test::TempDir tmp;
+  const auto o = options_in(tmp.path());
+  auto store = open_store(o);
+  const std::string original = "Subject: t\r\n\r\nbody\r\n";
+  auto id = store->put(original, record("a@x.example", {"b@y.example"}));
+  REQUIRE(id.has_value());
+  const std::string path = o.dir + "/blobs/" + sanitize::sha256_hex(original);
+  SUBCASE("one flipped ciphertext bit") {
+    std::string blob = slurp(path);
+    blob[8 + 12 + 3] ^= 0x01;
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << blob;
+  }
+  SUBCASE("truncated") { fs::resize_file(path, 20); }
+  SUBCASE("another key") {
+    std::string key(32, 'k');
+    fs::remove(o.key_file);
+    std::ofstream(o.key_file, std::ios::binary) << key;
+    fs::permissions(o.key_file, fs::perms::owner_read | fs::perms::owner_write);
+    store = open_store(o);
+  }
+  auto e = store->get(*id);
+  REQUIRE(e.has_value());
+  auto back = store->original(*e);
+  REQUIRE_FALSE(back.has_value());
+  CHECK(back.error().message.find(*id) != std::string::npos);
+  CHECK(back.error().message.find("integrity") != std::string::npos);
+  auto audit = read_audit(o.audit_log, 0);
+  REQUIRE(audit.has_value());
+  CHECK(audit->back().get("event") == "integrity-failed");
+  CHECK(audit->back().get("id") == *id);
+}
+
+TEST_CASE("list filters and orders newest first") {
+  test::TempDir tmp;
+  auto store = open_store(options_in(tmp.path()));
+  auto a = store->put("1", record("alice@a.example", {"x@city.lg.jp"}, 1000));
+  auto b = store->put("2", record("bob@b.example", {"y@city.lg.jp", "x@city.lg.jp"}, 3000));
+  auto c = store->put("3", record("ALICE@a.example", {"z@city.lg.jp"}, 2000));
+  REQUIRE((a && b && c));
+  const auto ids = [&](auto set) {
+    ListFilter f;
+    set(f);
+    std::vector<std::string> out;
+    auto l = store->list(f);
+    REQUIRE(l.has_value());
+    for (const auto& e : *l) out.push_back(e.id);
+    return out;
+  };
+  CHECK(ids([](ListFilter&) {}) == std::vector<std::string>{*b, *c, *a});
+  CHECK(ids([](ListFilter& f) { f.from = "alice@a.example"; }) == std::vector<std::string>{*c, *a});
+  CHECK(ids([](ListFilter& f) { f.to = "x@city.lg.jp"; }) == std::vector<std::string>{*b, *a});
+  CHECK(ids([](ListFilter& f) { f.to = "city.lg.jp"; }).empty());  // whole addresses only
+  CHECK(ids([](ListFilter& f) { f.since_unix = 2000; }) == std::vector<std::string>{*b, *c});
+  CHECK(ids([](ListFilter& f) { f.limit = 1; }) == std::vector<std::string>{*b});
+  CHECK(ids([](ListFilter& f) { f.reason = "EXECUTABLE"; }).size() == 3);
+  CHECK(ids([](ListFilter& f) { f.reason = "macro"; }).empty());
+  REQUIRE(store->remove(*c, "spam").has_value());
+  CHECK(ids([](ListFilter& f) { f.status = EntryStatus::Held; }) == std::vector<std::string>{*b, *a});
+  CHECK(ids([](ListFilter& f) { f.status = EntryStatus::Deleted; }) == std::vector<std::string>{*c});
+}
+
+TEST_CASE("two-person rule: the requester cannot approve; status and audit follow each step") {
+  test::TempDir tmp;
+  auto alice_opts = options_in(tmp.path(), "alice");
+  auto bob_opts = alice_opts;
+  bob_opts.operator_name = "bob";
+  auto alice = open_store(alice_opts);
+  auto id = alice->put("m", record("s@x.example", {"r@y.example"}));
+  REQUIRE(id.has_value());
+  REQUIRE(alice->request_release(*id, {}, "invoice is genuine").has_value());
+  CHECK_FALSE(alice->request_release(*id, {}, "again").has_value());  // one pending request at a time
+
+  auto self = alice->approve(*id);
+  REQUIRE_FALSE(self.has_value());
+  CHECK(self.error().message.find("two-person rule") != std::string::npos);
+
+  auto bob = open_store(bob_opts);
+  auto req = bob->approve(*id);
+  REQUIRE(req.has_value());
+  CHECK(req->requested_by == "alice");
+  CHECK(req->approved_by == "bob");
+  REQUIRE(bob->mark_released(*id, {"r@y.example"}, "invoice is genuine").has_value());
+  auto e = bob->get(*id);
+  REQUIRE(e.has_value());
+  CHECK(e->status == EntryStatus::Released);
+  CHECK(e->status_by == "bob");
+  CHECK_FALSE(bob->mark_released(*id, {}, "twice").has_value());  // released is not held
+
+  auto audit = read_audit(alice_opts.audit_log, 0);
+  REQUIRE(audit.has_value());
+  std::vector<std::string> events;
+  for (const auto& r : *audit) events.push_back(std::string(r.get("event")) + ":" + std::string(r.get("operator")));
+  CHECK(events == std::vector<std::string>{"stored:alice", "release-requested:alice", "approved:bob", "released:bob"});
+  auto check = verify_audit(alice_opts.audit_log);
+  REQUIRE(check.has_value());
+  CHECK(check->first_bad_line == 0);
+  CHECK(check->records == 4);
+}
+
+TEST_CASE("delete and purge: retention respected, shared blobs kept while referenced") {
+  test::TempDir tmp;
+  const auto o = options_in(tmp.path());
+  auto store = open_store(o);
+  auto a = store->put("same", record("s@x.example", {"r@y.example"}));
+  auto b = store->put("same", record("s@x.example", {"r@y.example"}));
+  auto c = store->put("other", record("s@x.example", {"r@y.example"}));
+  REQUIRE((a && b && c));
+  CHECK(blob_count(tmp.path()) == 2);
+
+  REQUIRE(store->remove(*a, "spam").has_value());
+  CHECK(blob_count(tmp.path()) == 2);  // b still needs "same"
+  CHECK_FALSE(store->remove(*a, "again").has_value());
+  auto gone = store->get(*a);
+  REQUIRE(gone.has_value());
+  CHECK(gone->status == EntryStatus::Deleted);
+  CHECK(store->original(*gone).error().message.find("deleted") != std::string::npos);
+
+  const auto stored = store->get(*b)->stored_unix;
+  auto none = store->purge(stored + 50, std::nullopt);  // within the 100 s retention
+  REQUIRE(none.has_value());
+  CHECK(none->empty());
+  auto by_age = store->purge(stored + 50, stored + 1);  // --older-than overrides the deadline
+  REQUIRE(by_age.has_value());
+  CHECK(by_age->size() == 2);
+  CHECK(blob_count(tmp.path()) == 0);
+  CHECK(store->get(*b)->status == EntryStatus::Expired);
+  CHECK(store->get(*c)->status == EntryStatus::Expired);
+
+  auto d = store->put("late", record("s@x.example", {"r@y.example"}));
+  REQUIRE(d.has_value());
+  const auto d_stored = store->get(*d)->stored_unix;
+  auto expired = store->purge(d_stored + 100, std::nullopt);  // deadline reached
+  REQUIRE(expired.has_value());
+  CHECK(*expired == std::vector<std::string>{*d});
+  auto check = verify_audit(o.audit_log);
+  REQUIRE(check.has_value());
+  CHECK(check->first_bad_line == 0);
+}
+
+TEST_CASE("concurrent puts from worker threads all get distinct, resolvable ids") {
+  test::TempDir tmp;
+  const auto o = options_in(tmp.path(), "gateway");
+  auto store = open_store(o);
+  std::vector<std::vector<std::string>> ids(4);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        auto id = store->put("msg " + std::to_string(t) + "/" + std::to_string(i), record("s@x.example", {"r@y.example"}));
+        if (id) ids[t].push_back(*id);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<std::string> all;
+  for (const auto& v : ids) all.insert(v.begin(), v.end());
+  CHECK(all.size() == 40);
+  for (const auto& id : all) CHECK(store->get(id).has_value());
+  auto check = verify_audit(o.audit_log);
+  REQUIRE(check.has_value());
+  CHECK(check->records == 40);
+  CHECK(check->first_bad_line == 0);
+}
+
+TEST_CASE("audit verify finds the first edited, deleted or reordered record") {
+  test::TempDir tmp;
+  const std::string path = tmp.path() + "/a/audit.log";
+  const AuditLog log(path);
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(log.append("stored", "gateway", {{"id", "AAAA-000" + std::to_string(i)}, {"subject", "件名\n\"x\""}},
+                       1700000000 + i)
+                .has_value());
+  }
+  auto ok = verify_audit(path);
+  REQUIRE(ok.has_value());
+  CHECK(ok->records == 5);
+  CHECK(ok->first_bad_line == 0);
+  auto records = read_audit(path, 1700000003);
+  REQUIRE(records.has_value());
+  REQUIRE(records->size() == 2);
+  CHECK(records->front().get("subject") == "件名\n\"x\"");
+  CHECK(records->front().get("seq") == "4");
+
+  const auto lines = lines_of(path);
+  const auto first_bad = [&](std::vector<std::string> edited) {
+    write_lines(path, edited);
+    auto c = verify_audit(path);
+    REQUIRE(c.has_value());
+    return c->first_bad_line;
+  };
+  SUBCASE("edited") {
+    auto e = lines;
+    e[2].replace(e[2].find("AAAA-0002"), 9, "AAAA-0009");
+    CHECK(first_bad(e) == 3);
+  }
+  SUBCASE("deleted") {
+    auto e = lines;
+    e.erase(e.begin() + 1);
+    CHECK(first_bad(e) == 2);
+  }
+  SUBCASE("reordered") {
+    auto e = lines;
+    std::swap(e[3], e[4]);
+    CHECK(first_bad(e) == 4);
+  }
+  SUBCASE("first line removed") {
+    auto e = lines;
+    e.erase(e.begin());
+    CHECK(first_bad(e) == 1);
+  }
+  SUBCASE("appending onto a damaged tail is refused") {
+    auto e = lines;
+    e.back() = "garbage";
+    write_lines(path, e);
+    CHECK_FALSE(log.append("shown", "bob", {}, 1700000009).has_value());
+  }
+}
+
+TEST_CASE("East Asian width: CJK and fullwidth take two columns, tables stay aligned") {
+  CHECK(display_width("abc") == 3);
+  CHECK(display_width("請求書") == 6);
+  CHECK(display_width("ｶﾀｶﾅ") == 4);        // halfwidth katakana: narrow
+  CHECK(display_width("ＡＢ") == 4);         // fullwidth Latin: wide
+  CHECK(display_width("か\xE3\x82\x99") == 2);  // combining voiced mark: zero
+  CHECK(display_width("\x1b[31m") == 5);    // ESC shown as U+FFFD, never sent raw
+  CHECK(fit_columns("\x1b[2J", 4).find('\x1b') == std::string::npos);
+  CHECK(fit_columns("ab", 4) == "ab  ");
+  CHECK(fit_columns("請求書", 6) == "請求書");
+  CHECK(display_width(fit_columns("請求書の送付", 7)) == 7);
+  CHECK(fit_columns("請求書の送付", 7) == "請求書\xE2\x80\xA6");
+  CHECK(fit_columns("請求書の送付", 6) == "請求\xE2\x80\xA6 ");  // a wide char never split
+  CHECK(display_width(fit_columns("abc\xff", 10)) == 10);
+}
+
+}  // namespace
+}  // namespace mugai::gateway

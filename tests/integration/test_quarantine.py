@@ -1,0 +1,222 @@
+# Quarantine review through the real binaries: a mail with an attachment goes in over SMTP, the notice
+# at the sink carries the quarantine id, `mugaictl quarantine show/export/release` work on it, the
+# original reaches a real sink, and `mugaictl audit verify` detects an edited line and a flipped blob byte.
+import base64
+import json
+import os
+import stat
+import subprocess
+import time
+import unittest
+
+from harness import MUGAICTL, RCPT, SENDER, Gateway, Sink, send_smtplib, token, wait_until
+
+ATTACHED = """From: Sender <sender@example.org>\r
+To: <user@demo.mugai.test>\r
+Subject: =?UTF-8?B?6KuL5rGC5pu4?= {tok}\r
+Date: Mon, 1 Jan 2024 00:00:00 +0000\r
+Message-ID: <{tok}@example.org>\r
+MIME-Version: 1.0\r
+Content-Type: multipart/mixed; boundary="outer"\r
+\r
+--outer\r
+Content-Type: text/plain; charset=UTF-8\r
+\r
+plain {tok}\r
+--outer\r
+Content-Type: application/octet-stream; name="payload.exe"\r
+Content-Disposition: attachment; filename="payload.exe"\r
+Content-Transfer-Encoding: base64\r
+\r
+{attachment}\r
+--outer--\r
+"""
+
+
+def attached_message(tok):
+    secret = ("ATTACHMENT-SECRET-" + tok).encode() * 10
+    b64 = base64.encodebytes(secret).decode().replace("\n", "\r\n").rstrip()
+    return ATTACHED.format(tok=tok, attachment=b64).encode(), secret
+
+
+class QuarantineCase(unittest.TestCase):
+    OVERRIDES = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sink = Sink().start()
+        sets = {"delivery.next_hop": '"smtp://127.0.0.1:%d"' % cls.sink.port, "delivery.tls": '"none"'}
+        sets.update(cls.OVERRIDES)
+        cls.gw = Gateway(sets).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.cleanup()
+        cls.sink.stop()
+
+    def ctl(self, *args, operator="tester"):
+        """mugaictl with the gateway's own settings; returns the CompletedProcess."""
+        argv = [MUGAICTL] + list(args) + ["--operator", operator]
+        for key, value in self.gw.sets.items():
+            argv += ["--set", "%s=%s" % (key, value)]
+        return subprocess.run(argv, capture_output=True, timeout=60, cwd=self.gw.workdir)
+
+    def ctl_json(self, *args, **kw):
+        res = self.ctl(*args, "--json", **kw)
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        return json.loads(res.stdout)
+
+    def quarantine_one(self):
+        """Sends a mail with an attachment; returns (quarantine id, raw original, token)."""
+        tok = token()
+        raw, _secret = attached_message(tok)
+        send_smtplib(self.gw.port, raw)
+        found = self.sink.wait_for("plain " + tok, 20)
+        self.assertEqual(len(found), 1, self.gw.log_text()[-3000:])
+        notice = found[0].message()
+        qid = notice["X-Mugai-Quarantine-Id"]
+        self.assertTrue(qid, found[0].text()[:2000])
+        self.assertIn(qid, notice.get_content(), "the notice itself names the quarantine id")
+        return qid, raw, tok
+
+    def released(self, tok):
+        """The released original at the sink (the one carrying the attachment bytes)."""
+        marker = "X-Mugai-Released-By"
+        got = [r for r in self.sink.find(tok) if marker.encode() in r.data]
+        return got
+
+    def audit_events(self):
+        return [json.loads(line) for line in self.ctl("audit", "show", "--json").stdout.splitlines()]
+
+    def audit_verify(self):
+        return self.ctl("audit", "verify")
+
+
+class ReviewAndRelease(QuarantineCase):
+    def test_show_export_release_audit_and_tamper(self):
+        qid, raw, tok = self.quarantine_one()
+
+        shown = self.ctl("quarantine", "show", qid)
+        self.assertEqual(shown.returncode, 0, shown.stderr.decode())
+        self.assertIn(b"payload.exe", shown.stdout)
+        self.assertIn("請求書".encode(), shown.stdout)
+        entry = self.ctl_json("quarantine", "show", qid.lower())  # ids are read aloud: case is forgiven
+        self.assertEqual(entry["status"], "held")
+        self.assertEqual(entry["mail_from"], SENDER)
+        self.assertEqual(entry["rcpt_to"], [RCPT])
+        self.assertEqual([p["filename"] for p in entry["parts"]], ["payload.exe"])
+        self.assertEqual(entry["parts"][0]["decision"], "removed")
+
+        listed = self.ctl_json("quarantine", "list", "--since", "1h", "--from", SENDER)
+        self.assertIn(qid, [e["id"] for e in listed])
+        table = self.ctl("quarantine", "list")
+        self.assertIn(qid.encode(), table.stdout)
+
+        out = os.path.join(self.gw.workdir, "export.eml")
+        res = self.ctl("quarantine", "export", qid, "--out", out)
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), 0o600)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read().endswith(raw), "export gives the original bytes")
+        again = self.ctl("quarantine", "export", qid, "--out", out)
+        self.assertNotEqual(again.returncode, 0, "export never overwrites")
+        self.assertIn(b"export.eml", again.stderr)
+
+        res = self.ctl("quarantine", "release", qid, "--reason", "checked with the sender", operator="alice")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        got = self.released(tok)
+        self.assertEqual(len(got), 1, "released original did not arrive exactly once")
+        self.assertTrue(got[0].data.startswith(b"X-Mugai-Released-By: alice\r\n"), got[0].data[:200])
+        self.assertIn(raw.split(b"\r\n\r\n", 1)[1], got[0].data, "the original, attachment included")
+        self.assertEqual(got[0].rcpts, [RCPT])
+        self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "released")
+        twice = self.ctl("quarantine", "release", qid, "--reason", "again")
+        self.assertEqual(twice.returncode, 1)
+        self.assertIn(b"released", twice.stderr)
+        missing = self.ctl("quarantine", "show", "ZZZZ-ZZZZ")
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn(b"ZZZZ-ZZZZ", missing.stderr)
+
+        ok = self.audit_verify()
+        self.assertEqual(ok.returncode, 0, ok.stderr.decode())
+        mine = [(e["event"], e["operator"]) for e in self.audit_events() if e.get("id") == qid]
+        self.assertEqual(mine[0], ("stored", "gateway"))
+        self.assertIn(("released", "alice"), mine)
+        self.assertIn(("exported", "tester"), mine)
+
+        # One flipped byte in the blob: reported and audited, never shown as valid.
+        blobs = os.path.join(self.gw.quarantine_dir, "blobs", entry["sha256"])
+        with open(blobs, "r+b") as f:
+            f.seek(30)
+            b = f.read(1)
+            f.seek(30)
+            f.write(bytes([b[0] ^ 0x01]))
+        bad = self.ctl("quarantine", "show", qid)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn(b"integrity", bad.stderr)
+        self.assertNotIn(b"payload.exe", bad.stdout)
+        self.assertIn(("integrity-failed", qid), [(e["event"], e.get("id")) for e in self.audit_events()])
+
+        # One edited audit line: verify names it and fails.
+        path = os.path.join(self.gw.quarantine_dir, "audit.log")
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+        lines[1] = lines[1].replace(b'"operator":"', b'"operator":"x', 1)
+        with open(path, "wb") as f:
+            f.write(b"\n".join(lines))
+        broken = self.audit_verify()
+        self.assertEqual(broken.returncode, 1)
+        self.assertIn(b"record 2", broken.stderr)
+
+
+class TwoPersonRule(QuarantineCase):
+    OVERRIDES = {"quarantine.release_requires_approval": "true"}
+
+    def test_requester_cannot_approve(self):
+        qid, raw, tok = self.quarantine_one()
+        direct = self.ctl("quarantine", "release", qid, "--reason", "x", operator="alice")
+        self.assertEqual(direct.returncode, 1)
+        self.assertIn(b"request-release", direct.stderr)
+        res = self.ctl("quarantine", "request-release", qid, "--reason", "invoice is genuine", operator="alice")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        own = self.ctl("quarantine", "approve", qid, operator="alice")
+        self.assertEqual(own.returncode, 1)
+        self.assertIn(b"two-person", own.stderr)
+        self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "held")
+        self.assertEqual(self.released(tok), [])
+        res = self.ctl("quarantine", "approve", qid, operator="bob")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        got = wait_until(lambda: self.released(tok), 10)
+        self.assertEqual(len(got), 1)
+        self.assertTrue(got[0].data.startswith(b"X-Mugai-Released-By: bob\r\n"))
+        self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "released")
+        mine = [(e["event"], e["operator"]) for e in self.audit_events() if e.get("id") == qid]
+        self.assertIn(("release-requested", "alice"), mine)
+        self.assertIn(("approved", "bob"), mine)
+        self.assertIn(("released", "bob"), mine)
+        self.assertEqual(self.audit_verify().returncode, 0)
+
+
+class Retention(QuarantineCase):
+    OVERRIDES = {"quarantine.retention": '"3s"'}
+
+    def test_purge_respects_retention(self):
+        old, _raw, _tok = self.quarantine_one()
+        early = self.ctl_json("quarantine", "purge")
+        self.assertEqual(early["expired"], [], "retention not reached yet")
+        time.sleep(3.5)
+        fresh, _raw, _tok = self.quarantine_one()
+        kept = self.ctl_json("quarantine", "purge", "--older-than", "1d")
+        self.assertEqual(kept["expired"], [], "--older-than 1d spares both")
+        purged = self.ctl_json("quarantine", "purge")
+        self.assertEqual(purged["expired"], [old])
+        self.assertEqual(self.ctl_json("quarantine", "show", old)["status"], "expired")
+        self.assertEqual(self.ctl_json("quarantine", "show", fresh)["status"], "held")
+        gone = self.ctl("quarantine", "export", old, "--out", os.path.join(self.gw.workdir, "old.eml"))
+        self.assertEqual(gone.returncode, 1)
+        self.assertIn(b"expired", gone.stderr)
+        self.assertEqual(self.audit_verify().returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
