@@ -56,9 +56,8 @@ awaitable<proto::ClientSession::Action> SmtpDelivery::drive(Link& link) {
 
 awaitable<std::unique_ptr<SmtpDelivery::Link>> SmtpDelivery::connect(proto::TransactionResult& failure) {
   const auto limit = std::chrono::duration_cast<Clock::duration>(cfg_.delivery.connect_timeout);
-  auto strand = asio::make_strand(io_);
-  tcp::resolver resolver(strand);
-  asio::steady_timer timer(strand, limit);
+  tcp::resolver resolver(io_);
+  asio::steady_timer timer(io_, limit);
   // Resolvers have no deadline of their own: the timer cancels the resolve and the connect.
   bool expired = false;
   timer.async_wait([&](error_code ec) {
@@ -70,7 +69,7 @@ awaitable<std::unique_ptr<SmtpDelivery::Link>> SmtpDelivery::connect(proto::Tran
   error_code ec;
   auto endpoints = co_await resolver.async_resolve(target_.host, std::to_string(target_.port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
-  auto conn = std::make_shared<Conn>(tcp::socket(strand));
+  auto conn = std::make_shared<Conn>(tcp::socket(io_));
   if (!ec) {
     timer.async_wait([&, conn](error_code e) {
       if (!e) conn->cancel();
@@ -100,12 +99,9 @@ awaitable<proto::TransactionResult> SmtpDelivery::deliver(std::string mail_from,
                                                           std::vector<std::string> rcpt_to,
                                                           std::string message) {
   std::unique_ptr<Link> link;
-  {
-    std::lock_guard lock(mu_);
-    if (!idle_.empty()) {
-      link = std::move(idle_.back());
-      idle_.pop_back();
-    }
+  if (!idle_.empty()) {
+    link = std::move(idle_.back());
+    idle_.pop_back();
   }
   if (!link) {
     proto::TransactionResult failure;
@@ -125,7 +121,6 @@ awaitable<proto::TransactionResult> SmtpDelivery::deliver(std::string mail_from,
   if (action == proto::ClientSession::Action::Done && !link->session.closed() &&
       link->used < cfg_.delivery.max_messages_per_connection) {
     link->idle_since = Clock::now();
-    std::lock_guard lock(mu_);
     idle_.push_back(std::move(link));
   } else if (!link->session.closed()) {
     link->session.quit();
@@ -140,7 +135,6 @@ awaitable<proto::TransactionResult> SmtpDelivery::deliver(std::string mail_from,
 void SmtpDelivery::close_idle(Clock::duration idle) {
   std::vector<std::unique_ptr<Link>> old;
   {
-    std::lock_guard lock(mu_);
     auto now = Clock::now();
     for (auto it = idle_.begin(); it != idle_.end();) {
       if (now - (*it)->idle_since >= idle) {

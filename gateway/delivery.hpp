@@ -6,7 +6,6 @@
 #include "gateway/net.hpp"
 
 #include <deque>
-#include <mutex>
 
 #include "config/config.hpp"
 #include "proto/smtp_client.hpp"
@@ -40,7 +39,6 @@ class SmtpDelivery {
   const config::Config& cfg_;
   config::Endpoint target_;
   std::shared_ptr<ssl::context> tls_;
-  std::mutex mu_;
   std::deque<std::unique_ptr<Link>> idle_;
 };
 

@@ -125,7 +125,7 @@ awaitable<void> Scheduler::process(std::string id) {
     sanitize::MessageContext ctx{entry.id,        cfg_.smtp.hostname, entry.client_ip, entry.helo,
                                  entry.mail_from, entry.rcpt_to,      entry.arrival_unix};
     auto outcome = co_await run_blocking(workers_, [&] {
-      return sanitize::sanitize_message(entry.message, ctx, sanitize::Policy{}, quarantine_);
+      return sanitize::sanitize_message(entry.message, ctx, cfg_.sanitize, quarantine_);
     });
     std::string verdict = outcome.verdict == sanitize::Outcome::Verdict::Sanitized     ? "sanitized"
                           : outcome.verdict == sanitize::Outcome::Verdict::Quarantined ? "quarantined"
@@ -213,11 +213,16 @@ awaitable<void> Scheduler::deliver_and_settle(SpoolEntry entry) {
       hop = next_hop_.name();
       result = co_await next_hop_.deliver(entry.mail_from, pending, entry.message);
     }
+    // Progress is recorded per recipient only when the attempt leaves someone unsettled: when every
+    // recipient got 250, removing the entry is the one durable step needed (saves an fsync per message).
+    const bool all_sent = std::all_of(result.recipients.begin(), result.recipients.end(),
+                                      [](const proto::RecipientResult& rr) { return rr.reply.positive(); });
     for (const auto& rr : result.recipients) {
       std::string outcome = rr.reply.positive() ? "sent" : rr.reply.permanent() ? "bounced" : "deferred";
       log::event("deliver", {{"id", id}, {"rcpt", rr.rcpt}, {"relay", hop}, {"result", outcome},
                              {"reply", reply_text(rr.reply)}});
       if (rr.reply.positive()) {
+        if (all_sent) continue;
         auto st = co_await run_blocking(workers_, [&] { return spool_.mark_done(id, rr.rcpt); });
         if (!st) log::event("spool-error", {{"id", id}, {"error", st.error().message}});
       } else if (rr.reply.permanent()) {

@@ -82,8 +82,7 @@ void Server::start() {
 
 awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
   for (;;) {
-    // Each connection gets its own strand: its deadline timer and its I/O never run concurrently.
-    tcp::socket socket(asio::make_strand(io_));
+    tcp::socket socket(io_);
     error_code ec;
     co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -109,7 +108,6 @@ std::optional<proto::Reply> Server::admit(const std::string& ip) {
     if (!ok)
       return proto::make_reply(554, "5.7.1", "Access denied: client network not allowed");
   }
-  std::lock_guard lock(mu_);
   if (stopping_) return proto::make_reply(421, "4.3.2", cfg_.smtp.hostname + " Service shutting down");
   if (total_ >= cfg_.smtp.max_connections)
     return proto::make_reply(421, "4.7.0", cfg_.smtp.hostname + " Too many connections, try again later");
@@ -121,12 +119,9 @@ std::optional<proto::Reply> Server::admit(const std::string& ip) {
 awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
   const std::string ip = conn->remote_ip();
   auto refusal = admit(ip);
-  {
-    std::lock_guard lock(mu_);
-    ++total_;
-    ++per_ip_[ip];
-    live_[conn.get()] = conn;
-  }
+  ++total_;
+  ++per_ip_[ip];
+  live_[conn.get()] = conn;
   log::event("connect", {{"client", ip}});
   proto::ServerSession s(session_cfg_, ip);
   if (refusal) s.refuse(*refusal);
@@ -142,13 +137,11 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
     }
     switch (action) {
       case proto::ServerSession::Action::NeedInput: {
-        bool stopping;
-        {
-          std::lock_guard lock(mu_);
-          stopping = stopping_;
-          if (s.in_data()) in_data_.insert(conn.get()); else in_data_.erase(conn.get());
-        }
-        if (stopping && !s.in_data()) {
+        if (s.in_data())
+          in_data_.insert(conn.get());
+        else
+          in_data_.erase(conn.get());
+        if (stopping_ && !s.in_data()) {
           s.refuse(proto::make_reply(421, "4.3.2", cfg_.smtp.hostname + " Service shutting down"));
           break;
         }
@@ -208,7 +201,6 @@ awaitable<Expected<std::string>> Server::spool_message(const proto::Envelope& en
 }
 
 void Server::release(const std::string& ip, Conn* conn) {
-  std::lock_guard lock(mu_);
   --total_;
   if (--per_ip_[ip] == 0) per_ip_.erase(ip);
   live_.erase(conn);
@@ -217,32 +209,23 @@ void Server::release(const std::string& ip, Conn* conn) {
 }
 
 void Server::shutdown(std::function<void()> done) {
-  std::vector<std::shared_ptr<Conn>> idle;
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-    on_drained_ = std::move(done);
-    for (auto& [ptr, weak] : live_)
-      if (!in_data_.count(ptr))
-        if (auto c = weak.lock()) idle.push_back(std::move(c));
-    if (total_ == 0 && on_drained_) asio::post(io_, std::exchange(on_drained_, nullptr));
-  }
+  stopping_ = true;
+  on_drained_ = std::move(done);
+  if (total_ == 0) asio::post(io_, std::exchange(on_drained_, nullptr));
   for (auto& a : acceptors_) {
     error_code ignored;
     a.close(ignored);
   }
-  for (auto& c : idle) asio::post(c->socket().get_executor(), [c] { c->cancel(); });
+  // Idle sessions are woken from their read so they answer 421 now, not at their idle timeout.
+  for (auto& [ptr, weak] : live_)
+    if (!in_data_.count(ptr))
+      if (auto c = weak.lock()) c->cancel();
 
   // Sessions still in DATA get server.shutdown_grace to finish; then every socket is closed.
   auto timer = std::make_shared<asio::steady_timer>(io_, cfg_.server.shutdown_grace);
   timer->async_wait([this, timer](error_code) {
-    std::vector<std::shared_ptr<Conn>> rest;
-    {
-      std::lock_guard lock(mu_);
-      for (auto& [ptr, weak] : live_)
-        if (auto c = weak.lock()) rest.push_back(std::move(c));
-    }
-    for (auto& c : rest) asio::post(c->socket().get_executor(), [c] { c->close(); });
+    for (auto& [ptr, weak] : live_)
+      if (auto c = weak.lock()) c->close();
   });
 }
 

@@ -7,7 +7,6 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <set>
 
 #include "config/config.hpp"
@@ -54,7 +53,7 @@ class Server {
   std::vector<Network> networks_;
   std::vector<tcp::acceptor> acceptors_;
 
-  std::mutex mu_;  // guards the fields below: sessions run on many threads
+  // Touched only on the event-loop thread (sessions, accept and shutdown all run there).
   std::size_t total_ = 0;
   std::map<std::string, std::size_t> per_ip_;
   std::map<Conn*, std::weak_ptr<Conn>> live_;
