@@ -78,16 +78,6 @@ Expected<std::string> last_line(int fd, const std::string& path, bool& ends_with
   return nl == std::string::npos ? tail : tail.substr(nl + 1);
 }
 
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 bool parse_u64(std::string_view s, std::uint64_t& out) {
   if (s.empty() || s.size() > 19) return false;
   out = 0;
@@ -153,7 +143,7 @@ Status AuditLog::append(std::string_view event, std::string_view operator_name, 
   line += ",\"prev\":";
   json::append_string(line, prev_line->empty() ? std::string(kGenesis) : sanitize::sha256_hex(*prev_line));
   line += "}\n";
-  if (!write_all(fd.get(), line)) return durable::errno_error("cannot write audit log", path_);
+  if (!durable::write_all(fd.get(), {line})) return durable::errno_error("cannot write audit log", path_);
   if (::fsync(fd.get()) != 0) return durable::errno_error("cannot fsync audit log", path_);
   return Ok{};
 }

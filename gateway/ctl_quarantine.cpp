@@ -279,16 +279,6 @@ Expected<int> connect_with_timeout(const config::Endpoint& ep, std::chrono::seco
   return Error{"cannot connect to " + ep.host + ":" + port + ": " + last};
 }
 
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 // MSG_NOSIGNAL: a next hop that hung up is an error value, not a SIGPIPE.
 bool send_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -573,7 +563,7 @@ int run_export(const Options& o) {
     fd = ::open(o.out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return fail(gateway::durable::errno_error("cannot create", o.out).message);
   }
-  bool ok = write_all(fd, bytes);
+  bool ok = gateway::durable::write_all(fd, {bytes});
   if (!to_stdout) {
     ok = ::fsync(fd) == 0 && ok;
     ok = ::close(fd) == 0 && ok;

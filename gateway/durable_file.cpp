@@ -24,7 +24,8 @@ std::string parent_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
-// Loops over short writes and EINTR; in the common case this is a single writev(2).
+}  // namespace
+
 bool write_all(int fd, std::initializer_list<std::string_view> parts) {
   std::array<iovec, 8> iov{};
   if (parts.size() > iov.size()) {
@@ -56,8 +57,6 @@ bool write_all(int fd, std::initializer_list<std::string_view> parts) {
   }
   return true;
 }
-
-}  // namespace
 
 Error errno_error(std::string_view what, const std::string& path) {
   std::string msg(what);

@@ -18,6 +18,10 @@ Error errno_error(std::string_view what, const std::string& path);
 // fsyncing its parent when `fsync` is set.
 Status make_dir(const std::string& path, bool fsync);
 
+// Writes every part to `fd` (one writev(2) in the common case), looping over short writes and
+// EINTR. At most 8 parts. False with errno set on failure.
+bool write_all(int fd, std::initializer_list<std::string_view> parts);
+
 // fsyncs a directory, making renames, creations and unlinks in it durable.
 Status sync_dir(const std::string& path);
 

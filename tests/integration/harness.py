@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -463,6 +464,42 @@ class PostfixSink:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def smtp_hop(port):
+    """A delivery.next_hop / delivery.bounce override pointing at a local sink."""
+    return '"smtp://127.0.0.1:%d"' % port
+
+
+class GatewayCase(unittest.TestCase):
+    """Sinks and gateways started per test, each stopped by addCleanup even when the test fails."""
+
+    def sink(self, **kw):
+        s = Sink(**kw).start()
+        self.addCleanup(s.stop)
+        return s
+
+    def gateway(self, sets):
+        gw = Gateway(sets).start()
+        self.addCleanup(gw.cleanup)
+        return gw
+
+
+class RelayToSinkCase(unittest.TestCase):
+    """One gateway relaying to one sink, shared by every test of the class; OVERRIDES adds settings."""
+    OVERRIDES = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sink = Sink().start()
+        sets = {"delivery.next_hop": smtp_hop(cls.sink.port)}
+        sets.update(cls.OVERRIDES)
+        cls.gw = Gateway(sets).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.cleanup()
+        cls.sink.stop()
 
 
 def port_open(port):

@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from harness import MUGAICTL, RCPT, SENDER, Gateway, Sink, send_smtplib, token, wait_until
+from harness import (MUGAICTL, RCPT, SENDER, RelayToSinkCase, send_smtplib, token, wait_until)
 
 ATTACHED = """From: Sender <sender@example.org>\r
 To: <user@demo.mugai.test>\r
@@ -39,20 +39,14 @@ def attached_message(tok):
     return ATTACHED.format(tok=tok, attachment=b64).encode(), secret
 
 
-class QuarantineCase(unittest.TestCase):
-    OVERRIDES = {}
+class QuarantineCase(RelayToSinkCase):
+    # The release client speaks plain SMTP; keep the relay path plain too so both see the same sink.
+    BASE = {"delivery.tls": '"none"'}
 
     @classmethod
     def setUpClass(cls):
-        cls.sink = Sink().start()
-        sets = {"delivery.next_hop": '"smtp://127.0.0.1:%d"' % cls.sink.port, "delivery.tls": '"none"'}
-        sets.update(cls.OVERRIDES)
-        cls.gw = Gateway(sets).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.cleanup()
-        cls.sink.stop()
+        cls.OVERRIDES = dict(cls.BASE, **cls.OVERRIDES)
+        super().setUpClass()
 
     def ctl(self, *args, operator="tester"):
         """mugaictl with the gateway's own settings; returns the CompletedProcess."""

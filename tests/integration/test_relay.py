@@ -7,9 +7,9 @@ import os
 import subprocess
 import unittest
 
-from harness import (MUGAICTL, RCPT, SENDER, Gateway, PostfixSink, RawClient, Sink, files_under,
-                     first_line, parse, queue_id, send_smtplib, text_message, toml_string, token,
-                     wait_until)
+from harness import (MUGAICTL, RCPT, SENDER, Gateway, PostfixSink, RawClient, RelayToSinkCase,
+                     files_under, first_line, parse, queue_id, send_smtplib, text_message, token,
+                     toml_string, wait_until)
 
 HTML_ATTACH = """From: Sender <sender@example.org>\r
 To: <user@demo.mugai.test>\r
@@ -41,17 +41,7 @@ Content-Transfer-Encoding: base64\r
 """
 
 
-class RelayTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sink = Sink().start()
-        cls.gw = Gateway({"delivery.next_hop": '"smtp://127.0.0.1:%d"' % cls.sink.port}).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.cleanup()
-        cls.sink.stop()
-
+class RelayTest(RelayToSinkCase):
     def arrived(self, marker):
         found = self.sink.wait_for(marker, 20)
         self.assertEqual(len(found), 1, "message %s did not arrive exactly once; log:\n%s"

@@ -6,31 +6,20 @@ import re
 import time
 import unittest
 
-from harness import (RCPT, SENDER, Gateway, Sink, dsn_status_fields, files_under, free_port, parse,
-                     send_smtplib, text_message, token, wait_until)
+from harness import (RCPT, SENDER, Gateway, GatewayCase, Sink, dsn_status_fields, files_under,
+                     free_port, parse, send_smtplib, smtp_hop, text_message, token, wait_until)
 
 BAD = "nobody@demo.mugai.test"
 FAST_RETRY = {"delivery.retry_first": '"1s"', "delivery.retry_factor": "2.0",
               "delivery.retry_max": '"2s"'}
 
 
-def smtp_hop(port):
-    return '"smtp://127.0.0.1:%d"' % port
-
-
-class RetryBounceTest(unittest.TestCase):
+class RetryBounceTest(GatewayCase):
     def start(self, next_hop_port, bounce, **extra):
         sets = dict(FAST_RETRY, **{"delivery.next_hop": smtp_hop(next_hop_port),
                                    "delivery.bounce": bounce})
         sets.update(extra)
-        gw = Gateway(sets).start()
-        self.addCleanup(gw.cleanup)
-        return gw
-
-    def sink(self, **kw):
-        s = Sink(**kw).start()
-        self.addCleanup(s.stop)
-        return s
+        return self.gateway(sets)
 
     def assert_dsn(self, received, rcpt, status):
         self.assertEqual(received.mail_from, "", "a DSN has the null sender")

@@ -3,7 +3,7 @@
 # outer nor the smuggled message may reach the next hop. Bare CR/LF in commands get 500 5.5.2.
 import unittest
 
-from harness import (RCPT, SENDER, Gateway, RawClient, Sink, first_line, send_smtplib,
+from harness import (RCPT, SENDER, RawClient, RelayToSinkCase, first_line, send_smtplib,
                      text_message, token)
 
 # End-of-data look-alikes from the research; only <CR><LF>.<CR><LF> ends DATA.
@@ -20,17 +20,7 @@ PAYLOADS = {
 }
 
 
-class SmugglingTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sink = Sink().start()
-        cls.gw = Gateway({"delivery.next_hop": '"smtp://127.0.0.1:%d"' % cls.sink.port}).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.gw.cleanup()
-        cls.sink.stop()
-
+class SmugglingTest(RelayToSinkCase):
     def smuggle(self, seq, outer, inner):
         with RawClient(self.gw.port) as c:
             self.assertEqual(c.reply()[0], 220)

@@ -10,8 +10,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (RCPT, SENDER, Gateway, RawClient, Sink, first_line, send_smtplib, text_message,
-                     token)
+from harness import (RCPT, SENDER, GatewayCase, RawClient, first_line, send_smtplib, smtp_hop,
+                     text_message, token)
 
 
 def make_cert(directory):
@@ -29,7 +29,7 @@ def insecure_context():
     return ctx
 
 
-class TlsTest(unittest.TestCase):
+class TlsTest(GatewayCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="mugai-tls-")
@@ -39,22 +39,15 @@ class TlsTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def gateway(self, sink, **extra):
-        sets = {"delivery.next_hop": '"smtp://127.0.0.1:%d"' % sink.port,
+    def tls_gateway(self, sink, **extra):
+        sets = {"delivery.next_hop": smtp_hop(sink.port),
                 "smtp.tls_cert": '"%s"' % self.cert, "smtp.tls_key": '"%s"' % self.key}
         sets.update(extra)
-        gw = Gateway(sets).start()
-        self.addCleanup(gw.cleanup)
-        return gw
-
-    def sink(self, **kw):
-        s = Sink(**kw).start()
-        self.addCleanup(s.stop)
-        return s
+        return self.gateway(sets)
 
     def test_starttls_round_trip(self):
         sink = self.sink()
-        gw = self.gateway(sink)
+        gw = self.tls_gateway(sink)
         tok = token()
         with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as s:
             s.ehlo("client.example.org")
@@ -68,7 +61,7 @@ class TlsTest(unittest.TestCase):
 
     def test_tls_required_refuses_plain_mail(self):
         sink = self.sink()
-        gw = self.gateway(sink, **{"smtp.tls_required": "true"})
+        gw = self.tls_gateway(sink, **{"smtp.tls_required": "true"})
         with RawClient(gw.port) as c:
             c.reply()
             c.command("EHLO client.example.org")
@@ -80,7 +73,7 @@ class TlsTest(unittest.TestCase):
 
     def test_starttls_plaintext_injection_ignored(self):
         sink = self.sink()
-        gw = self.gateway(sink)
+        gw = self.tls_gateway(sink)
         with RawClient(gw.port) as c:
             c.reply()
             c.command("EHLO client.example.org")
@@ -100,7 +93,7 @@ class TlsTest(unittest.TestCase):
 
     def test_outbound_opportunistic_uses_tls_when_offered(self):
         sink = self.sink(tls=(self.cert, self.key))
-        gw = self.gateway(sink)
+        gw = self.tls_gateway(sink)
         tok = token()
         send_smtplib(gw.port, text_message("otls " + tok, tok))
         got = sink.wait_for(tok, 20)
@@ -109,7 +102,7 @@ class TlsTest(unittest.TestCase):
 
     def test_outbound_tls_required_without_starttls_defers(self):
         sink = self.sink()
-        gw = self.gateway(sink, **{"delivery.tls": '"required"', "delivery.retry_first": '"1s"',
+        gw = self.tls_gateway(sink, **{"delivery.tls": '"required"', "delivery.retry_first": '"1s"',
                                    "delivery.retry_max": '"2s"'})
         tok = token()
         qid = send_smtplib(gw.port, text_message("rtls " + tok, tok))
