@@ -177,15 +177,23 @@ inline constexpr std::array<Magic, 5> kForbiddenMagic = {{
     {"MZ", "PE/DOS executable"},
     {std::string_view("PK\x03\x04", 4), "ZIP archive (incl. OOXML)"},
     {"\xD0\xCF\x11\xE0", "OLE compound file"},
-    {"%PDF", "PDF"},
+    {"%PDF-", "PDF"},  // what PDF readers look for ("%PDFs are attached" is text)
     {"\x7f" "ELF", "ELF executable"},
 }};
 
 // Encodings mail readers turn back into attachments when they appear inside a text body.
 inline bool line_starts_embedded_file(std::string_view line) {
-  if (line.size() >= 10 && line.substr(0, 6) == "begin " && line[6] >= '0' && line[6] <= '7' &&
-      line[7] >= '0' && line[7] <= '7' && line[8] >= '0' && line[8] <= '7' && line[9] == ' ') {
-    return true;  // uuencode "begin 644 name"
+  // uuencode as GNU uudecode scans it (sscanf "begin %o %s" / "begin-base64 %o %s": blanks optional,
+  // a signed octal mode) and as laxer decoders take it (no name at all): "begin", maybe "-base64",
+  // blanks, maybe a sign, then an octal digit.
+  if (line.substr(0, 5) == "begin") {
+    std::size_t i = line.substr(5, 7) == "-base64" ? 12 : 5;
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\f' ||
+                               line[i] == '\v')) {
+      ++i;
+    }
+    if (i < line.size() && (line[i] == '+' || line[i] == '-')) ++i;
+    if (i < line.size() && line[i] >= '0' && line[i] <= '7') return true;
   }
   // BinHex decoders look for the marker at the start of a line (leading blanks allowed); a marker
   // in the middle of a line (e.g. a filename quoted in the notice) cannot start a block.
@@ -305,6 +313,10 @@ inline void check_sanitized_message(std::string_view msg) {
   }
 
   for (const Magic& m : kForbiddenMagic) {
+    // "MZ" alone is no executable: every PE header holds NUL bytes ("PE\0\0", e_lfanew), which the
+    // control check below forbids, and a text/plain part is never run. Human text ("MZ Corp
+    // announces...") may start a text/plain body; no other signature may.
+    if (m.bytes == "MZ" && iequals(type, "text/plain")) continue;
     if (std::string_view(decoded).substr(0, m.bytes.size()) == m.bytes) fail(m.what, decoded);
   }
   std::size_t line_start = 0;
@@ -319,6 +331,13 @@ inline void check_sanitized_message(std::string_view msg) {
     const auto c = static_cast<unsigned char>(ch);
     if ((c < 0x20 && ch != '\t' && ch != '\r' && ch != '\n') || c == 0x7f) {
       fail("control character in the decoded text", decoded);
+    }
+  }
+  // Active content never rides along as text, whichever part, notice or header summary it came from.
+  for (std::size_t i = 0; i < decoded.size(); ++i) {
+    const std::string_view rest = std::string_view(decoded).substr(i);
+    if (starts_with_ci(rest, "<script") || starts_with_ci(rest, "javascript:")) {
+      fail("\"<script\" or \"javascript:\" in the delivered text", rest);
     }
   }
 }

@@ -63,10 +63,23 @@ constexpr std::array<std::string_view, 24> kExecutableExtensions{
 };
 
 // Text as far as reading goes. BinHex is 7-bit text by design: a text body holding a BinHex block is
-// still read as text, and the block is cut out of it (encoded_blocks.hpp).
+// still read as text, and the block is cut out of it (encoded_blocks.hpp). RTF is 7-bit too, but a
+// document format that embeds objects: it is never read as the text it claims to be.
 bool text_like(std::string_view t) {
-  return t.starts_with("text/") || t == "message/rfc822" || t == "message/news" || t == kUnknown ||
-         t == "application/x-empty" || t == "application/mac-binhex40";
+  return (t.starts_with("text/") && t != "text/rtf") || t == "message/rfc822" || t == "message/news" ||
+         t == kUnknown || t == "application/x-empty" || t == "application/mac-binhex40";
+}
+
+// Signatures of formats that can be written in printable bytes (or that libmagic must see whatever the
+// declared type): PDF readers find "%PDF-" anywhere in the first 1024 bytes, the others must lead.
+constexpr std::size_t kPdfWindow = 1024;
+constexpr std::array<std::string_view, 5> kLeadingSignatures{
+    "MZ", std::string_view("PK\x03\x04", 4), "\xD0\xCF\x11\xE0", "\x7f" "ELF", "{\\rtf"};
+
+bool has_binary_signature(std::string_view bytes) {
+  if (bytes.substr(0, kPdfWindow).find("%PDF-") != std::string_view::npos) return true;
+  return std::any_of(kLeadingSignatures.begin(), kLeadingSignatures.end(),
+                     [&](std::string_view sig) { return bytes.starts_with(sig); });
 }
 
 std::string lower_ascii(std::string_view s) {
@@ -103,7 +116,7 @@ std::string detect_type(std::string_view untrusted_bytes) {
 
 std::string detect_part_type(std::string_view declared_type, std::string_view untrusted_bytes) {
   const std::string_view prefix = untrusted_bytes.substr(0, kDetectPrefix);
-  const bool plain = !prefix.empty() && declared_type.starts_with("text/") &&
+  const bool plain = !prefix.empty() && declared_type.starts_with("text/") && !has_binary_signature(prefix) &&
                      std::none_of(prefix.begin(), prefix.end(), [](char ch) {
                        const auto c = static_cast<unsigned char>(ch);
                        return (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != 0x1b) || c == 0x7f;

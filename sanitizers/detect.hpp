@@ -19,8 +19,10 @@ std::string detect_type(std::string_view untrusted_bytes);
 
 // What the pipeline calls. libmagic costs about a millisecond per call whatever the size, so a part
 // declared text/* whose examined prefix holds no control byte but TAB, LF, CR, FF and ESC (ISO-2022-JP)
-// is taken for the text type it declares without it: binary formats, executables above all, carry such bytes at
-// their start. Everything else goes to detect_type().
+// is taken for the text type it declares without it: binary formats, executables above all, carry such
+// bytes at their start. Formats that can be all printable do not: a text/* part starting with MZ,
+// PK\3\4, the OLE or ELF magic or "{\rtf", or holding "%PDF-" in its first 1024 bytes (where PDF
+// readers look), goes to detect_type() like everything else.
 std::string detect_part_type(std::string_view declared_type, std::string_view untrusted_bytes);
 
 // Programs and scripts a click can run: PE/ELF/Mach-O, MSI, Java archives, shell and batch scripts...
@@ -32,7 +34,7 @@ std::vector<std::string> risk_flags(std::string_view declared_type, std::string_
                                     std::string_view filename);
 
 // The type the policy rules see: the detected one whenever the content is a binary format or an
-// executable. Content that libmagic takes for text (or cannot classify) is read as declared: libmagic
+// executable. Content that libmagic takes for text other than RTF (or cannot classify) is read as declared: libmagic
 // cannot tell an HTML fragment or a Japanese encoding from plain text, and a text payload declared as
 // an attachment type stays an attachment.
 std::string effective_type(std::string_view declared_type, std::string_view detected_type);

@@ -1,8 +1,7 @@
 // Finds encoded blocks line by line; see encoded_blocks.hpp for the forms recognised. A block start is
-// matched loosely (any mode digits, any name) because a false positive only removes text, while a
-// miss would deliver a file.
+// matched as loosely as the loosest decoder reads it (any mode, any or no name) because a false
+// positive only removes text, while a miss would deliver a file.
 #include "sanitizers/encoded_blocks.hpp"
-
 
 namespace mugai::sanitize {
 namespace {
@@ -35,21 +34,29 @@ std::string_view trim_right(std::string_view s) {
   return s;
 }
 
-// "begin 644 name" / "begin-base64 644 name": the name, or nothing when the line is not a start.
+// A block start as decoders read it. GNU uudecode tries sscanf "begin-base64 %o %s", then "begin %o %s",
+// on a line starting with "begin": a blank in the format matches none, %o takes a sign and any number
+// of octal digits, and the name may follow the mode without a blank. Other decoders (uudeview, old
+// mail clients) also decode a block without a name. So: "begin" or "begin-base64", optional blanks,
+// an optional sign, an octal digit; the name, possibly empty, is what follows the mode.
 bool uuencode_start(std::string_view line, std::string& name) {
-  std::string_view rest;
-  if (line.starts_with("begin-base64 ")) {
-    rest = line.substr(13);
-  } else if (line.starts_with("begin ")) {
-    rest = line.substr(6);
-  } else {
-    return false;
-  }
-  std::size_t digits = 0;
-  while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '7') ++digits;
-  if (digits < 3 || digits > 4 || digits >= rest.size() || rest[digits] != ' ') return false;
-  name = std::string(trim_right(rest.substr(digits + 1)));
-  return !name.empty();
+  if (!line.starts_with("begin")) return false;
+  std::string_view rest = line.substr(5);
+  if (rest.starts_with("-base64")) rest.remove_prefix(7);
+  const auto skip_blanks = [&rest] {
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t' || rest.front() == '\r' ||
+                             rest.front() == '\f' || rest.front() == '\v')) {
+      rest.remove_prefix(1);
+    }
+  };
+  const auto octal = [&rest] { return !rest.empty() && rest.front() >= '0' && rest.front() <= '7'; };
+  skip_blanks();
+  if (!rest.empty() && (rest.front() == '+' || rest.front() == '-')) rest.remove_prefix(1);
+  if (!octal()) return false;
+  while (octal()) rest.remove_prefix(1);
+  skip_blanks();
+  name = std::string(trim_right(rest));
+  return true;
 }
 
 // yEnc parameters: "name=" runs to the line end by the spec.

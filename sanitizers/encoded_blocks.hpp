@@ -1,4 +1,5 @@
-// Attachments in disguise inside text: uuencode (`begin 644 name` … `end`), BinHex 4.0
+// Attachments in disguise inside text: uuencode (`begin 644 name` … `end`, `begin-base64` … `====`,
+// any mode, with or without a name, as decoders accept them), BinHex 4.0
 // (`(This file must be converted with BinHex` … `:`) and yEnc (`=ybegin` … `=yend`) blocks.
 // Each block is cut out of the text whole, replaced by a one-line marker; an unterminated block runs
 // to the end of the text (the cautious reading). Linear in the text size.

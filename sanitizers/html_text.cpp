@@ -6,6 +6,7 @@
 #include <gumbo.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <csetjmp>
 #include <cstdlib>
@@ -696,6 +697,27 @@ class HtmlTextSanitizer final : public Sanitizer {
 
 }  // namespace
 
+std::string defang_active_text(std::string_view text) {
+  static constexpr std::array<std::string_view, 3> kWords{"javascript:", "vbscript:", "<script"};
+  std::string out;
+  std::size_t copied = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    for (const std::string_view word : kWords) {
+      if (!ascii_ieq(text.substr(i, word.size()), word)) continue;
+      out.append(text.substr(copied, i - copied));
+      // As spelled (case and all), with the colon bracketed or a blank after the '<'.
+      out += word.front() == '<' ? "< " + std::string(text.substr(i + 1, word.size() - 1))
+                                 : std::string(text.substr(i, word.size() - 1)) + "[:]";
+      copied = i + word.size();
+      i = copied - 1;
+      break;
+    }
+  }
+  if (copied == 0) return std::string(text);
+  out.append(text.substr(copied));
+  return out;
+}
+
 HtmlText html_to_text(std::string_view untrusted_html, LinkPolicy links) {
   HtmlText result;
   const std::optional<std::string> capped = cap_nesting(untrusted_html);
@@ -711,7 +733,17 @@ HtmlText html_to_text(std::string_view untrusted_html, LinkPolicy links) {
     result.failure = arena.failure != nullptr ? arena.failure : "parser failed";
     return result;
   }
-  Renderer(4 * untrusted_html.size() + 1024, links, result).run(out->document);
+  const std::size_t cap = 4 * untrusted_html.size() + 1024;
+  Renderer(cap, links, result).run(out->document);
+  // After rendering: entities, raw-text elements (<xmp>, <plaintext>) and pieces of several elements
+  // can spell what is defanged. Defanging adds bytes, so the bound is enforced again.
+  result.text = defang_active_text(result.text);
+  if (result.text.size() > cap) {
+    std::size_t n = cap;
+    while (n > 0 && (static_cast<unsigned char>(result.text[n]) & 0xC0) == 0x80) --n;
+    result.text.resize(n);
+    result.truncated = true;
+  }
   return result;
 }
 

@@ -26,8 +26,14 @@ struct HtmlText {
   std::string failure;           // non-empty: not converted (parser budget exceeded), `text` is empty
 };
 
-// `untrusted_html` must already be UTF-8 (the caller converts the declared charset).
+// `untrusted_html` must already be UTF-8 (the caller converts the declared charset). The text is
+// defanged (below) wherever the HTML spelled active content as text.
 HtmlText html_to_text(std::string_view untrusted_html, LinkPolicy links);
+
+// Text that reads like active content, defanged as link targets are, in any case: "javascript:" and
+// "vbscript:" become "javascript[:]" (no client linkifies them), "<script" becomes "< script" (nothing
+// takes it for markup). The pipeline applies it to every text it delivers.
+std::string defang_active_text(std::string_view text);
 
 // The "html_text" sanitizer: declared charset → UTF-8 (charset.hpp), then html_to_text. A part the
 // parser budget refuses is removed (fail closed). The registry builds one per LinkPolicy.

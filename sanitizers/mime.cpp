@@ -1,11 +1,13 @@
 // mimetic behind a small interface: parses, then walks the entity tree iteratively, counting every
 // entity (also those inside message/rfc822) against max_parts and max_depth before using any of it.
+// Whatever mimetic throws comes back as an error value, and nothing it allocated leaks.
 #include "sanitizers/mime.hpp"
 
 #include <mimetic/mimetic.h>
 
 #include <algorithm>
 #include <cctype>
+#include <exception>
 #include <sstream>
 #include <utility>
 
@@ -45,7 +47,15 @@ ParsedMime parse_mime(std::string_view untrusted_message, const Limits& limits) 
     result.error = "empty message";
     return result;
   }
-  auto root = std::make_shared<mimetic::MimeEntity>(untrusted_message.begin(), untrusted_message.end());
+  // Constructed first, loaded second: when load() throws, the root is a whole object whose destructor
+  // frees the children mimetic already attached (a throw from the loading constructor leaks them).
+  auto root = std::make_shared<mimetic::MimeEntity>();
+  try {
+    root->load(untrusted_message.begin(), untrusted_message.end());
+  } catch (const std::exception& e) {
+    result.error = std::string("MIME parser failed: ") + e.what();
+    return result;
+  }
   if (root->header().empty()) {
     result.error = "no header fields";
     return result;

@@ -387,6 +387,14 @@ class Run {
       if (action == Action::Quarantine) return Stop{what, std::nullopt, false, false};
       if (action == Action::Reject) return Stop{"rejected by " + what, std::nullopt, true, false};
       d = apply(action, rule, bytes, part, rep);
+      // Dropping controls can join a signature the bytes did not show ("%P\0DF-" becomes "%PDF-"): what
+      // is kept is detected again, and text that has become a binary format is removed.
+      if (d.action == Decision::Action::KeepText) {
+        const std::string kept_type = detect_part_type("text/plain", d.text);
+        if (effective_type("text/plain", kept_type) != "text/plain") {
+          d = Decision::remove("the sanitized text reads as " + kept_type + " content");
+        }
+      }
     }
     rep.reason = d.reason;
     replacement_chars_ += d.replacement_chars;
@@ -556,9 +564,9 @@ class Run {
     for (const auto& k : kept_) {
       if (!text.empty()) text += "\n";
       text += k;
-      if (text.back() != '\n') text += "\n";
+      if (!text.empty() && text.back() != '\n') text += "\n";  // a kept part may be empty text
     }
-    const Body body = encode_body(text);
+    const Body body = encode_body(defang_active_text(text));
     unrepresentable_ = body.unrepresentable;
     const std::string date = rfc5322_date(ctx_.received_unix);
     std::string& m = out.message;

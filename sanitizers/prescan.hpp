@@ -1,7 +1,8 @@
 // A cheap, linear, bounded look at raw message bytes before mimetic sees them. mimetic parses the
 // whole tree recursively (one stack frame chain per nesting level) and grows header buffers 128
 // bytes at a time (quadratic in a header's length), so bytes reach it only when this scan shows
-// that neither can get out of hand, and that the estimated depth and part count fit the limits.
+// that neither can get out of hand, that the estimated depth and part count fit the limits, and that
+// the line ends are not a CR/LF mixture mimetic misreads (it throws mid-parse on some of them).
 #pragma once
 
 #include <cstddef>
