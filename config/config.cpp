@@ -612,6 +612,10 @@ constexpr KeyRow kKeys[] = {
        Seconds s{};
        if (f.duration(s)) c.sanitize.limits.max_time_per_message = s;
      }},
+    {"sanitize.max_header_section", false,
+     [](Field& f, Config& c) { f.size(c.sanitize.limits.max_header_section, kKiB, 16 * kMiB); }},
+    {"sanitize.max_line_length", false,
+     [](Field& f, Config& c) { f.size(c.sanitize.limits.max_line_length, 1000, kMaxMessageSize); }},
     {"sanitize.output_charset", false, apply_output_charset},
     {"sanitize.links", false, [](Field& f, Config& c) { apply_choice(f, c.sanitize.links, kLinkPolicies); }},
     {"sanitize.notice_template", false, apply_notice_template},

@@ -21,6 +21,10 @@ struct Limits {
   std::size_t max_decoded_part = 32 * 1024 * 1024;
   std::size_t max_decoded_total = 64 * 1024 * 1024;
   std::chrono::milliseconds max_time_per_message{30'000};  // checked between parts
+  // Any one header block (top level, a part's, an embedded message's); all of them together may
+  // take 16 times this. mimetic grows header buffers quadratically, so this bounds its time.
+  std::size_t max_header_section = 64 * 1024;
+  std::size_t max_line_length = 1024 * 1024;  // longest raw line, line end included
 };
 
 enum class Action {

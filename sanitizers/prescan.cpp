@@ -26,10 +26,10 @@ std::size_t ifind(std::string_view s, std::string_view lower_word, std::size_t f
   return std::string_view::npos;
 }
 
-// The unfolded extent of a header field starting at `pos`, capped at kMaxHeaderBlock.
-std::string_view field_at(std::string_view s, std::size_t pos) {
+// The unfolded extent of a header field starting at `pos`, capped at `max` bytes.
+std::string_view field_at(std::string_view s, std::size_t pos, std::size_t max) {
   std::size_t end = pos;
-  const std::size_t cap = std::min(s.size(), pos + kMaxHeaderBlock);
+  const std::size_t cap = std::min(s.size(), pos + max);
   while (end < cap) {
     if (s[end] == '\n' && !(end + 1 < s.size() && (s[end + 1] == ' ' || s[end + 1] == '\t'))) break;
     ++end;
@@ -76,6 +76,7 @@ class Scanner {
 
   PrescanResult run() {
     check_line_ends();
+    if (!result_.breach) check_line_length();
     if (!result_.breach) collect_fields();
     if (!result_.breach) follow_delimiters();
     return std::move(result_);
@@ -103,6 +104,19 @@ class Scanner {
     }
   }
 
+  void check_line_length() {
+    for (std::size_t start = 0; start < s_.size();) {
+      const std::size_t lf = s_.find('\n', start);
+      const std::size_t end = lf == std::string_view::npos ? s_.size() : lf + 1;
+      if (end - start > limits_.max_line_length) {
+        breach("max_line_length", "a line of " + std::to_string(end - start) + " bytes (limit " +
+                                      std::to_string(limits_.max_line_length) + ")");
+        return;
+      }
+      start = end;
+    }
+  }
+
   void collect_fields() {
     for (std::size_t at = ifind(s_, "content-type", 0); at != std::string_view::npos;
          at = ifind(s_, "content-type", at + 12)) {
@@ -113,7 +127,7 @@ class Scanner {
       std::size_t colon = at + 12;
       while (colon < s_.size() && (s_[colon] == ' ' || s_[colon] == '\t')) ++colon;
       if (colon >= s_.size() || s_[colon] != ':') continue;
-      const std::string_view field = field_at(s_, at);
+      const std::string_view field = field_at(s_, at, limits_.max_header_section);
       // Loose on purpose: a false match only makes the scan more careful.
       const bool multipart = ifind(field, "multipart", 0) != std::string_view::npos;
       const bool rfc822 = ifind(field, "message", 0) != std::string_view::npos &&
@@ -149,11 +163,12 @@ class Scanner {
     if (!pending_header_) return;
     const std::size_t size = end - header_start_;
     header_total_ += size;
-    if (size > kMaxHeaderBlock) {
-      breach("header_block", "a header block of " + std::to_string(size) + " bytes (limit " +
-                                 std::to_string(kMaxHeaderBlock) + ")");
-    } else if (header_total_ > kMaxHeaderTotal) {
-      breach("header_block", "more than " + std::to_string(kMaxHeaderTotal) + " bytes of headers");
+    const std::size_t total_max = kHeaderTotalFactor * limits_.max_header_section;
+    if (size > limits_.max_header_section) {
+      breach("max_header_section", "a header block of " + std::to_string(size) + " bytes (limit " +
+                                       std::to_string(limits_.max_header_section) + ")");
+    } else if (header_total_ > total_max) {
+      breach("max_header_section", "more than " + std::to_string(total_max) + " bytes of headers");
     }
     pending_header_ = false;
   }

@@ -21,9 +21,9 @@ struct LimitBreach {
 };
 
 // Internal bounds protecting the parser, not policy: no header block (top level, after a boundary,
-// or inside message/rfc822) may exceed kMaxHeaderBlock, and all of them together kMaxHeaderTotal.
-inline constexpr std::size_t kMaxHeaderBlock = 64 * 1024;
-inline constexpr std::size_t kMaxHeaderTotal = 1024 * 1024;
+// or inside message/rfc822) may exceed Limits::max_header_section, and all of them together
+// kHeaderTotalFactor times that.
+inline constexpr std::size_t kHeaderTotalFactor = 16;
 
 struct PrescanResult {
   std::size_t content_type_fields = 0;  // every "Content-Type" occurrence: bounds mimetic's recursion

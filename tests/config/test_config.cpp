@@ -412,12 +412,16 @@ TEST_CASE("[sanitize]: limits, output, links, and defaults that reproduce the bu
   CHECK(d.rules[1].sanitizers == std::vector<std::string>{"html_text"});
   CHECK(d.rules[2].action == mugai::sanitize::Action::Strip);
   const auto c = ok(with("sanitize", "max_depth = 4\nmax_parts = 50\nmax_decoded_part = \"1MiB\"\n"
-                                     "max_time_per_message = \"2s\"\noutput_charset = \"ISO-2022-JP\"\nlinks = \"remove\""))
+                                     "max_time_per_message = \"2s\"\noutput_charset = \"ISO-2022-JP\"\nlinks = \"remove\"\n"
+                                     "max_header_section = \"8KiB\"\nmax_line_length = 4000"))
                      .sanitize;
   CHECK(c.limits.max_depth == 4);
   CHECK(c.limits.max_parts == 50);
   CHECK(c.limits.max_decoded_part == 1024 * 1024);
   CHECK(c.limits.max_time_per_message == std::chrono::seconds(2));
+  CHECK(c.limits.max_header_section == 8 * 1024);
+  CHECK(c.limits.max_line_length == 4000);
+  CHECK(error_of(with("sanitize", "max_line_length = 998")).find("sanitize.max_line_length") != std::string::npos);
   CHECK(c.output_charset == "ISO-2022-JP");
   CHECK(c.links == mugai::sanitize::LinkPolicy::Remove);
   CHECK(error_of(with("sanitize", "output_charset = \"Shift_JIS\"")) ==

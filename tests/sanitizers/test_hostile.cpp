@@ -20,18 +20,26 @@ using Verdict = Outcome::Verdict;
 // behaviours this guards against take minutes.
 constexpr double kMaxSeconds = 20.0;
 
-Outcome timed(const std::string& msg, MemoryQuarantine& q) {
+// Lines up to 64 MiB, so that the structure guards (header blocks, nesting, boundaries) rather than
+// the line-length limit are what these 20 MB inputs exercise.
+Policy long_lines() {
+  Policy p;
+  p.limits.max_line_length = 64u << 20;
+  return p;
+}
+
+Outcome timed(const std::string& msg, MemoryQuarantine& q, const Policy& policy = long_lines()) {
   const auto t0 = std::chrono::steady_clock::now();
-  Outcome out = sanitize_message(msg, test_context(), Policy{}, q);
+  Outcome out = sanitize_message(msg, test_context(), policy, q);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   MESSAGE("input " << msg.size() << " bytes: " << secs << " s, " << out.reason);
   CHECK(secs < kMaxSeconds);
   return out;
 }
 
-void expect_quarantined(const std::string& msg, std::string_view limit) {
+void expect_quarantined(const std::string& msg, std::string_view limit, const Policy& policy = long_lines()) {
   MemoryQuarantine q;
-  const Outcome out = timed(msg, q);
+  const Outcome out = timed(msg, q, policy);
   CHECK(out.verdict == Verdict::Quarantined);
   CHECK(out.message.empty());
   CHECK(out.reason.find(limit) != std::string::npos);
@@ -83,31 +91,50 @@ TEST_CASE("100,000 tiny parts with bare CR line ends") {
 }
 
 TEST_CASE("a 20 MB header line") {
-  expect_quarantined("From: a@x\r\nSubject: " + std::string(20 << 20, 'x') + "\r\n\r\nbody\r\n", "header_block");
+  expect_quarantined("From: a@x\r\nSubject: " + std::string(20 << 20, 'x') + "\r\n\r\nbody\r\n", "max_header_section");
 }
 
 TEST_CASE("a 20 MB folded header") {
   std::string msg = "From: a@x\r\nSubject: x\r\n";
   while (msg.size() < (20u << 20)) msg += " " + std::string(70, 'y') + "\r\n";
-  expect_quarantined(msg + "\r\nbody\r\n", "header_block");
+  expect_quarantined(msg + "\r\nbody\r\n", "max_header_section");
 }
 
 TEST_CASE("a 20 MB line where a part header starts, even mid-line") {
   expect_quarantined("From: a@x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX-" +
                          std::string(20 << 20, 'x') + "\r\n\r\nbody\r\n--b--\r\n",
-                     "header_block");
+                     "max_header_section");
   expect_quarantined("From: a@x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\ntext --bX-" +
                          std::string(20 << 20, 'x') + "\r\n\r\nbody\r\n--b--\r\n",
-                     "header_block");
+                     "max_header_section");
   expect_quarantined("From: a@x\r\nContent-Type: message/rfc822\r\n\r\nX-" + std::string(20 << 20, 'x') + "\r\n",
-                     "header_block");
+                     "max_header_section");
   // mimetic reads these boundaries as a\"b and "open (backslash and stray quote kept).
   expect_quarantined("From: a@x\r\nContent-Type: multipart/mixed; boundary=\"a\\\"b\"\r\n\r\n--a\\\"b\r\nX-" +
                          std::string(20 << 20, 'x') + "\r\n\r\nbody\r\n",
-                     "header_block");
+                     "max_header_section");
   expect_quarantined("From: a@x\r\nContent-Type: multipart/mixed; boundary=\"open\r\n\r\n--\"open\r\nX-" +
                          std::string(20 << 20, 'x') + "\r\n\r\nbody\r\n",
-                     "header_block");
+                     "max_header_section");
+}
+
+TEST_CASE("max_line_length and max_header_section are crossed at their configured values") {
+  Policy p;
+  p.limits.max_line_length = 2000;
+  p.limits.max_header_section = 4096;
+  const std::string at_limit = "From: a@x\r\n\r\n" + std::string(1998, 'z') + "\r\n";
+  MemoryQuarantine q;
+  CHECK(timed(at_limit, q, p).verdict == Verdict::Sanitized);
+  expect_quarantined("From: a@x\r\n\r\n" + std::string(1999, 'z') + "\r\n", "max_line_length", p);
+
+  std::string headers = "From: a@x\r\n";
+  while (headers.size() < 4000) headers += "X-Pad: " + std::string(60, 'p') + "\r\n";
+  CHECK(timed(headers + "\r\nbody\r\n", q, p).verdict == Verdict::Sanitized);
+  expect_quarantined(headers + "X-Pad: " + std::string(120, 'p') + "\r\n\r\nbody\r\n", "max_header_section", p);
+}
+
+TEST_CASE("the default line limit quarantines a 20 MB line") {
+  expect_quarantined("From: a@x\r\n\r\n" + std::string(20 << 20, 'z') + "\r\n", "max_line_length", Policy{});
 }
 
 TEST_CASE("20 MB of dashes against many declared boundaries") {

@@ -100,14 +100,14 @@ TEST_CASE("prescan estimates parts and depth from declared boundaries") {
   CHECK(r.content_type_fields == 2);
 
   SUBCASE("a header block after a delimiter is measured") {
-    const std::string big = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX: " + std::string(kMaxHeaderBlock, 'x') +
+    const std::string big = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX: " + std::string(limits.max_header_section, 'x') +
                             "\r\n\r\nbody\r\n--b--\r\n";
     const PrescanResult p = prescan(big, limits);
     REQUIRE(p.breach.has_value());
-    CHECK(p.breach->limit == "header_block");
+    CHECK(p.breach->limit == "max_header_section");
   }
   SUBCASE("a long body paragraph is fine") {
-    const std::string body = "Content-Type: text/plain\r\n\r\n" + std::string(4 * kMaxHeaderBlock, 'x') + "\r\n";
+    const std::string body = "Content-Type: text/plain\r\n\r\n" + std::string(4 * limits.max_header_section, 'x') + "\r\n";
     CHECK_FALSE(prescan(body, limits).breach.has_value());
   }
   SUBCASE("a missing boundary parameter makes every -- a delimiter") {
