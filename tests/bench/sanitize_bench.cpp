@@ -33,9 +33,10 @@ struct CountingQuarantine final : QuarantineStore {
 std::string crlf(const std::string& lf) {
   std::string out;
   out.reserve(lf.size() + lf.size() / 32);
-  for (const char c : lf) {
-    if (c == '\n') out.push_back('\r');
-    out.push_back(c);
+  for (std::size_t i = 0; i < lf.size(); ++i) {
+    // qp_encode already ends its lines in CRLF: only a bare LF gets its CR.
+    if (lf[i] == '\n' && (i == 0 || lf[i - 1] != '\r')) out.push_back('\r');
+    out.push_back(lf[i]);
   }
   return out;
 }
