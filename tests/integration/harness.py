@@ -268,13 +268,21 @@ class Sink:
     Replies can be scripted: `rcpt_replies` maps a lower-cased recipient to a reply line
     ("550 5.1.1 no such user"), `data_reply` replaces the final 250 after DATA. With `tls` =
     (certfile, keyfile) it offers STARTTLS. stop()/start() take it down and up on the same port.
+    `data_delay` seconds pass before the reply to the end of data (to hold sessions open), and
+    `stall` never greets (a next hop that accepted the connection and hung). It counts connections
+    (`connections`) and the most open at once (`peak`).
     """
 
-    def __init__(self, port=None, tls=None, rcpt_replies=None, data_reply=None):
+    def __init__(self, port=None, tls=None, rcpt_replies=None, data_reply=None, data_delay=0, stall=False):
         self.port = port or free_port()
         self.tls = tls
         self.rcpt_replies = {k.lower(): v for k, v in (rcpt_replies or {}).items()}
         self.data_reply = data_reply
+        self.data_delay = data_delay
+        self.stall = stall
+        self.connections = 0
+        self.peak = 0
+        self._open = 0
         self.received = []
         self._cond = threading.Condition()
         self._server = None
@@ -339,9 +347,18 @@ class Sink:
 
     def _session(self, h):
         tls_conn = []
+        with self._cond:
+            self.connections += 1
+            self._open += 1
+            self.peak = max(self.peak, self._open)
         try:
+            if self.stall:
+                h.rfile.read()  # until the client gives up and closes
+                return
             self._converse(h, tls_conn)
         finally:
+            with self._cond:
+                self._open -= 1
             for conn in tls_conn:
                 conn.close()
 
@@ -404,6 +421,8 @@ class Sink:
                     if dl == b".\r\n":
                         break
                     chunks.append(dl[1:] if dl.startswith(b".") else dl)
+                if self.data_delay:
+                    time.sleep(self.data_delay)
                 if self.data_reply:
                     send(self.data_reply)
                 else:
@@ -464,6 +483,15 @@ class PostfixSink:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def make_cert(directory):
+    """A throwaway self-signed certificate for localhost: (cert path, key path)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-subj", "/CN=localhost", "-days", "2", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 def smtp_hop(port):

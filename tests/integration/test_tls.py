@@ -1,25 +1,15 @@
 # STARTTLS on both sides: inbound round trip, tls_required, the CVE-2011-0411 plaintext injection,
 # and outbound policy (opportunistic uses TLS when offered; required defers when it is not).
-import os
 import shutil
 import smtplib
 import socket
 import ssl
-import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import (RCPT, SENDER, GatewayCase, RawClient, first_line, send_smtplib, smtp_hop,
-                     text_message, token)
-
-
-def make_cert(directory):
-    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-subj", "/CN=localhost", "-days", "2", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
+from harness import (RCPT, SENDER, GatewayCase, RawClient, first_line, make_cert, send_smtplib,
+                     smtp_hop, text_message, token)
 
 
 def insecure_context():
