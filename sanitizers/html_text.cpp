@@ -702,6 +702,9 @@ std::string defang_active_text(std::string_view text) {
   std::string out;
   std::size_t copied = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
+    // Every delivered byte passes here: only 'j', 'v' or '<' (any case) can start a word.
+    const char first = static_cast<char>(text[i] | 0x20);
+    if (first != 'j' && first != 'v' && first != '<') continue;
     for (const std::string_view word : kWords) {
       if (!ascii_ieq(text.substr(i, word.size()), word)) continue;
       out.append(text.substr(copied, i - copied));

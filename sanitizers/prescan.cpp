@@ -20,8 +20,12 @@ bool iequal_at(std::string_view s, std::size_t pos, std::string_view lower_word)
 }
 
 std::size_t ifind(std::string_view s, std::string_view lower_word, std::size_t from) {
+  // This runs over every byte of every message: compare the first letter inline, both cases,
+  // before paying for the full case-insensitive match.
+  const char lo = lower_word.front();
+  const char up = lo >= 'a' && lo <= 'z' ? static_cast<char>(lo - 32) : lo;
   for (std::size_t i = from; i + lower_word.size() <= s.size(); ++i) {
-    if (iequal_at(s, i, lower_word)) return i;
+    if ((s[i] == lo || s[i] == up) && iequal_at(s, i, lower_word)) return i;
   }
   return std::string_view::npos;
 }
