@@ -4,11 +4,10 @@
 #include "gateway/bounce.hpp"
 
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
 #include <string_view>
 
 #include "sanitizers/codec.hpp"
+#include "sanitizers/headers.hpp"
 
 namespace mugai::gateway {
 
@@ -28,19 +27,6 @@ std::string flatten(std::string_view untrusted) {
     out += u < 0x20 || u == 0x7f ? ' ' : u >= 0x80 ? '?' : c;
   }
   return out;
-}
-
-std::string rfc5322_date(std::int64_t unix_time) {
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  auto t = static_cast<std::time_t>(unix_time);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday],
-                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
 }
 
 // The original's header section with every line break made CRLF and every over-long line folded
@@ -97,7 +83,7 @@ std::string make_dsn(const SpoolEntry& original, const std::vector<FailedRecipie
       "\n";
   std::string status =
       "Reporting-MTA: dns; " + mta + "\r\n" +
-      "Arrival-Date: " + rfc5322_date(original.arrival_unix) + "\r\n";
+      "Arrival-Date: " + sanitize::rfc5322_date(original.arrival_unix) + "\r\n";
   for (const auto& f : failed) {
     auto rcpt = flatten(f.rcpt);
     auto diagnostic = flatten(f.diagnostic);
@@ -123,7 +109,7 @@ std::string make_dsn(const SpoolEntry& original, const std::vector<FailedRecipie
   out += "From: Mail Delivery System <MAILER-DAEMON@" + mta + ">\r\n";
   out += "To: <" + flatten(original.mail_from) + ">\r\n";
   out += "Subject: Undelivered Mail Returned to Sender\r\n";
-  out += "Date: " + rfc5322_date(now_unix) + "\r\n";
+  out += "Date: " + sanitize::rfc5322_date(now_unix) + "\r\n";
   out += "Message-ID: <" + flatten(original.id) + ".dsn@" + mta + ">\r\n";
   out += "Auto-Submitted: auto-replied\r\n";
   out += "MIME-Version: 1.0\r\n";
