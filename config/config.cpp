@@ -476,23 +476,35 @@ void apply_output_charset(Field& f, Config& c) {
 }
 
 // The file is read now, so a missing or malformed template stops the start, not the first notice.
-void apply_notice_template(Field& f, Config& c) {
+// nullopt (with no error) for the empty path, which selects the built-in template.
+std::optional<std::string> read_notice_template(Field& f) {
   std::string path;
-  if (!f.text(path)) return;
-  if (path.empty()) {
-    c.sanitize.notice_template.clear();
-    return;
-  }
+  if (!f.text(path) || path.empty()) return std::nullopt;
   std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return f.fail("cannot read '" + path + "': " + std::strerror(errno));
+  if (file == nullptr) {
+    f.fail("cannot read '" + path + "': " + std::strerror(errno));
+    return std::nullopt;
+  }
   std::string text(sanitize::kMaxNoticeTemplate + 1, '\0');
   const std::size_t n = std::fread(text.data(), 1, text.size(), file);
   const bool failed = std::ferror(file) != 0;
   std::fclose(file);
-  if (failed) return f.fail("cannot read '" + path + "'");
+  if (failed) {
+    f.fail("cannot read '" + path + "'");
+    return std::nullopt;
+  }
   text.resize(n);
-  if (auto st = sanitize::check_notice_template(text); !st) return f.fail("'" + path + "': " + st.error().message);
-  c.sanitize.notice_template = std::move(text);
+  if (auto st = sanitize::check_notice_template(text); !st) {
+    f.fail("'" + path + "': " + st.error().message);
+    return std::nullopt;
+  }
+  return text;
+}
+
+void apply_notice_template(Field& f, Config& c) {
+  auto text = read_notice_template(f);
+  if (text && text->empty()) return f.fail("the notice listing removed parts cannot be empty");
+  c.sanitize.notice_template = text.value_or("");
 }
 
 // [[sanitize.rules]] tables: type, action, sanitizers. Replaces the default rules as a whole.
@@ -619,6 +631,8 @@ constexpr KeyRow kKeys[] = {
     {"sanitize.output_charset", false, apply_output_charset},
     {"sanitize.links", false, [](Field& f, Config& c) { apply_choice(f, c.sanitize.links, kLinkPolicies); }},
     {"sanitize.notice_template", false, apply_notice_template},
+    {"sanitize.clean_notice_template", false,
+     [](Field& f, Config& c) { c.sanitize.clean_notice_template = read_notice_template(f); }},
     {"sanitize.rules", false, apply_rules},
 };
 

@@ -560,7 +560,7 @@ class Run {
       out.quarantine_id = *id;
       out.removed = std::move(parts);
     }
-    std::string text = removed_.empty() ? std::string() : notice(out.quarantine_id);
+    std::string text = removed_.empty() ? clean_notice(policy_) : notice(out.quarantine_id);
     for (const auto& k : kept_) {
       if (!text.empty()) text += "\n";
       text += k;

@@ -28,6 +28,10 @@ constexpr std::string_view kDefaultNotice =
     "the original is kept in quarantine (id: {quarantine_id}).\n"
     "{parts}";
 
+constexpr std::string_view kDefaultCleanNotice =
+    "【mugai 無害化通知】このメールは無害化されました。本文はテキストに変換されています。\n"
+    "[mugai sanitization notice] This message was sanitized; its body was converted to plain text.\n";
+
 // RFC 2045 token characters, lowercase only (types are compared lowercased).
 bool token(std::string_view s) {
   if (s.empty()) return false;
@@ -38,6 +42,31 @@ bool token(std::string_view s) {
     if (!ok) return false;
   }
   return true;
+}
+
+// `tmpl` has passed check_notice_template, so every {...} in it is a known placeholder.
+std::string fill_template(std::string_view tmpl, std::string_view quarantine_id, std::size_t removed_count,
+                          std::string_view parts) {
+  std::string out;
+  out.reserve(tmpl.size() + parts.size());
+  for (std::size_t i = 0; i < tmpl.size();) {
+    const auto close = tmpl[i] == '{' ? tmpl.find('}', i) : std::string_view::npos;
+    if (close == std::string_view::npos) {
+      out.push_back(tmpl[i++]);
+      continue;
+    }
+    const std::string_view name = tmpl.substr(i + 1, close - i - 1);
+    if (name == "quarantine_id") {
+      out += quarantine_id;
+    } else if (name == "removed_count") {
+      out += std::to_string(removed_count);
+    } else {
+      out += parts;
+    }
+    i = close + 1;
+  }
+  if (!out.empty() && out.back() != '\n') out.push_back('\n');
+  return out;
 }
 
 }  // namespace
@@ -108,26 +137,12 @@ Status check_notice_template(std::string_view tmpl) {
 std::string render_notice(std::string_view tmpl, std::string_view quarantine_id, std::size_t removed_count,
                           std::string_view parts) {
   if (tmpl.empty()) tmpl = kDefaultNotice;
-  std::string out;
-  out.reserve(tmpl.size() + parts.size());
-  for (std::size_t i = 0; i < tmpl.size();) {
-    const auto close = tmpl[i] == '{' ? tmpl.find('}', i) : std::string_view::npos;
-    if (close == std::string_view::npos) {
-      out.push_back(tmpl[i++]);
-      continue;
-    }
-    const std::string_view name = tmpl.substr(i + 1, close - i - 1);
-    if (name == "quarantine_id") {
-      out += quarantine_id;
-    } else if (name == "removed_count") {
-      out += std::to_string(removed_count);
-    } else {
-      out += parts;
-    }
-    i = close + 1;
-  }
-  if (!out.empty() && out.back() != '\n') out.push_back('\n');
-  return out;
+  return fill_template(tmpl, quarantine_id, removed_count, parts);
+}
+
+std::string clean_notice(const Policy& policy) {
+  if (!policy.clean_notice_template) return std::string(kDefaultCleanNotice);
+  return policy.clean_notice_template->empty() ? std::string() : fill_template(*policy.clean_notice_template, "", 0, "");
 }
 
 }  // namespace mugai::sanitize

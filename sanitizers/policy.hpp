@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,9 @@ struct Policy {
   std::string output_charset = "UTF-8";  // or "ISO-2022-JP"
   LinkPolicy links = LinkPolicy::Defang;
   std::string notice_template;           // template text; empty = the built-in Japanese+English one
+  // The notice on a message from which nothing was removed (an HTML body converted to text still tells
+  // the reader why it looks plain): nullopt = the built-in one, "" = no notice on such messages.
+  std::optional<std::string> clean_notice_template;
   std::vector<Rule> rules = default_rules();
 };
 
@@ -72,6 +76,8 @@ Status check_notice_template(std::string_view tmpl);
 // `tmpl` must have passed check_notice_template (or be empty for the built-in one).
 std::string render_notice(std::string_view tmpl, std::string_view quarantine_id, std::size_t removed_count,
                           std::string_view parts);
+// The notice for a sanitized message from which nothing was removed; empty when the policy turned it off.
+std::string clean_notice(const Policy& policy);
 
 // The registered sanitizer `name` configured with the policy's link handling, or nullptr.
 const Sanitizer* find_sanitizer(std::string_view name, LinkPolicy links);

@@ -465,6 +465,17 @@ TEST_CASE("notice templates are read at load time and checked for unknown placeh
             .find("unknown placeholder {quarantine}") != std::string::npos);
   CHECK(error_of(with("sanitize", "notice_template = \"" + (dir / "missing").string() + "\""))
             .find("cannot read") != std::string::npos);
+  // The removed-parts notice cannot be empty; the clean one can (no notice when nothing was removed).
+  const auto empty = dir / "empty.txt";
+  std::ofstream(empty).flush();
+  CHECK(error_of(with("sanitize", "notice_template = \"" + empty.string() + "\""))
+            .find("cannot be empty") != std::string::npos);
+  CHECK(ok(with("sanitize", "clean_notice_template = \"" + empty.string() + "\"")).sanitize.clean_notice_template == "");
+  CHECK(ok(with("sanitize", "clean_notice_template = \"" + good.string() + "\"")).sanitize.clean_notice_template ==
+        "無害化しました {quarantine_id}\n{parts}");
+  CHECK_FALSE(ok(with("sanitize", "clean_notice_template = \"\"")).sanitize.clean_notice_template.has_value());
+  CHECK(error_of(with("sanitize", "clean_notice_template = \"" + bad.string() + "\""))
+            .find("unknown placeholder {quarantine}") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

@@ -80,6 +80,13 @@ inline Rebuilt check_rebuilt(const std::string& message) {
   return r;
 }
 
+// The body after the notice every sanitized message opens with when nothing was removed (default policy).
+inline std::string after_clean_notice(const std::string& body) {
+  const std::string notice = clean_notice(Policy{}) + "\n";
+  REQUIRE_MESSAGE(body.compare(0, notice.size(), notice) == 0, "no clean notice at the top of: " << body.substr(0, 200));
+  return body.substr(notice.size());
+}
+
 // Header field names of the rebuilt message, in order (continuation lines skipped).
 inline std::vector<std::string> header_names(const std::string& header) {
   std::vector<std::string> names;

@@ -273,7 +273,7 @@ TEST_CASE("repeating the same transfer encoding or boundary is not ambiguous") {
                           "Content-Transfer-Encoding: 7BIT\r\n\r\nHello\r\n";
   const Outcome out = run(msg, q);
   REQUIRE(out.verdict == Verdict::Sanitized);
-  CHECK(check_rebuilt(out.message).body == "Hello\n");
+  CHECK(after_clean_notice(check_rebuilt(out.message).body) == "Hello\n");
 }
 
 TEST_CASE("the time limit is checked between parts and quarantines the whole message") {
@@ -352,6 +352,25 @@ TEST_CASE("a configured notice template replaces the built-in one") {
   const Rebuilt r = check_rebuilt(run(with_attachment("image/png", "a.png", kPng), q, policy).message);
   CHECK(r.body.starts_with("庁内規定により1件を削除 (QTEST1)\n  - a.png | 申告/declared: image/png | 検出/detected: "));
   CHECK_FALSE(contains(r.body, "【mugai"));
+}
+
+TEST_CASE("a message with nothing removed opens with the clean notice, which the policy can replace or turn off") {
+  MemoryQuarantine q;
+  const std::string msg = "From: a@x\r\nContent-Type: text/html\r\n\r\n<p>Hello</p>\r\n";
+  const Rebuilt built_in = check_rebuilt(run(msg, q).message);
+  CHECK(built_in.body.starts_with("【mugai 無害化通知】このメールは無害化されました。本文はテキストに変換されています。\n"
+                                  "[mugai sanitization notice] This message was sanitized"));
+  CHECK(after_clean_notice(built_in.body) == "Hello\n");
+  Policy policy;
+  policy.clean_notice_template = "無害化済み\n";
+  CHECK(check_rebuilt(run(msg, q, policy).message).body == "無害化済み\n\nHello\n");
+  policy.clean_notice_template = "";
+  const Outcome plain = run(msg, q, policy);
+  CHECK(check_rebuilt(plain.message).body == "Hello\n");
+  CHECK(contains(plain.message, "Content-Transfer-Encoding: 7bit\r\n"));  // nothing forces 8-bit any more
+  CHECK(q.entries.empty());
+  // A removed part always gets the full notice, whatever the clean template says.
+  CHECK(check_rebuilt(run(with_attachment("image/png", "a.png", kPng), q, policy).message).body.starts_with("【mugai"));
 }
 
 TEST_CASE("the report has every part with its decision, hashes and timings") {

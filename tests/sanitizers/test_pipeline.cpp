@@ -70,7 +70,7 @@ TEST_CASE("plain text is kept, the header is rebuilt from the allowlist only") {
   CHECK(out.quarantine_id.empty());
   CHECK(out.removed.empty());
   const Rebuilt r = check_rebuilt(out.message);
-  CHECK(r.body == "Hello Bob,\n\tsee you tomorrow.\n");
+  CHECK(after_clean_notice(r.body) == "Hello Bob,\n\tsee you tomorrow.\n");
   CHECK(header_names(r.header) ==
         std::vector<std::string>{"Received", "From", "To", "Subject", "Date", "Message-ID", "MIME-Version",
                                  "Content-Type", "Content-Transfer-Encoding", "X-Mugai-Sanitized", "X-Mugai-Queue-Id"});
@@ -78,7 +78,7 @@ TEST_CASE("plain text is kept, the header is rebuilt from the allowlist only") {
                  "Received: from mx.sender.example ([192.0.2.7]) by mugai.example.lg.jp (mugai)\r\n"
                  " with ESMTP id Q1234; Tue, 14 Nov 2023 22:13:20 +0000\r\n"));
   CHECK(contains(r.header, "Subject: Meeting tomorrow\r\n"));
-  CHECK(contains(r.header, "Content-Transfer-Encoding: 7bit\r\n"));
+  CHECK(contains(r.header, "Content-Transfer-Encoding: quoted-printable\r\n"));  // the notice is Japanese
   CHECK(contains(r.header, "X-Mugai-Queue-Id: Q1234\r\n"));
   CHECK_FALSE(contains(out.message, "evil"));
   CHECK_FALSE(contains(out.message, "X-Evil"));
@@ -99,8 +99,8 @@ TEST_CASE("an HTML-only message is converted to text; nothing is removed or quar
   CHECK_FALSE(contains(out.message, "alert("));
   CHECK_FALSE(contains(r.body, "<html"));
   CHECK_FALSE(contains(r.header, "text/html"));
-  CHECK_FALSE(contains(r.body, "【mugai"));
-  CHECK(contains(r.body, "Hi"));
+  CHECK(after_clean_notice(r.body) == "Hi\n");
+  CHECK_FALSE(contains(r.body, "削除"));
   CHECK(contains(out.report_json, "\"sanitizer\":\"html_text\""));
   CHECK(contains(out.report_json, "\"detected_type\":\"text/html\""));
 }
@@ -236,7 +236,7 @@ TEST_CASE("Japanese charsets are converted to UTF-8") {
                             from_hex("1B2442467C4B5C386C244E2546252D25392548244724391B2842") + "\r\n";
     const Outcome out = run(msg, q);
     REQUIRE(out.verdict == Verdict::Sanitized);
-    CHECK(check_rebuilt(out.message).body == "日本語のテキストです\n");
+    CHECK(after_clean_notice(check_rebuilt(out.message).body) == "日本語のテキストです\n");
   }
   SUBCASE("Shift_JIS with a CP932 extension character, base64 encoded") {
     const std::string sjis = from_hex("93FA967B8CEA82CC8365834C83588367874082C582B7");
@@ -244,14 +244,14 @@ TEST_CASE("Japanese charsets are converted to UTF-8") {
                             "Content-Transfer-Encoding: base64\r\n\r\n" + base64_encode(sjis) + "\r\n";
     const Outcome out = run(msg, q);
     REQUIRE(out.verdict == Verdict::Sanitized);
-    CHECK(check_rebuilt(out.message).body == "日本語のテキスト①です\n");
+    CHECK(after_clean_notice(check_rebuilt(out.message).body) == "日本語のテキスト①です\n");
     CHECK(contains(out.message, "Content-Transfer-Encoding: quoted-printable\r\n"));
   }
   SUBCASE("invalid bytes become U+FFFD and are counted, controls are dropped") {
     const std::string msg = "From: a@x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nok\xff\x1b[31mred\x07\r\n";
     const Outcome out = run(msg, q);
     REQUIRE(out.verdict == Verdict::Sanitized);
-    CHECK(check_rebuilt(out.message).body == "ok\xEF\xBF\xBD[31mred\n");
+    CHECK(after_clean_notice(check_rebuilt(out.message).body) == "ok\xEF\xBF\xBD[31mred\n");
     CHECK(contains(out.report_json, "\"replacement_chars\":1"));
     CHECK(contains(out.report_json, "\"dropped_controls\":2"));
   }
@@ -275,7 +275,7 @@ TEST_CASE("long lines force quoted-printable without exceeding line limits") {
   const Outcome out = run(msg, q);
   REQUIRE(out.verdict == Verdict::Sanitized);
   CHECK(contains(out.message, "Content-Transfer-Encoding: quoted-printable\r\n"));
-  CHECK(check_rebuilt(out.message).body == std::string(5000, 'a') + "\nend\n");
+  CHECK(after_clean_notice(check_rebuilt(out.message).body) == std::string(5000, 'a') + "\nend\n");
 }
 
 TEST_CASE("each limit crossed quarantines the whole message, naming the limit") {
