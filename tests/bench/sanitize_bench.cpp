@@ -2,15 +2,18 @@
 // core), on a mix generated in memory: 2 KB text, a 100 KB HTML newsletter (with and without a text/plain
 // alternative), ISO-2022-JP mail and mail with a 5 MB attachment. Prints msgs/s and MB/s of input per
 // second of this thread's CPU time, so the per-core figures hold on a busy machine too (wall-clock
-// rates are printed beside them).
+// rates are printed beside them). Two reference lines run gumbo alone on the newsletter's HTML, whole and
+// reduced to its bare tags: the ceiling any gumbo-based HTML conversion can reach on this machine.
 //
-//   bench_sanitize [SECONDS_PER_CASE]   (default 3)
+//   bench_sanitize [SECONDS_PER_CASE [CASE_SUBSTRING]]   (default 3, all cases)
+#include <gumbo.h>
 #include <iconv.h>
 #include <time.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -77,10 +80,30 @@ double thread_cpu_seconds() {
 
 struct Case {
   std::string name;
-  std::string message;
+  std::string input;
+  std::function<bool(const std::string&)> run;  // one iteration; false when it failed to do its job
 };
 
-std::vector<Case> cases() {
+bool gumbo_only(const std::string& html) {
+  GumboOptions options = kGumboDefaultOptions;
+  options.max_errors = 0;  // as html_text does
+  GumboOutput* out = gumbo_parse_with_options(&options, html.data(), html.size());
+  const bool parsed = out != nullptr;
+  gumbo_destroy_output(&options, out);
+  return parsed;
+}
+
+// The document's start and end tags with their names only: no text, no attributes.
+std::string bare_tags(const std::string& html) {
+  std::string tags;
+  for (std::size_t i = html.find('<'); i != std::string::npos; i = html.find('<', i + 1)) {
+    const std::size_t name_end = html.find_first_of(" >", i);
+    tags.append(html, i, name_end - i).push_back('>');
+  }
+  return tags;
+}
+
+std::vector<Case> cases(const std::function<bool(const std::string&)>& sanitize) {
   const std::string html = mugai::sanitize::test::newsletter_html(100 * 1024);
   const std::string html_qp = qp_encode(html);
   std::string attachment(5 * 1024 * 1024, '\0');
@@ -92,21 +115,27 @@ std::vector<Case> cases() {
   while (jp.size() < 2048) jp += "市役所からのお知らせです。第一窓口は本日休業します。ご理解をお願いします。\n";
 
   std::vector<Case> all;
-  all.push_back({"text 2KB", crlf(header("Plain", "text/plain; charset=us-ascii") + "\n" + text_body(2048))});
+  all.push_back({"text 2KB", crlf(header("Plain", "text/plain; charset=us-ascii") + "\n" + text_body(2048)), sanitize});
   all.push_back({"html 100KB alternative",
                  crlf(header("News", "multipart/alternative; boundary=\"b1\"") + "\n--b1\nContent-Type: text/plain; "
                       "charset=utf-8\n\n" + text_body(8 * 1024) + "--b1\nContent-Type: text/html; charset=utf-8\n"
-                      "Content-Transfer-Encoding: quoted-printable\n\n" + html_qp + "\n--b1--\n")});
+                      "Content-Transfer-Encoding: quoted-printable\n\n" + html_qp + "\n--b1--\n"),
+                 sanitize});
   all.push_back({"html 100KB only", crlf(header("News", "text/html; charset=utf-8") +
-                                         "Content-Transfer-Encoding: quoted-printable\n\n" + html_qp + "\n")});
+                                         "Content-Transfer-Encoding: quoted-printable\n\n" + html_qp + "\n"),
+                 sanitize});
+  all.push_back({"  ref: gumbo alone", html, gumbo_only});
+  all.push_back({"  ref: gumbo, tags only", bare_tags(html), gumbo_only});
   all.push_back({"iso-2022-jp 2KB", crlf(header("=?ISO-2022-JP?B?GyRCJCpDTiRpJDsbKEI=?=",
                                                 "text/plain; charset=ISO-2022-JP") +
-                                         "Content-Transfer-Encoding: 7bit\n\n" + to_iso2022jp(jp))});
+                                         "Content-Transfer-Encoding: 7bit\n\n" + to_iso2022jp(jp)),
+                 sanitize});
   all.push_back({"5MB attachment",
                  crlf(header("Report", "multipart/mixed; boundary=\"b2\"") + "\n--b2\nContent-Type: text/plain\n\n" +
                       text_body(1024) + "--b2\nContent-Type: application/octet-stream; name=\"report.bin\"\n"
                       "Content-Disposition: attachment; filename=\"report.bin\"\nContent-Transfer-Encoding: base64\n\n" +
-                      b64_lines + "--b2--\n")});
+                      b64_lines + "--b2--\n"),
+                 sanitize});
   return all;
 }
 
@@ -128,26 +157,31 @@ int main(int argc, char** argv) {
   ctx.rcpt_to = {"user@city.example.lg.jp"};
   ctx.received_unix = 1700000000;
   const Policy policy;
-  std::printf("%-24s %10s %12s %10s %12s\n", "case", "msg bytes", "msgs/cpu-s", "MB/cpu-s", "msgs/wall-s");
-  for (const Case& c : cases()) {
+  CountingQuarantine store;
+  std::string failure;
+  const auto sanitize = [&](const std::string& message) {
+    const Outcome out = sanitize_message(message, ctx, policy, store);
+    if (out.verdict != Outcome::Verdict::Sanitized) failure = "not sanitized: " + out.reason;
+    return out.verdict == Outcome::Verdict::Sanitized;
+  };
+  std::printf("%-24s %10s %12s %10s %12s\n", "case", "bytes", "msgs/cpu-s", "MB/cpu-s", "msgs/wall-s");
+  for (const Case& c : cases(sanitize)) {
     if (c.name.find(only) == std::string::npos) continue;
-    CountingQuarantine store;
     std::size_t n = 0;
     const auto start = std::chrono::steady_clock::now();
     const double cpu_start = thread_cpu_seconds();
     double elapsed = 0;
     do {
-      const Outcome out = sanitize_message(c.message, ctx, policy, store);
-      if (out.verdict != Outcome::Verdict::Sanitized) {
-        std::fprintf(stderr, "%s: not sanitized: %s\n", c.name.c_str(), out.reason.c_str());
+      if (!c.run(c.input)) {
+        std::fprintf(stderr, "%s: %s\n", c.name.c_str(), failure.empty() ? "failed" : failure.c_str());
         return 1;
       }
       ++n;
       elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     } while (elapsed < seconds);
     const double cpu = thread_cpu_seconds() - cpu_start;
-    std::printf("%-24s %10zu %12.1f %10.1f %12.1f\n", c.name.c_str(), c.message.size(), n / cpu,
-                static_cast<double>(c.message.size()) * n / cpu / (1024 * 1024), n / elapsed);
+    std::printf("%-24s %10zu %12.1f %10.1f %12.1f\n", c.name.c_str(), c.input.size(), n / cpu,
+                static_cast<double>(c.input.size()) * n / cpu / (1024 * 1024), n / elapsed);
   }
   return 0;
 }
