@@ -4,11 +4,6 @@
 // an original that fails its integrity check is reported, never shown.
 #include "gateway/ctl_quarantine.hpp"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,12 +11,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
 #include "gateway/audit.hpp"
+#include "gateway/delivery.hpp"
 #include "gateway/durable_file.hpp"
 #include "gateway/maildir.hpp"
 #include "gateway/quarantine_store.hpp"
@@ -232,64 +229,6 @@ Expected<Session> open_session(const Options& o) {
 
 // ---- release delivery -------------------------------------------------------------------------
 
-class Socket {
- public:
-  explicit Socket(int fd) : fd_(fd) {}
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-Expected<int> connect_with_timeout(const config::Endpoint& ep, std::chrono::seconds timeout) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(ep.port);
-  if (const int rc = ::getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return Error{"cannot resolve " + ep.host + ": " + ::gai_strerror(rc)};
-  }
-  std::string last = "no address";
-  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-    if (fd < 0) continue;
-    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      rc = ::poll(&p, 1, static_cast<int>(timeout.count() * 1000));
-      int err = rc == 0 ? ETIMEDOUT : 0;
-      socklen_t len = sizeof err;
-      if (rc > 0) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      errno = err;
-      rc = err == 0 ? 0 : -1;
-    }
-    if (rc == 0 && ::fcntl(fd, F_SETFL, 0) == 0) {
-      ::freeaddrinfo(found);
-      return fd;
-    }
-    last = std::strerror(errno);
-    ::close(fd);
-  }
-  ::freeaddrinfo(found);
-  return Error{"cannot connect to " + ep.host + ":" + port + ": " + last};
-}
-
-// MSG_NOSIGNAL: a next hop that hung up is an error value, not a SIGPIPE.
-bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 std::string reply_text(const proto::Reply& r) {
   std::string s = std::to_string(r.code);
   if (!r.enhanced.empty()) s += " " + r.enhanced;
@@ -297,65 +236,32 @@ std::string reply_text(const proto::Reply& r) {
   return safe_text(s);
 }
 
-// One blocking SMTP transaction over proto::ClientSession; every read and write has the configured
-// deadline (SO_RCVTIMEO/SO_SNDTIMEO). STARTTLS is not spoken here, so delivery.tls = required refuses.
+// One transaction through the gateway's own SMTP client, so a release meets the next hop exactly as
+// relayed mail does: the same deadlines and the same delivery.tls policy (STARTTLS included).
 Status deliver_smtp(const config::Config& cfg, const std::string& mail_from, const std::vector<std::string>& rcpts,
                     const std::string& message) {
-  const auto& d = cfg.delivery;
-  if (d.tls == proto::TlsPolicy::Required) {
-    return Error{"delivery.tls = \"required\": mugaictl cannot release over TLS yet; release is refused"};
+  namespace asio = gateway::asio;
+  asio::io_context io;
+  gateway::SmtpDelivery next_hop(io, cfg, cfg.delivery.smtp_host, gateway::make_client_tls());
+  proto::TransactionResult result;
+  std::exception_ptr crashed;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        result = co_await next_hop.deliver(mail_from, rcpts, message);
+        next_hop.close_idle(gateway::Clock::duration::zero());  // QUIT is a courtesy; the result is known
+      },
+      [&](std::exception_ptr e) { crashed = e; });
+  io.run();
+  if (crashed) std::rethrow_exception(crashed);
+  const std::string where = cfg.delivery.next_hop;
+  std::string refused;
+  for (const auto& r : result.recipients) {
+    if (!r.reply.positive()) refused += "\n  " + safe_text(r.rcpt) + ": " + reply_text(r.reply);
   }
-  auto fd = connect_with_timeout(d.smtp_host, d.connect_timeout);
-  if (!fd) return fd.error();
-  Socket sock(*fd);
-  timeval tv{static_cast<time_t>(d.command_timeout.count()), 0};
-  ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  proto::ClientConfig cc;
-  cc.helo_name = d.helo_name.empty() ? cfg.smtp.hostname : d.helo_name;
-  cc.tls = proto::TlsPolicy::None;
-  proto::ClientSession session(cc);
-  const std::string where = d.next_hop;
-  bool begun = false;
-  char buf[16 * 1024];
-  while (true) {
-    switch (session.process()) {
-      case proto::ClientSession::Action::NeedInput: {
-        if (!send_all(sock.get(), session.take_output())) {
-          session.connection_lost(std::string("write: ") + std::strerror(errno));
-          break;
-        }
-        const ssize_t n = ::recv(sock.get(), buf, sizeof buf, 0);
-        if (n > 0) session.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-        else session.connection_lost(n == 0 ? "connection closed" : std::string("read: ") + std::strerror(errno));
-        break;
-      }
-      case proto::ClientSession::Action::StartTls:
-        session.tls_failed("mugaictl does not speak STARTTLS");
-        break;
-      case proto::ClientSession::Action::Ready:
-        if (begun) return Error{"internal: " + where + " is ready again without a result"};
-        session.begin(mail_from, rcpts, message);
-        begun = true;
-        break;
-      case proto::ClientSession::Action::Done: {
-        const auto result = session.result();
-        session.quit();
-        send_all(sock.get(), session.take_output());  // QUIT is a courtesy; the result is already known
-        std::string refused;
-        for (const auto& r : result.recipients) {
-          if (!r.reply.positive()) refused += "\n  " + safe_text(r.rcpt) + ": " + reply_text(r.reply);
-        }
-        if (!result.reply.positive()) return Error{where + " refused the message: " + reply_text(result.reply) + refused};
-        if (!refused.empty()) return Error{where + " refused recipients:" + refused};
-        return Ok{};
-      }
-      case proto::ClientSession::Action::Closed:
-        send_all(sock.get(), session.take_output());
-        return Error{where + " closed the connection: " +
-                     reply_text(begun ? session.result().reply : session.failure())};
-    }
-  }
+  if (!result.reply.positive()) return Error{where + " refused the message: " + reply_text(result.reply) + refused};
+  if (!refused.empty()) return Error{where + " refused recipients:" + refused};
+  return Ok{};
 }
 
 Status deliver(const config::Config& cfg, const QuarantineEntry& e, const std::vector<std::string>& rcpts,

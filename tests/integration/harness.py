@@ -514,12 +514,15 @@ class GatewayCase(unittest.TestCase):
 
 
 class RelayToSinkCase(unittest.TestCase):
-    """One gateway relaying to one sink, shared by every test of the class; OVERRIDES adds settings."""
+    """One gateway relaying to one sink, shared by every test of the class; OVERRIDES adds settings,
+    SINK_TLS makes the sink offer STARTTLS with a throwaway certificate."""
     OVERRIDES = {}
+    SINK_TLS = False
 
     @classmethod
     def setUpClass(cls):
-        cls.sink = Sink().start()
+        cls.sink_dir = tempfile.mkdtemp(prefix="mugai-sink-")
+        cls.sink = Sink(tls=make_cert(cls.sink_dir) if cls.SINK_TLS else None).start()
         sets = {"delivery.next_hop": smtp_hop(cls.sink.port)}
         sets.update(cls.OVERRIDES)
         cls.gw = Gateway(sets).start()
@@ -528,6 +531,7 @@ class RelayToSinkCase(unittest.TestCase):
     def tearDownClass(cls):
         cls.gw.cleanup()
         cls.sink.stop()
+        shutil.rmtree(cls.sink_dir, ignore_errors=True)
 
 
 def port_open(port):

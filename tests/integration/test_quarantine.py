@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from harness import (MUGAICTL, RCPT, SENDER, RelayToSinkCase, send_smtplib, token, wait_until)
+from harness import (MUGAICTL, RCPT, SENDER, RelayToSinkCase, Sink, send_smtplib, smtp_hop, token, wait_until)
 
 ATTACHED = """From: Sender <sender@example.org>\r
 To: <user@demo.mugai.test>\r
@@ -40,18 +40,19 @@ def attached_message(tok):
 
 
 class QuarantineCase(RelayToSinkCase):
-    # The release client speaks plain SMTP; keep the relay path plain too so both see the same sink.
-    BASE = {"delivery.tls": '"none"'}
+    # Releases take the relay's path to the next hop, STARTTLS included: require it on both.
+    BASE = {"delivery.tls": '"required"'}
+    SINK_TLS = True
 
     @classmethod
     def setUpClass(cls):
         cls.OVERRIDES = dict(cls.BASE, **cls.OVERRIDES)
         super().setUpClass()
 
-    def ctl(self, *args, operator="tester"):
-        """mugaictl with the gateway's own settings; returns the CompletedProcess."""
+    def ctl(self, *args, operator="tester", sets=None):
+        """mugaictl with the gateway's own settings (`sets` overrides some); returns the CompletedProcess."""
         argv = [MUGAICTL] + list(args) + ["--operator", operator]
-        for key, value in self.gw.sets.items():
+        for key, value in dict(self.gw.sets, **(sets or {})).items():
             argv += ["--set", "%s=%s" % (key, value)]
         return subprocess.run(argv, capture_output=True, timeout=60, cwd=self.gw.workdir)
 
@@ -121,6 +122,7 @@ class ReviewAndRelease(QuarantineCase):
         got = self.released(tok)
         self.assertEqual(len(got), 1, "released original did not arrive exactly once")
         self.assertTrue(got[0].data.startswith(b"X-Mugai-Released-By: alice\r\n"), got[0].data[:200])
+        self.assertTrue(got[0].tls, "the release went out over STARTTLS")
         self.assertIn(raw.split(b"\r\n\r\n", 1)[1], got[0].data, "the original, attachment included")
         self.assertEqual(got[0].rcpts, [RCPT])
         self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "released")
@@ -161,6 +163,19 @@ class ReviewAndRelease(QuarantineCase):
         broken = self.audit_verify()
         self.assertEqual(broken.returncode, 1)
         self.assertIn(b"record 2", broken.stderr)
+
+    def test_release_to_a_hop_without_starttls_is_refused_and_the_original_stays_held(self):
+        qid, _raw, tok = self.quarantine_one()
+        plain = Sink().start()
+        try:
+            res = self.ctl("quarantine", "release", qid, "--reason", "x", sets={"delivery.next_hop": smtp_hop(plain.port)})
+            self.assertEqual(res.returncode, 1, res.stdout)
+            self.assertIn(b"TLS required but not offered", res.stderr)
+            self.assertIn(qid.encode(), res.stderr)
+            self.assertEqual(plain.find(tok), [], "nothing crossed in clear")
+        finally:
+            plain.stop()
+        self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "held")
 
 
 class TwoPersonRule(QuarantineCase):
