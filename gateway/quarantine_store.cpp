@@ -348,6 +348,17 @@ Expected<std::unique_ptr<QuarantineDb>> QuarantineDb::open(StoreOptions options)
   }
   auto key = load_or_create_key(options.key_file, options.create);
   if (!key) return key.error();
+  // The index names senders, recipients and subjects: 0600 like the audit log, whatever the umask (SQLite
+  // would create it 0644, and its -wal/-shm files copy the index's mode). Older indexes are tightened.
+  if (options.create) {
+    const int fd = ::open(index.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || ::fchmod(fd, 0600) != 0) {
+      const Error e = durable::errno_error("cannot create quarantine index", index);
+      if (fd >= 0) ::close(fd);
+      return e;
+    }
+    ::close(fd);
+  }
   sqlite3* raw = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (options.create ? SQLITE_OPEN_CREATE : 0);
   if (sqlite3_open_v2(index.c_str(), &raw, flags, nullptr) != SQLITE_OK) {

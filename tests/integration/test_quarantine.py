@@ -95,6 +95,9 @@ class ReviewAndRelease(QuarantineCase):
         self.assertEqual(shown.returncode, 0, shown.stderr.decode())
         self.assertIn(b"payload.exe", shown.stdout)
         self.assertIn("請求書".encode(), shown.stdout)
+        for name in ("index.sqlite", "index.sqlite-wal", "audit.log"):  # senders and subjects: owner only
+            mode = stat.S_IMODE(os.stat(os.path.join(self.gw.quarantine_dir, name)).st_mode)
+            self.assertEqual(mode, 0o600, name)
         entry = self.ctl_json("quarantine", "show", qid.lower())  # ids are read aloud: case is forgiven
         self.assertEqual(entry["status"], "held")
         self.assertEqual(entry["mail_from"], SENDER)
