@@ -284,7 +284,7 @@ class Field {
     return in_range(out, bytes, static_cast<std::int64_t>(min), static_cast<std::int64_t>(max), why);
   }
 
-  bool duration(Seconds& out) {
+  bool duration(Seconds& out, std::int64_t min = 1) {
     std::int64_t secs = 0;
     if (const auto* i = entry_.node->as_integer()) {
       secs = i->get();
@@ -299,7 +299,7 @@ class Field {
       return wrong_type("a duration like 30 (seconds), \"30s\", \"5m\", \"2h\" or \"5d\"");
     }
     std::int64_t checked = 0;
-    if (!in_range(checked, secs, 1, kMaxDuration, "s")) return false;
+    if (!in_range(checked, secs, min, kMaxDuration, "s")) return false;
     out = Seconds(checked);
     return true;
   }
@@ -606,6 +606,7 @@ constexpr KeyRow kKeys[] = {
     {"quarantine.dir", false, [](Field& f, Config& c) { apply_nonempty_path(f, c.quarantine.dir); }},
     {"quarantine.key_file", false, [](Field& f, Config& c) { f.text(c.quarantine.key_file); }},
     {"quarantine.retention", false, [](Field& f, Config& c) { f.duration(c.quarantine.retention); }},
+    {"quarantine.purge_interval", false, [](Field& f, Config& c) { f.duration(c.quarantine.purge_interval, 0); }},
     {"quarantine.release_requires_approval", false,
      [](Field& f, Config& c) { f.flag(c.quarantine.release_requires_approval); }},
     {"quarantine.audit_log", false, [](Field& f, Config& c) { f.text(c.quarantine.audit_log); }},

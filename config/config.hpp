@@ -72,6 +72,7 @@ struct Quarantine {
   std::string dir = "var/quarantine";          // quarantine.dir: index, encrypted blobs
   std::string key_file;                        // quarantine.key_file; empty = <dir>/quarantine.key
   Seconds retention{90 * 24 * 3600};           // quarantine.retention: purge deadline per entry
+  Seconds purge_interval{3600};                // quarantine.purge_interval: gateway's expiry sweep; 0 = off
   bool release_requires_approval = false;      // quarantine.release_requires_approval: two-person rule
   std::string audit_log;                       // quarantine.audit_log; empty = <dir>/audit.log
 };

@@ -2,8 +2,11 @@
 // --config), recovers the spool, then serves until SIGTERM/SIGINT, which drains and exits 0.
 #include <utility>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
+#include <optional>
 #include <iostream>
 #include <thread>
 
@@ -20,6 +23,25 @@ namespace {
 constexpr const char* kUsage =
     "usage: mugai-gateway [--config FILE] [--set section.key=value]...\n"
     "  Without --config the embedded demo configuration is used (127.0.0.1:2525, maildir:var/maildir).\n";
+
+// Expires quarantine entries past quarantine.retention at start and then every `every`, on the worker
+// pool (SQLite and unlink block). Runs until the io_context stops; a failed run is logged and retried.
+mugai::gateway::awaitable<void> expire_quarantine(mugai::gateway::asio::thread_pool& pool,
+                                                  mugai::gateway::QuarantineDb& store, std::chrono::seconds every) {
+  namespace asio = mugai::gateway::asio;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    auto ids = co_await mugai::gateway::run_blocking(
+        pool, [&store] { return store.purge(std::time(nullptr), std::nullopt, /*audit_empty_run=*/false); });
+    if (!ids) {
+      mugai::log::event("quarantine-purge-error", {{"error", ids.error().message}});
+    } else if (!ids->empty()) {
+      mugai::log::event("quarantine-purge", {{"expired", std::to_string(ids->size())}});
+    }
+    timer.expires_after(every);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+}
 
 int run(const mugai::config::Config& cfg) {
   using namespace mugai::gateway;
@@ -66,6 +88,9 @@ int run(const mugai::config::Config& cfg) {
   }
   server.start();
   scheduler.start(recovered);
+  if (cfg.quarantine.purge_interval.count() > 0) {
+    asio::co_spawn(io, expire_quarantine(pool, **quarantine, cfg.quarantine.purge_interval), asio::detached);
+  }
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](error_code ec, int sig) {

@@ -691,7 +691,8 @@ Status QuarantineDb::remove(const std::string& id, const std::string& reason) {
   return drop_blob_if_unused_locked(sha);
 }
 
-Expected<std::vector<std::string>> QuarantineDb::purge(std::int64_t now, std::optional<std::int64_t> older_than_unix) {
+Expected<std::vector<std::string>> QuarantineDb::purge(std::int64_t now, std::optional<std::int64_t> older_than_unix,
+                                                       bool audit_empty_run) {
   std::vector<std::pair<std::string, std::string>> expired;  // id, sha256
   {
     std::lock_guard lock(mu_);
@@ -718,6 +719,7 @@ Expected<std::vector<std::string>> QuarantineDb::purge(std::int64_t now, std::op
     if (auto st = drop_blob_if_unused_locked(sha); !st) return st.error();
     ids.push_back(id);
   }
+  if (ids.empty() && !audit_empty_run) return ids;
   AuditFields summary{{"count", std::to_string(ids.size())}};
   if (older_than_unix) summary.emplace_back("stored_before_unix", std::to_string(*older_than_unix));
   if (auto st = audit("purged", summary); !st) return st.error();

@@ -105,8 +105,11 @@ class QuarantineDb final : public sanitize::QuarantineStore {
   Status mark_released(const std::string& id, const std::vector<std::string>& rcpt_to, const std::string& reason);
   Status remove(const std::string& id, const std::string& reason);
   // Expires held/released entries past their retention deadline, or stored before `older_than_unix`
-  // when given; their blobs go once nothing else references them. Returns the expired ids.
-  Expected<std::vector<std::string>> purge(std::int64_t now_unix, std::optional<std::int64_t> older_than_unix);
+  // when given; their blobs go once nothing else references them. Returns the expired ids. Each
+  // expiry is audited; the run itself too, unless it found nothing and `audit_empty_run` is false (the
+  // gateway's periodic sweep, which would otherwise add a record an hour).
+  Expected<std::vector<std::string>> purge(std::int64_t now_unix, std::optional<std::int64_t> older_than_unix,
+                                           bool audit_empty_run = true);
 
   // Audits an event this store does not perform itself (shown, exported).
   Status audit(std::string_view event, const AuditFields& fields);

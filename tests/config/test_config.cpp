@@ -324,6 +324,14 @@ TEST_CASE("log, spool, quarantine and server keys") {
   CHECK(error_of(kMinimal, {"spool.dir=\"\""}).find("spool.dir: must not be empty") != std::string::npos);
   CHECK(error_of(kMinimal, {"spool.fsync=yes"}).find("spool.fsync: expected true or false") != std::string::npos);
   CHECK(error_of(kMinimal, {"server.threads=-1"}).find("server.threads: must be at least 0") != std::string::npos);
+  // The expiry sweep may be off (0); the retention itself may not.
+  CHECK(ok(kMinimal).quarantine.purge_interval == std::chrono::hours(1));
+  CHECK(ok(kMinimal, {"quarantine.purge_interval=0"}).quarantine.purge_interval.count() == 0);
+  CHECK(ok(kMinimal, {"quarantine.purge_interval=\"15m\""}).quarantine.purge_interval == std::chrono::minutes(15));
+  CHECK(error_of(kMinimal, {"quarantine.purge_interval=-1"}).find("quarantine.purge_interval: must be at least 0s") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"quarantine.retention=0"}).find("quarantine.retention: must be at least 1s") !=
+        std::string::npos);
 }
 
 TEST_CASE("--set overrides apply after the file, last one wins") {

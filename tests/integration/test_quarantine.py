@@ -210,7 +210,7 @@ class TwoPersonRule(QuarantineCase):
 
 
 class Retention(QuarantineCase):
-    OVERRIDES = {"quarantine.retention": '"3s"'}
+    OVERRIDES = {"quarantine.retention": '"3s"', "quarantine.purge_interval": "0"}  # only mugaictl purges
 
     def test_purge_respects_retention(self):
         old, _raw, _tok = self.quarantine_one()
@@ -227,6 +227,27 @@ class Retention(QuarantineCase):
         gone = self.ctl("quarantine", "export", old, "--out", os.path.join(self.gw.workdir, "old.eml"))
         self.assertEqual(gone.returncode, 1)
         self.assertIn(b"expired", gone.stderr)
+        self.assertEqual(self.audit_verify().returncode, 0)
+
+
+class GatewayExpiry(QuarantineCase):
+    OVERRIDES = {"quarantine.retention": '"2s"', "quarantine.purge_interval": '"1s"'}
+
+    def test_the_gateway_expires_entries_past_retention_by_itself(self):
+        qid, _raw, _tok = self.quarantine_one()
+        self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "held")
+        expired = wait_until(lambda: self.ctl_json("quarantine", "show", qid)["status"] == "expired", 15)
+        self.assertTrue(expired, "entry still not expired past retention + interval")
+        gone = self.ctl("quarantine", "export", qid, "--out", os.path.join(self.gw.workdir, "gone.eml"))
+        self.assertEqual(gone.returncode, 1)
+        self.assertIn(b"expired", gone.stderr)
+        events = self.audit_events()
+        self.assertIn(("expired", "gateway"), [(e["event"], e["operator"]) for e in events if e.get("id") == qid])
+        # Sweeps that find nothing leave no trace: one summary record for the one run that expired something.
+        time.sleep(2.5)
+        summaries = [e for e in self.audit_events() if e["event"] == "purged"]
+        self.assertEqual([s.get("count") for s in summaries], ["1"])
+        self.assertIn("quarantine-purge", self.gw.log_text())
         self.assertEqual(self.audit_verify().returncode, 0)
 
 
