@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <csetjmp>
+#include <cstdint>
 #include <cstdlib>
 #include <optional>
 #include <vector>
@@ -533,9 +534,151 @@ std::string collapsed(std::string_view s) {
   return out;
 }
 
+// ---- Text runs swapped for placeholders ----------------------------------------------------------------
+
+// gumbo spends most of its time on text: every code point is a token through the tree builder. So runs
+// of plain text are swapped for one private-use code point each (plane 15) before parsing and swapped
+// back as the tree is rendered. The tree keeps its shape and its text, whatever the markup:
+//  - A run starts only right after a '>', or after a ';' reached from there through ordinary
+//    characters and '&'s. Every state the HTML tokenizer can be in after consuming a '>' (data, RCDATA,
+//    RAWTEXT, script data and its escapes, PLAINTEXT, comment, CDATA, a quoted attribute value; '>'
+//    ends tags, doctypes and bogus comments) appends or emits letters, digits, blanks and non-ASCII
+//    text as they are; a character reference returns to that state by the ';' at the latest. A run
+//    holds none of the characters any of those states reacts to (< > & quotes - ] = NUL CR, controls,
+//    noncharacters), so the placeholder passes through the same states as the run would have.
+//  - A run neither starts nor ends with a blank: the tree builder tells blanks from other text (and
+//    drops a newline right after <pre>); inside a run, once one non-blank character went in, the rest
+//    follows it into the same text node in every insertion mode but the frameset ones, where blanks
+//    are kept and other text ignored: documents with a <frameset> are parsed as they are.
+//  - Inputs that already contain plane 15/16 characters, as bytes or as numeric character references,
+//    are parsed as they are: every such character in the tree is then a placeholder.
+class TextRuns {
+ public:
+  explicit TextRuns(std::string_view html) : html_(html) {
+    if (has_plane_15_or_16(html) || refers_to_plane_15_or_16(html) || find_ci(html, "<frameset", 0) != html.size()) {
+      return;
+    }
+    std::size_t copied = 0;
+    for (std::size_t i = html.find('>'); i != std::string_view::npos && runs_.size() < kMaxRuns;
+         i = html.find('>', i)) {
+      std::size_t begin = ++i;
+      while (runs_.size() < kMaxRuns) {
+        while (i < html.size() && ordinary_length(html, i) > 0) i += ordinary_length(html, i);
+        std::size_t end = i;
+        while (begin < end && is_html_space(html[begin])) ++begin;
+        while (end > begin && is_html_space(html[end - 1])) --end;
+        if (end - begin >= kMinRun) {
+          if (compact_.empty()) compact_.reserve(html.size());
+          compact_.append(html.substr(copied, begin - copied));
+          append_placeholder(runs_.size());
+          runs_.emplace_back(begin, end - begin);
+          copied = end;
+        }
+        if (i >= html.size() || html[i] != '&') break;
+        // A character reference, or an '&' taken as text: either way the tokenizer is back in the
+        // state the run was in once a ';' is consumed, so the next run may start after it.
+        while (i < html.size() && html[i] != ';') {
+          const std::size_t n = html[i] == '&' ? 1 : ordinary_length(html, i);
+          if (n == 0) break;
+          i += n;
+        }
+        if (i >= html.size() || html[i] != ';') break;
+        begin = ++i;
+      }
+    }
+    if (!runs_.empty()) compact_.append(html.substr(copied));
+  }
+
+  std::string_view parse_input() const { return runs_.empty() ? html_ : std::string_view(compact_); }
+
+  // `s` from the parsed tree with its placeholders swapped back (`s` itself when it has none).
+  std::string_view restored(std::string_view s, std::string& storage) const {
+    if (runs_.empty() || s.find('\xF3') == std::string_view::npos) return s;
+    storage.clear();
+    std::size_t copied = 0;
+    for (std::size_t i = s.find('\xF3'); i != std::string_view::npos; i = s.find('\xF3', i + 1)) {
+      if (i + 4 > s.size() || static_cast<unsigned char>(s[i + 1]) < 0xB0) continue;
+      const std::size_t index = ((static_cast<unsigned char>(s[i + 1]) & 0x0F) << 12) |
+                                ((static_cast<unsigned char>(s[i + 2]) & 0x3F) << 6) |
+                                (static_cast<unsigned char>(s[i + 3]) & 0x3F);
+      storage.append(s.substr(copied, i - copied));
+      storage.append(html_.substr(runs_[index].first, runs_[index].second));
+      copied = i + 4;
+      i += 3;
+    }
+    storage.append(s.substr(copied));
+    return storage;
+  }
+
+ private:
+  static constexpr std::size_t kMinRun = 8;          // shorter runs gain less than the 4-byte placeholder costs
+  static constexpr std::size_t kMaxRuns = 0xFFFE;    // U+F0000..U+FFFFD; U+FFFFE/U+FFFFF are noncharacters
+
+  static bool has_plane_15_or_16(std::string_view s) {
+    for (std::size_t i = s.find_first_of("\xF3\xF4"); i != std::string_view::npos; i = s.find_first_of("\xF3\xF4", i + 1)) {
+      if (s[i] == '\xF4' || (i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0xB0)) return true;
+    }
+    return false;
+  }
+
+  // `&#983040;`, `&#xF0000`, with any number of leading zeros: what gumbo would decode to plane 15/16.
+  static bool refers_to_plane_15_or_16(std::string_view s) {
+    for (std::size_t i = s.find("&#"); i != std::string_view::npos; i = s.find("&#", i + 2)) {
+      std::size_t k = i + 2;
+      const bool hex = k < s.size() && (s[k] == 'x' || s[k] == 'X');
+      if (hex) ++k;
+      std::uint32_t value = 0;
+      for (; k < s.size(); ++k) {
+        const char c = s[k];
+        const int digit = c >= '0' && c <= '9'               ? c - '0'
+                          : hex && c >= 'a' && c <= 'f'      ? c - 'a' + 10
+                          : hex && c >= 'A' && c <= 'F'      ? c - 'A' + 10
+                                                             : -1;
+        if (digit < 0) break;
+        value = std::min<std::uint32_t>(value * (hex ? 16 : 10) + static_cast<std::uint32_t>(digit), 0x110000);
+      }
+      if (value >= 0xF0000 && value <= 0x10FFFF) return true;
+    }
+    return false;
+  }
+
+  // Bytes of the ordinary character at `i`, 0 if it is not one.
+  static std::size_t ordinary_length(std::string_view s, std::size_t i) {
+    const char c = s[i];
+    if (static_cast<unsigned char>(c) < 0x80) {
+      if (c == ' ' || c == '\t' || c == '\n') return 1;
+      if (c < 0x20 || c == 0x7F) return 0;
+      switch (c) {
+        case '<': case '>': case '&': case '"': case '\'': case '-': case ']': case '=': case '`':
+          return 0;
+        default:
+          return 1;
+      }
+    }
+    const std::size_t n = json::utf8_sequence_length(s, i);
+    if (n == 0) return 0;
+    const char32_t cp = decode_utf8(s, i, n);
+    const bool special = cp < 0xA0 || (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE || cp >= 0xF0000;
+    return special ? 0 : n;
+  }
+
+  void append_placeholder(std::size_t index) {
+    const auto cp = static_cast<char32_t>(0xF0000 + index);
+    compact_.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    compact_.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    compact_.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    compact_.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+
+  std::string_view html_;
+  std::string compact_;
+  std::vector<std::pair<std::size_t, std::size_t>> runs_;  // offset and length in html_
+};
+
 class Renderer {
  public:
-  Renderer(std::size_t cap, LinkPolicy policy, HtmlText& result) : w_(cap), policy_(policy), result_(result) {}
+  Renderer(std::size_t cap, LinkPolicy policy, const TextRuns& runs, HtmlText& result)
+      : w_(cap), policy_(policy), runs_(runs), result_(result) {}
 
   void run(const GumboNode* root) {
     std::vector<Frame> stack;
@@ -551,7 +694,7 @@ class Renderer {
       const auto* child = static_cast<const GumboNode*>(kids.data[top.next++]);
       switch (child->type) {
         case GUMBO_NODE_TEXT: case GUMBO_NODE_WHITESPACE: case GUMBO_NODE_CDATA:
-          w_.text(std::string_view(child->v.text.text), pre_ > 0);
+          w_.text(runs_.restored(child->v.text.text, scratch_), pre_ > 0);
           break;
         case GUMBO_NODE_ELEMENT: case GUMBO_NODE_TEMPLATE:
           if (auto f = enter(child)) stack.push_back(std::move(*f));
@@ -596,7 +739,7 @@ class Renderer {
         return std::nullopt;
       case GUMBO_TAG_IMG:
         if (const GumboAttribute* alt = gumbo_get_attribute(&el.attributes, "alt")) {
-          const std::string text = collapsed(alt->value);
+          const std::string text = collapsed(runs_.restored(alt->value, scratch_));
           if (!text.empty()) {
             w_.content("[");
             w_.text(text, false);
@@ -622,7 +765,7 @@ class Renderer {
       case GUMBO_TAG_A:
         if (const GumboAttribute* href = gumbo_get_attribute(&el.attributes, "href")) {
           ++result_.links;
-          f.link = link_target(href->value, policy_, result_.had_script);
+          f.link = link_target(runs_.restored(href->value, scratch_), policy_, result_.had_script);
           f.link_start = w_.size();
         }
         return f;
@@ -667,6 +810,8 @@ class Renderer {
 
   Writer w_;
   LinkPolicy policy_;
+  const TextRuns& runs_;
+  std::string scratch_;  // a restored text, reused
   HtmlText& result_;
   std::vector<List> lists_;
   int pre_ = 0;
@@ -721,23 +866,25 @@ std::string defang_active_text(std::string_view text) {
   return out;
 }
 
-HtmlText html_to_text(std::string_view untrusted_html, LinkPolicy links) {
+HtmlText html_to_text(std::string_view untrusted_html, LinkPolicy links, bool swap_text_runs) {
   HtmlText result;
   const std::optional<std::string> capped = cap_nesting(untrusted_html);
   const std::string_view html = capped ? std::string_view(*capped) : untrusted_html;
+  const TextRuns runs(swap_text_runs ? html : std::string_view());
+  const std::string_view input = swap_text_runs ? runs.parse_input() : html;
   Arena arena(kArenaBaseBytes + kArenaBytesPerInputByte * html.size());
   GumboOptions options = kGumboDefaultOptions;
   options.allocator = &Arena::allocate;
   options.deallocator = &Arena::deallocate;
   options.userdata = &arena;
   options.max_errors = 0;  // gumbo copies the open-element stack into every error it records
-  const GumboOutput* out = parse_in(arena, &options, html.data(), html.size());
+  const GumboOutput* out = parse_in(arena, &options, input.data(), input.size());
   if (out == nullptr) {
     result.failure = arena.failure != nullptr ? arena.failure : "parser failed";
     return result;
   }
   const std::size_t cap = 4 * untrusted_html.size() + 1024;
-  Renderer(cap, links, result).run(out->document);
+  Renderer(cap, links, runs, result).run(out->document);
   // After rendering: entities, raw-text elements (<xmp>, <plaintext>) and pieces of several elements
   // can spell what is defanged. Defanging adds bytes, so the bound is enforced again.
   result.text = defang_active_text(result.text);

@@ -12,9 +12,15 @@
 namespace mugai::sanitize {
 namespace {
 
+// Every rendering is also checked against gumbo parsing the HTML as it is (no text runs swapped).
 std::string render(const std::string& html, LinkPolicy links = LinkPolicy::Defang) {
   HtmlText r = html_to_text(html, links);
   REQUIRE(r.failure.empty());
+  const HtmlText as_is = html_to_text(html, links, /*swap_text_runs=*/false);
+  CHECK_MESSAGE(r.text == as_is.text, "swapping text runs changed the text of: " << html);
+  CHECK(r.links == as_is.links);
+  CHECK(r.had_script == as_is.had_script);
+  CHECK(r.dropped_chars == as_is.dropped_chars);
   return r.text;
 }
 
@@ -160,10 +166,39 @@ TEST_CASE("a formatting-element clone bomb hits the parser budget and the part i
   CHECK(d.reason == "HTML not converted: parser memory budget exceeded");
 }
 
+TEST_CASE("text runs swapped for placeholders come back the same in every tokenizer state") {
+  // Runs after '>' inside attribute values, RCDATA, RAWTEXT, comments, scripts and character references.
+  CHECK(render("<img alt=\"a>Photo of the new city hall\" src=x>") == "[a>Photo of the new city hall]\n");
+  CHECK(render("<a href=\"https://x.example/a>long/path/segment;b&amp;c=long_value_here\">see the page</a>",
+               LinkPolicy::Keep) == "see the page <https://x.example/a%3Elong/path/segment;b&c=long_value_here>\n");
+  CHECK(render("<title>a <b>not markup</b></title><p>after the title text</p>") == "after the title text\n");
+  CHECK(render("<textarea>typed <b>by the reader</b> here</textarea>") == "typed <b>by the reader</b> here\n");
+  CHECK(render("<style>p>span { color: red; font-weight: bold }</style><p>styled paragraph</p>") == "styled paragraph\n");
+  CHECK(render("<!-- comment > with text inside it --><p>after a comment</p>") == "after a comment\n");
+  CHECK(render("<script>if (a > b) { launch(missiles); }</script><p>after a script</p>") == "after a script\n");
+  CHECK(render("<p>x &mdash; the text after an entity &amp; more text after it</p>") ==
+        "x \xE2\x80\x94 the text after an entity & more text after it\n");
+  CHECK(render("<p>&notit; is not a name; &#x41;fter a numeric one; & stray ampersand text</p>") ==
+        "\xC2\xACit; is not a name; After a numeric one; & stray ampersand text\n");
+  // A '>' in text, blanks the tree builder treats apart, a newline right after <pre>, foster parenting.
+  CHECK(render("<p>1 > 0 is always true, whatever the weather</p>") == "1 > 0 is always true, whatever the weather\n");
+  CHECK(render("<pre>\nkept as it was written\n  indented line</pre>") == "kept as it was written\n  indented line\n");
+  CHECK(render("<table><tr><td>cell</td></tr>stray text in a table<tr><td>next</td></tr></table>") ==
+        "stray text in a table\ncell\nnext\n");
+  CHECK(render("<head>  text before the body starts here<p>p</p>") == "text before the body starts here\n\np\n");
+  // Where a swap cannot be shown safe, nothing is swapped: frameset documents, placeholder-range input.
+  render("<frameset><frame src=a>frames and text in between them</frameset>");
+  CHECK(render("<p>private use \xF3\xB0\x80\x80 in the text itself</p>") == "private use \xF3\xB0\x80\x80 in the text itself\n");
+  CHECK(render("<p>&#983040; referenced, then a run of text</p>") == "\xF3\xB0\x80\x80 referenced, then a run of text\n");
+  CHECK(render("<p>&#x0000F0000; referenced with zeros, then text</p>") ==
+        "\xF3\xB0\x80\x80 referenced with zeros, then text\n");
+}
+
 TEST_CASE("a 100 KB newsletter converts completely") {
   const std::string html = mugai::sanitize::test::newsletter_html(100 * 1024);
   HtmlText r = html_to_text(html, LinkPolicy::Defang);
   REQUIRE(r.failure.empty());
+  CHECK(r.text == html_to_text(html, LinkPolicy::Defang, /*swap_text_runs=*/false).text);
   CHECK_FALSE(r.truncated);
   CHECK(has(r.text, "市役所だより & Weekly\xC2\xA0News\n"));
   CHECK(has(r.text, "Article 1\n\nLorem ipsum dolor sit amet"));
