@@ -105,11 +105,11 @@ void append_utf8(std::string& out, std::uint32_t cp) {
 
 std::string_view AuditRecord::get(std::string_view key) const { return field(fields, key); }
 
-Status AuditLog::append(std::string_view event, std::string_view operator_name, const AuditFields& fields,
-                        std::int64_t now_unix) const {
+Expected<AuditHead> AuditLog::append(std::string_view event, std::string_view operator_name,
+                                     const AuditFields& fields, std::int64_t now_unix) const {
   const auto slash = path_.rfind('/');
   if (slash != std::string::npos && slash > 0) {
-    if (auto st = durable::make_dir(path_.substr(0, slash), true); !st) return st;
+    if (auto st = durable::make_dir(path_.substr(0, slash), true); !st) return st.error();
   }
   FdGuard fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (fd.get() < 0) return durable::errno_error("cannot open audit log", path_);
@@ -127,8 +127,8 @@ Status AuditLog::append(std::string_view event, std::string_view operator_name, 
       return Error{"audit log " + path_ + ": last record is damaged; run `mugaictl audit verify`"};
     }
   }
-  std::string line = ends_with_newline ? "" : "\n";  // a torn last write stays a separate (bad) line
-  line += "{\"seq\":" + std::to_string(seq + 1) + ",\"unix\":" + std::to_string(now_unix) + ",\"time\":";
+  const std::string torn = ends_with_newline ? "" : "\n";  // a torn last write stays a separate (bad) line
+  std::string line = "{\"seq\":" + std::to_string(seq + 1) + ",\"unix\":" + std::to_string(now_unix) + ",\"time\":";
   json::append_string(line, iso_time(now_unix));
   line += ",\"event\":";
   json::append_string(line, event.substr(0, kMaxValue));
@@ -142,10 +142,10 @@ Status AuditLog::append(std::string_view event, std::string_view operator_name, 
   }
   line += ",\"prev\":";
   json::append_string(line, prev_line->empty() ? std::string(kGenesis) : sanitize::sha256_hex(*prev_line));
-  line += "}\n";
-  if (!durable::write_all(fd.get(), {line})) return durable::errno_error("cannot write audit log", path_);
+  line += "}";
+  if (!durable::write_all(fd.get(), {torn, line, "\n"})) return durable::errno_error("cannot write audit log", path_);
   if (::fsync(fd.get()) != 0) return durable::errno_error("cannot fsync audit log", path_);
-  return Ok{};
+  return AuditHead{seq + 1, sanitize::sha256_hex(line)};
 }
 
 Expected<AuditFields> parse_flat_object(std::string_view s) {
@@ -238,7 +238,7 @@ Expected<std::vector<AuditRecord>> read_audit(const std::string& path, std::int6
   return out;
 }
 
-Expected<AuditCheck> verify_audit(const std::string& path) {
+Expected<AuditCheck> verify_audit(const std::string& path, const std::optional<AuditHead>& anchor) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return durable::errno_error("cannot open audit log", path);
   AuditCheck check;
@@ -266,6 +266,13 @@ Expected<AuditCheck> verify_audit(const std::string& path) {
                                " carries");
     }
     expected_prev = sanitize::sha256_hex(line);
+    if (anchor && anchor->seq == n && anchor->sha256 != expected_prev) {
+      return broken(n, "record differs from the one the quarantine index anchored when it was written: edited");
+    }
+  }
+  if (anchor && anchor->seq > check.records) {
+    return broken(check.records + 1, "missing: the quarantine index anchors record " + std::to_string(anchor->seq) +
+                                         ", so records were removed from the end of the log");
   }
   return check;
 }

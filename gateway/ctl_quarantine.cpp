@@ -681,13 +681,16 @@ int run_audit_verify(const Options& o) {
   auto cfg = load_config(o);
   if (!cfg) return fail(cfg.error().message);
   const auto path = gateway::store_options(*cfg, false, "").audit_log;
-  auto check = gateway::verify_audit(path);
+  auto anchor = gateway::read_audit_anchor(cfg->quarantine.dir);
+  if (!anchor) return fail(anchor.error().message);
+  auto check = gateway::verify_audit(path, *anchor);
   if (!check) return fail(check.error().message);
   if (check->first_bad_line != 0) {
     return fail("audit log " + path + ": record " + std::to_string(check->first_bad_line) + " (line " +
                 std::to_string(check->first_bad_line) + "): " + check->problem);
   }
-  std::printf("%s: %zu records, hash chain intact\n", path.c_str(), check->records);
+  std::printf("%s: %zu records, hash chain intact%s\n", path.c_str(), check->records,
+              *anchor ? ", newest anchored record unchanged" : " (no anchor in the quarantine index yet)");
   return kOk;
 }
 

@@ -46,6 +46,10 @@ CREATE TABLE release_requests(
   requested_unix INTEGER NOT NULL, reason TEXT NOT NULL, rcpt_to TEXT NOT NULL,
   approved_by TEXT NOT NULL DEFAULT '', approved_unix INTEGER NOT NULL DEFAULT 0);
 )sql",
+    // The audit log's newest record (see AuditHead): verify finds an edited or removed last record.
+    R"sql(
+CREATE TABLE audit_anchor(one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL, sha256 TEXT NOT NULL);
+)sql",
 };
 
 constexpr const char* kEntryColumns =
@@ -473,7 +477,34 @@ Expected<std::string> QuarantineDb::put(std::string_view original, const sanitiz
 }
 
 Status QuarantineDb::audit(std::string_view event, const AuditFields& fields) {
-  return audit_.append(event, options_.operator_name, fields, now_unix());
+  auto head = audit_.append(event, options_.operator_name, fields, now_unix());
+  if (!head) return head.error();
+  std::lock_guard lock(mu_);
+  // The gateway and mugaictl may anchor in the other order than they appended: the newer record wins.
+  Stmt s(db_, "INSERT INTO audit_anchor VALUES(1, ?1, ?2) ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, "
+              "sha256 = excluded.sha256 WHERE excluded.seq > audit_anchor.seq");
+  s.bind(1, static_cast<std::int64_t>(head->seq)).bind(2, head->sha256);
+  if (!s.prepared() || s.step() != SQLITE_DONE) return db_error(db_, "cannot anchor the audit log's newest record");
+  return Ok{};
+}
+
+Expected<std::optional<AuditHead>> read_audit_anchor(const std::string& quarantine_dir) {
+  const std::string index = quarantine_dir + "/index.sqlite";
+  if (::access(index.c_str(), F_OK) != 0) return std::optional<AuditHead>();
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(index.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  const std::unique_ptr<sqlite3, decltype(&sqlite3_close)> guard(db, &sqlite3_close);
+  if (rc != SQLITE_OK) return db_error(db, "cannot open quarantine index " + index);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  Stmt version(db, "PRAGMA user_version");
+  if (!version.prepared() || version.step() != SQLITE_ROW) return db_error(db, "cannot read the schema version");
+  if (version.integer(0) < 2) return std::optional<AuditHead>();  // written before anchors existed
+  Stmt s(db, "SELECT seq, sha256 FROM audit_anchor");
+  if (!s.prepared()) return db_error(db, "cannot read the audit anchor");
+  const int step = s.step();
+  if (step == SQLITE_DONE) return std::optional<AuditHead>();
+  if (step != SQLITE_ROW) return db_error(db, "cannot read the audit anchor");
+  return std::optional<AuditHead>(AuditHead{static_cast<std::uint64_t>(s.integer(0)), s.text(1)});
 }
 
 Expected<QuarantineEntry> QuarantineDb::get_locked(const std::string& id) {

@@ -78,6 +78,10 @@ struct StoreOptions {
 // Resolves the config's defaults (key file and audit log inside quarantine.dir).
 StoreOptions store_options(const config::Config& cfg, bool create, std::string operator_name);
 
+// The audit anchor kept in the index of `quarantine_dir` (read-only, no key needed); nullopt when there is
+// no index yet or nothing was audited since anchors exist.
+Expected<std::optional<AuditHead>> read_audit_anchor(const std::string& quarantine_dir);
+
 // "q7k4m2px", "Q7K4-M2PX", "Q7K4-M2PO" (O read as 0) → "Q7K4-M2P0"; Error for anything else.
 Expected<std::string> normalize_id(std::string_view untrusted_id);
 

@@ -78,6 +78,14 @@ std::size_t blob_count(const std::string& dir) {
   return n;
 }
 
+// The store's audit log checked against the anchor its index keeps.
+Expected<AuditCheck> verify_store_audit(const StoreOptions& o) {
+  auto anchor = read_audit_anchor(o.dir);
+  REQUIRE(anchor.has_value());
+  REQUIRE(anchor->has_value());
+  return verify_audit(o.audit_log, *anchor);
+}
+
 TEST_CASE("put stores an encrypted, content-addressed original that get/original give back") {
   test::TempDir tmp;
   const auto o = options_in(tmp.path());
@@ -258,7 +266,7 @@ TEST_CASE("two-person rule: the requester cannot approve; status and audit follo
   std::vector<std::string> events;
   for (const auto& r : *audit) events.push_back(std::string(r.get("event")) + ":" + std::string(r.get("operator")));
   CHECK(events == std::vector<std::string>{"stored:alice", "release-requested:alice", "approved:bob", "released:bob"});
-  auto check = verify_audit(alice_opts.audit_log);
+  auto check = verify_store_audit(alice_opts);
   REQUIRE(check.has_value());
   CHECK(check->first_bad_line == 0);
   CHECK(check->records == 4);
@@ -299,7 +307,7 @@ TEST_CASE("delete and purge: retention respected, shared blobs kept while refere
   auto expired = store->purge(d_stored + 100, std::nullopt);  // deadline reached
   REQUIRE(expired.has_value());
   CHECK(*expired == std::vector<std::string>{*d});
-  auto check = verify_audit(o.audit_log);
+  auto check = verify_store_audit(o);
   REQUIRE(check.has_value());
   CHECK(check->first_bad_line == 0);
 }
@@ -323,22 +331,29 @@ TEST_CASE("concurrent puts from worker threads all get distinct, resolvable ids"
   for (const auto& v : ids) all.insert(v.begin(), v.end());
   CHECK(all.size() == 40);
   for (const auto& id : all) CHECK(store->get(id).has_value());
-  auto check = verify_audit(o.audit_log);
+  auto check = verify_store_audit(o);
   REQUIRE(check.has_value());
   CHECK(check->records == 40);
   CHECK(check->first_bad_line == 0);
+  auto anchor = read_audit_anchor(o.dir);
+  REQUIRE(anchor.has_value());
+  REQUIRE(anchor->has_value());
+  CHECK((*anchor)->seq == 40);  // writers racing to anchor never move it back
 }
 
-TEST_CASE("audit verify finds the first edited, deleted or reordered record") {
+TEST_CASE("audit verify finds the first edited, deleted or reordered record, the last one too") {
   test::TempDir tmp;
   const std::string path = tmp.path() + "/a/audit.log";
   const AuditLog log(path);
+  AuditHead head;
   for (int i = 0; i < 5; ++i) {
-    REQUIRE(log.append("stored", "gateway", {{"id", "AAAA-000" + std::to_string(i)}, {"subject", "件名\n\"x\""}},
-                       1700000000 + i)
-                .has_value());
+    auto h = log.append("stored", "gateway", {{"id", "AAAA-000" + std::to_string(i)}, {"subject", "件名\n\"x\""}},
+                        1700000000 + i);
+    REQUIRE(h.has_value());
+    CHECK(h->seq == static_cast<std::uint64_t>(i + 1));
+    head = *h;
   }
-  auto ok = verify_audit(path);
+  auto ok = verify_audit(path, head);
   REQUIRE(ok.has_value());
   CHECK(ok->records == 5);
   CHECK(ok->first_bad_line == 0);
@@ -349,31 +364,53 @@ TEST_CASE("audit verify finds the first edited, deleted or reordered record") {
   CHECK(records->front().get("seq") == "4");
 
   const auto lines = lines_of(path);
-  const auto first_bad = [&](std::vector<std::string> edited) {
+  const auto first_bad = [&](std::vector<std::string> edited, std::optional<AuditHead> anchor) {
     write_lines(path, edited);
-    auto c = verify_audit(path);
+    auto c = verify_audit(path, anchor);
     REQUIRE(c.has_value());
     return c->first_bad_line;
   };
   SUBCASE("edited") {
     auto e = lines;
     e[2].replace(e[2].find("AAAA-0002"), 9, "AAAA-0009");
-    CHECK(first_bad(e) == 3);
+    CHECK(first_bad(e, head) == 3);
   }
   SUBCASE("deleted") {
     auto e = lines;
     e.erase(e.begin() + 1);
-    CHECK(first_bad(e) == 2);
+    CHECK(first_bad(e, head) == 2);
   }
   SUBCASE("reordered") {
     auto e = lines;
     std::swap(e[3], e[4]);
-    CHECK(first_bad(e) == 4);
+    CHECK(first_bad(e, head) == 4);
   }
   SUBCASE("first line removed") {
     auto e = lines;
     e.erase(e.begin());
-    CHECK(first_bad(e) == 1);
+    CHECK(first_bad(e, head) == 1);
+  }
+  SUBCASE("the last record edited: only the anchor shows it") {
+    auto e = lines;
+    e[4].replace(e[4].find("AAAA-0004"), 9, "AAAA-0009");
+    CHECK(first_bad(e, std::nullopt) == 0);
+    CHECK(first_bad(e, head) == 5);
+  }
+  SUBCASE("the last records removed: only the anchor shows it") {
+    auto e = lines;
+    e.resize(3);
+    CHECK(first_bad(e, std::nullopt) == 0);
+    CHECK(first_bad(e, head) == 4);
+  }
+  SUBCASE("records after the anchor (a crash before anchoring) are fine") {
+    const AuditHead older{4, head.sha256};
+    CHECK(first_bad(lines, older) == 4);  // record 4 is not the line the anchor hashed
+    CHECK(first_bad(lines, AuditHead{5, head.sha256}) == 0);
+    REQUIRE(log.append("shown", "bob", {}, 1700000009).has_value());
+    auto c = verify_audit(path, head);
+    REQUIRE(c.has_value());
+    CHECK(c->records == 6);
+    CHECK(c->first_bad_line == 0);
   }
   SUBCASE("appending onto a damaged tail is refused") {
     auto e = lines;

@@ -208,6 +208,26 @@ class TwoPersonRule(QuarantineCase):
         self.assertIn(("released", "bob"), mine)
         self.assertEqual(self.audit_verify().returncode, 0)
 
+        # The newest record has nothing after it to carry its hash: the index's anchor catches it.
+        path = os.path.join(self.gw.quarantine_dir, "audit.log")
+        with open(path, "rb") as f:
+            original = f.read()
+        lines = original.rstrip(b"\n").split(b"\n")
+        with open(path, "wb") as f:
+            f.write(b"\n".join(lines[:-1] + [lines[-1].replace(b'"operator":"', b'"operator":"x', 1)]) + b"\n")
+        edited = self.audit_verify()
+        self.assertEqual(edited.returncode, 1)
+        self.assertIn(b"record %d" % len(lines), edited.stderr)
+        self.assertIn(b"anchored", edited.stderr)
+        with open(path, "wb") as f:
+            f.write(b"\n".join(lines[:-1]) + b"\n")
+        cut = self.audit_verify()
+        self.assertEqual(cut.returncode, 1)
+        self.assertIn(b"removed from the end", cut.stderr)
+        with open(path, "wb") as f:
+            f.write(original)
+        self.assertEqual(self.audit_verify().returncode, 0)
+
 
 class Retention(QuarantineCase):
     OVERRIDES = {"quarantine.retention": '"3s"', "quarantine.purge_interval": "0"}  # only mugaictl purges
