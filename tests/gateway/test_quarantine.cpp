@@ -420,6 +420,37 @@ TEST_CASE("audit verify finds the first edited, deleted or reordered record, the
   }
 }
 
+TEST_CASE("an index from before audit anchors is upgraded; a newer schema is refused") {
+  test::TempDir tmp;
+  const auto o = options_in(tmp.path());
+  REQUIRE(open_store(o)->put("x", record("s@x.example", {"r@y.example"})).has_value());
+  const std::string index = o.dir + "/index.sqlite";
+  const auto sql = [&](const char* statement) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(index.c_str(), &db) == SQLITE_OK);
+    char* error = nullptr;
+    CHECK_MESSAGE(sqlite3_exec(db, statement, nullptr, nullptr, &error) == SQLITE_OK, std::string(error ? error : ""));
+    sqlite3_free(error);
+    sqlite3_close(db);
+  };
+  sql("DROP TABLE audit_anchor; PRAGMA user_version=1");  // what schema version 1 looked like
+  auto none = read_audit_anchor(o.dir);
+  REQUIRE(none.has_value());
+  CHECK_FALSE(none->has_value());
+  CHECK(verify_audit(o.audit_log, *none)->first_bad_line == 0);
+  auto store = open_store(o);  // migrates to version 2
+  REQUIRE(store->put("y", record("s@x.example", {"r@y.example"})).has_value());
+  auto check = verify_store_audit(o);
+  REQUIRE(check.has_value());
+  CHECK(check->records == 2);
+  CHECK(check->first_bad_line == 0);
+  store.reset();
+  sql("PRAGMA user_version=99");
+  auto newer = QuarantineDb::open(o);
+  REQUIRE_FALSE(newer.has_value());
+  CHECK(newer.error().message.find("newer than this mugai knows") != std::string::npos);
+}
+
 TEST_CASE("East Asian width: CJK and fullwidth take two columns, tables stay aligned") {
   CHECK(display_width("abc") == 3);
   CHECK(display_width("請求書") == 6);
