@@ -114,16 +114,18 @@ void add_replacement(Utf8Text& out) {
 // UTF-8 validation with replacement.
 void append_repaired_utf8(std::string_view in, Utf8Text& out) {
   out.text.reserve(out.text.size() + in.size());
+  std::size_t valid_from = 0;  // copied in stretches: most input is valid all through
   for (std::size_t i = 0; i < in.size();) {
-    const std::size_t n = json::utf8_sequence_length(in, i);
-    if (n == 0) {
-      add_replacement(out);
-      ++i;
-    } else {
-      out.text.append(in.substr(i, n));
+    const std::size_t n = static_cast<unsigned char>(in[i]) < 0x80 ? 1 : json::utf8_sequence_length(in, i);
+    if (n != 0) {
       i += n;
+      continue;
     }
+    out.text.append(in.substr(valid_from, i - valid_from));
+    add_replacement(out);
+    valid_from = ++i;
   }
+  out.text.append(in.substr(valid_from));
 }
 
 std::size_t bad_sequence_length(std::string_view rest, Family family) {

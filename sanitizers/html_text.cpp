@@ -615,8 +615,9 @@ class TextRuns {
   static constexpr std::size_t kMaxRuns = 0xFFFE;    // U+F0000..U+FFFFD; U+FFFFE/U+FFFFF are noncharacters
 
   static bool has_plane_15_or_16(std::string_view s) {
-    for (std::size_t i = s.find_first_of("\xF3\xF4"); i != std::string_view::npos; i = s.find_first_of("\xF3\xF4", i + 1)) {
-      if (s[i] == '\xF4' || (i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0xB0)) return true;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const auto b = static_cast<unsigned char>(s[i]);
+      if (b == 0xF4 || (b == 0xF3 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0xB0)) return true;
     }
     return false;
   }
