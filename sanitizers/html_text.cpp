@@ -544,8 +544,9 @@ std::string collapsed(std::string_view s) {
 //    RAWTEXT, script data and its escapes, PLAINTEXT, comment, CDATA, a quoted attribute value; '>'
 //    ends tags, doctypes and bogus comments) appends or emits letters, digits, blanks and non-ASCII
 //    text as they are; a character reference returns to that state by the ';' at the latest. A run
-//    holds none of the characters any of those states reacts to (< > & quotes - ] = NUL CR, controls,
-//    noncharacters), so the placeholder passes through the same states as the run would have.
+//    holds none of the characters any of those states reacts to on their own (< > & quotes = NUL CR,
+//    controls, noncharacters), and '-' or ']' only inside it, where the next ordinary character takes
+//    the tokenizer back to where it was; so the placeholder passes through the same states as the run.
 //  - A run neither starts nor ends with a blank: the tree builder tells blanks from other text (and
 //    drops a newline right after <pre>); inside a run, once one non-blank character went in, the rest
 //    follows it into the same text node in every insertion mode but the frameset ones, where blanks
@@ -565,8 +566,8 @@ class TextRuns {
       while (runs_.size() < kMaxRuns) {
         while (i < html.size() && ordinary_length(html, i) > 0) i += ordinary_length(html, i);
         std::size_t end = i;
-        while (begin < end && is_html_space(html[begin])) ++begin;
-        while (end > begin && is_html_space(html[end - 1])) --end;
+        while (begin < end && !run_edge(html[begin])) ++begin;
+        while (end > begin && !run_edge(html[end - 1])) --end;
         if (end - begin >= kMinRun) {
           if (compact_.empty()) compact_.reserve(html.size());
           compact_.append(html.substr(copied, begin - copied));
@@ -643,6 +644,11 @@ class TextRuns {
     return false;
   }
 
+  // Whether a run may start or end with `c`: not a blank (see above), nor '-' or ']', which comments,
+  // escaped script data and CDATA react to only in pairs or before a '>' (the run ends in a state
+  // that a '>' right after it does not change).
+  static bool run_edge(char c) { return !is_html_space(c) && c != '-' && c != ']'; }
+
   // Bytes of the ordinary character at `i`, 0 if it is not one.
   static std::size_t ordinary_length(std::string_view s, std::size_t i) {
     const char c = s[i];
@@ -650,7 +656,7 @@ class TextRuns {
       if (c == ' ' || c == '\t' || c == '\n') return 1;
       if (c < 0x20 || c == 0x7F) return 0;
       switch (c) {
-        case '<': case '>': case '&': case '"': case '\'': case '-': case ']': case '=': case '`':
+        case '<': case '>': case '&': case '"': case '\'': case '=': case '`':
           return 0;
         default:
           return 1;

@@ -180,6 +180,16 @@ TEST_CASE("text runs swapped for placeholders come back the same in every tokeni
         "x \xE2\x80\x94 the text after an entity & more text after it\n");
   CHECK(render("<p>&notit; is not a name; &#x41;fter a numeric one; & stray ampersand text</p>") ==
         "\xC2\xACit; is not a name; After a numeric one; & stray ampersand text\n");
+  // '-' and ']' inside runs, never at their edges: comment ends, escaped script data, CDATA.
+  CHECK(render("<!-- a > b-c -- d --!e-->after a well-hyphenated comment-") == "after a well-hyphenated comment-\n");
+  CHECK(render("<!-- x >yy-->z--><p>after the comment ends early</p>") == "z-->\n\nafter the comment ends early\n");
+  CHECK(render("<script><!-- a > b-c --></script><p>-- dashes -- and ]] brackets ]] in text --</p>") ==
+        "-- dashes -- and ]] brackets ]] in text --\n");
+  CHECK(render("<script><!--<script> x > y-z </script>hidden-text inside</script><p>shown after it</p>") ==
+        "shown after it\n");
+  CHECK(render("<style>a > b { font-family: sans-serif; margin-top: 0 }</style><p>text-decoration: none</p>") ==
+        "text-decoration: none\n");
+  CHECK(render("<svg><![CDATA[ x > y ]]]> svg text]]></svg><p>after the svg element</p>") == "after the svg element\n");
   // A '>' in text, blanks the tree builder treats apart, a newline right after <pre>, foster parenting.
   CHECK(render("<p>1 > 0 is always true, whatever the weather</p>") == "1 > 0 is always true, whatever the weather\n");
   CHECK(render("<pre>\nkept as it was written\n  indented line</pre>") == "kept as it was written\n  indented line\n");
