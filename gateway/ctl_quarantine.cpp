@@ -254,13 +254,17 @@ Status deliver_smtp(const config::Config& cfg, const std::string& mail_from, con
       [&](std::exception_ptr e) { crashed = e; });
   io.run();
   if (crashed) std::rethrow_exception(crashed);
-  const std::string where = cfg.delivery.next_hop;
-  std::string refused;
+  // The caller names the next hop; this says what it answered.
+  const std::string final_reply = reply_text(result.reply);
+  std::string refused;  // recipients whose own reply says more than the final one
   for (const auto& r : result.recipients) {
-    if (!r.reply.positive()) refused += "\n  " + safe_text(r.rcpt) + ": " + reply_text(r.reply);
+    const std::string own = reply_text(r.reply);
+    if (!r.reply.positive() && (result.reply.positive() || own != final_reply)) {
+      refused += "\n  " + safe_text(r.rcpt) + ": " + own;
+    }
   }
-  if (!result.reply.positive()) return Error{where + " refused the message: " + reply_text(result.reply) + refused};
-  if (!refused.empty()) return Error{where + " refused recipients:" + refused};
+  if (!result.reply.positive()) return Error{"not delivered: " + final_reply + refused};
+  if (!refused.empty()) return Error{"recipients refused:" + refused};
   return Ok{};
 }
 
