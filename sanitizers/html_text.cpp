@@ -602,6 +602,7 @@ class TextRuns {
       const std::size_t index = ((static_cast<unsigned char>(s[i + 1]) & 0x0F) << 12) |
                                 ((static_cast<unsigned char>(s[i + 2]) & 0x3F) << 6) |
                                 (static_cast<unsigned char>(s[i + 3]) & 0x3F);
+      if (index >= runs_.size()) continue;  // cannot happen (see above); never index past the runs anyway
       storage.append(s.substr(copied, i - copied));
       storage.append(html_.substr(runs_[index].first, runs_[index].second));
       copied = i + 4;
