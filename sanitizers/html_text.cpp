@@ -545,8 +545,8 @@ std::string collapsed(std::string_view s) {
 //    ends tags, doctypes and bogus comments) appends or emits letters, digits, blanks and non-ASCII
 //    text as they are; a character reference returns to that state by the ';' at the latest. A run
 //    holds none of the characters any of those states reacts to on their own (< > & quotes = NUL CR,
-//    controls, noncharacters), and '-' or ']' only inside it, where the next ordinary character takes
-//    the tokenizer back to where it was; so the placeholder passes through the same states as the run.
+//    controls, noncharacters), and '-', '!' or ']' only inside it, where the next ordinary character
+//    takes the tokenizer back to where it was; so the placeholder passes through the same states.
 //  - A run neither starts nor ends with a blank: the tree builder tells blanks from other text (and
 //    drops a newline right after <pre>); inside a run, once one non-blank character went in, the rest
 //    follows it into the same text node in every insertion mode but the frameset ones, where blanks
@@ -645,10 +645,11 @@ class TextRuns {
     return false;
   }
 
-  // Whether a run may start or end with `c`: not a blank (see above), nor '-' or ']', which comments,
-  // escaped script data and CDATA react to only in pairs or before a '>' (the run ends in a state
-  // that a '>' right after it does not change).
-  static bool run_edge(char c) { return !is_html_space(c) && c != '-' && c != ']'; }
+  // Whether a run may start or end with `c`: not a blank (see above), nor '-', '!' or ']'. Comments
+  // react to "-", "--" and "--!", escaped script data to "-" and "--", CDATA to "]" and "]]", each only
+  // until the next other character; a run that ends in none of them leaves the tokenizer where a '>'
+  // right after it means the same as after the placeholder.
+  static bool run_edge(char c) { return !is_html_space(c) && c != '-' && c != '!' && c != ']'; }
 
   // Bytes of the ordinary character at `i`, 0 if it is not one.
   static std::size_t ordinary_length(std::string_view s, std::size_t i) {

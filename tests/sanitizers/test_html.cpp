@@ -180,7 +180,8 @@ TEST_CASE("text runs swapped for placeholders come back the same in every tokeni
         "x \xE2\x80\x94 the text after an entity & more text after it\n");
   CHECK(render("<p>&notit; is not a name; &#x41;fter a numeric one; & stray ampersand text</p>") ==
         "\xC2\xACit; is not a name; After a numeric one; & stray ampersand text\n");
-  // '-' and ']' inside runs, never at their edges: comment ends, escaped script data, CDATA.
+  // '-', '!' and ']' inside runs, never at their edges: comment ends, escaped script data, CDATA.
+  CHECK(render("<!-- a >hidden comment text -- d --!>shown after the comment") == "shown after the comment\n");
   CHECK(render("<!-- a > b-c -- d --!e-->after a well-hyphenated comment-") == "after a well-hyphenated comment-\n");
   CHECK(render("<!-- x >yy-->z--><p>after the comment ends early</p>") == "z-->\n\nafter the comment ends early\n");
   CHECK(render("<script><!-- a > b-c --></script><p>-- dashes -- and ]] brackets ]] in text --</p>") ==
