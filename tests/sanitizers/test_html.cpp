@@ -205,6 +205,15 @@ TEST_CASE("text runs swapped for placeholders come back the same in every tokeni
         "\xF3\xB0\x80\x80 referenced with zeros, then text\n");
 }
 
+TEST_CASE("past 65,534 swapped runs (all plane 15 holds) the rest is parsed as it is") {
+  std::string html, expected;
+  for (int i = 0; i < 70000; ++i) {
+    html += "<p>paragraph " + std::to_string(i) + "</p>";
+    expected += (i ? "\n\nparagraph " : "paragraph ") + std::to_string(i);
+  }
+  CHECK(render(html) == expected + "\n");
+}
+
 TEST_CASE("a 100 KB newsletter converts completely") {
   const std::string html = mugai::sanitize::test::newsletter_html(100 * 1024);
   HtmlText r = html_to_text(html, LinkPolicy::Defang);
