@@ -6,8 +6,8 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
-#include <optional>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "config/config.hpp"

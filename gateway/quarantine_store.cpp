@@ -46,11 +46,15 @@ CREATE TABLE release_requests(
   requested_unix INTEGER NOT NULL, reason TEXT NOT NULL, rcpt_to TEXT NOT NULL,
   approved_by TEXT NOT NULL DEFAULT '', approved_unix INTEGER NOT NULL DEFAULT 0);
 )sql",
-    // The audit log's newest record (see AuditHead): verify finds an edited or removed last record.
+    // Schema 2 (kAuditAnchorSchema): the audit log's newest record (see AuditHead), so that verify
+    // finds an edited or removed last record.
     R"sql(
 CREATE TABLE audit_anchor(one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL, sha256 TEXT NOT NULL);
 )sql",
 };
+
+constexpr std::int64_t kAuditAnchorSchema = 2;
+static_assert(std::size(kMigrations) >= kAuditAnchorSchema);
 
 constexpr const char* kEntryColumns =
     "id, received_unix, stored_unix, queue_id, client_ip, helo, mail_from, rcpt_to, subject, message_id, reason, "
@@ -498,7 +502,7 @@ Expected<std::optional<AuditHead>> read_audit_anchor(const std::string& quaranti
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   Stmt version(db, "PRAGMA user_version");
   if (!version.prepared() || version.step() != SQLITE_ROW) return db_error(db, "cannot read the schema version");
-  if (version.integer(0) < 2) return std::optional<AuditHead>();  // written before anchors existed
+  if (version.integer(0) < kAuditAnchorSchema) return std::optional<AuditHead>();  // no anchors yet
   Stmt s(db, "SELECT seq, sha256 FROM audit_anchor");
   if (!s.prepared()) return db_error(db, "cannot read the audit anchor");
   const int step = s.step();

@@ -564,7 +564,7 @@ class TextRuns {
          i = html.find('>', i)) {
       std::size_t begin = ++i;
       while (runs_.size() < kMaxRuns) {
-        while (i < html.size() && ordinary_length(html, i) > 0) i += ordinary_length(html, i);
+        i = skip_ordinary(html, i, false);
         std::size_t end = i;
         while (begin < end && !run_edge(html[begin])) ++begin;
         while (end > begin && !run_edge(html[end - 1])) --end;
@@ -578,11 +578,7 @@ class TextRuns {
         if (i >= html.size() || html[i] != '&') break;
         // A character reference, or an '&' taken as text: either way the tokenizer is back in the
         // state the run was in once a ';' is consumed, so the next run may start after it.
-        while (i < html.size() && html[i] != ';') {
-          const std::size_t n = html[i] == '&' ? 1 : ordinary_length(html, i);
-          if (n == 0) break;
-          i += n;
-        }
+        i = skip_ordinary(html, i, true);
         if (i >= html.size() || html[i] != ';') break;
         begin = ++i;
       }
@@ -650,6 +646,16 @@ class TextRuns {
   // until the next other character; a run that ends in none of them leaves the tokenizer where a '>'
   // right after it means the same as after the placeholder.
   static bool run_edge(char c) { return !is_html_space(c) && c != '-' && c != '!' && c != ']'; }
+
+  // Past the ordinary characters from `i`; with `to_semicolon`, past '&'s too but not past a ';'.
+  static std::size_t skip_ordinary(std::string_view s, std::size_t i, bool to_semicolon) {
+    while (i < s.size() && !(to_semicolon && s[i] == ';')) {
+      const std::size_t n = to_semicolon && s[i] == '&' ? 1 : ordinary_length(s, i);
+      if (n == 0) break;
+      i += n;
+    }
+    return i;
+  }
 
   // Bytes of the ordinary character at `i`, 0 if it is not one.
   static std::size_t ordinary_length(std::string_view s, std::size_t i) {
