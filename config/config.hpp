@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proto/expected.hpp"
+#include "common/expected.hpp"
 #include "proto/smtp_client.hpp"
 #include "proto/smtp_server.hpp"
 #include "sanitizers/policy.hpp"

@@ -1,11 +1,12 @@
 // Fuzz target: arbitrary bytes under an arbitrary charset label into to_utf8(), the conversion every
 // text part and header goes through. Oracle: the result is valid UTF-8 (checked independently),
-// bounded in size, and is_valid_utf8() agrees with an independent RFC 3629 validator.
+// bounded in size, and utf8::is_valid() agrees with an independent RFC 3629 validator.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "common/utf8.hpp"
 #include "fuzz/fuzz_input.hpp"
 #include "fuzz/oracle.hpp"
 #include "sanitizers/charset.hpp"
@@ -30,8 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bytes = nl == std::string_view::npos ? std::string_view() : bytes.substr(nl + 1);
   }
 
-  if (mugai::sanitize::is_valid_utf8(bytes) != mugai::fuzz::valid_utf8(bytes)) {
-    mugai::fuzz::fail("is_valid_utf8 disagrees with RFC 3629", bytes);
+  if (mugai::utf8::is_valid(bytes) != mugai::fuzz::valid_utf8(bytes)) {
+    mugai::fuzz::fail("utf8::is_valid disagrees with RFC 3629", bytes);
   }
   const mugai::sanitize::Utf8Text out = mugai::sanitize::to_utf8(bytes, label);
   if (!mugai::fuzz::valid_utf8(out.text)) mugai::fuzz::fail("to_utf8 returned invalid UTF-8", out.text);

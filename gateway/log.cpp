@@ -9,7 +9,8 @@
 #include <ctime>
 #include <mutex>
 
-#include "sanitizers/json.hpp"
+#include "common/hex.hpp"
+#include "common/json.hpp"
 
 namespace mugai::log {
 
@@ -19,7 +20,6 @@ std::mutex g_mu;
 Format g_format = Format::Text;
 int g_fd = STDERR_FILENO;
 
-constexpr char kHex[] = "0123456789abcdef";
 
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
@@ -65,8 +65,8 @@ void put_text_value(std::string& out, std::string_view v) {
       out += "\\t";
     } else if (is_control(u)) {
       out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
+      out += hex::kLower[u >> 4];
+      out += hex::kLower[u & 15];
     } else {
       out += c;
     }
@@ -94,17 +94,11 @@ void event(std::string_view name, std::initializer_list<Field> fields) {
   line.reserve(128);
   std::lock_guard lock(g_mu);
   if (g_format == Format::Json) {
-    line += "{\"ts\":\"";
-    put_timestamp(line);
-    line += "\",\"event\":";
-    json::append_string(line, name);
-    for (const auto& [key, value] : fields) {
-      line += ',';
-      json::append_string(line, key);
-      line += ':';
-      json::append_string(line, value);
-    }
-    line += '}';
+    std::string ts;
+    put_timestamp(ts);
+    json::Value record{{"ts", ts}, {"event", name}};
+    for (const auto& [key, value] : fields) record[std::string(key)] = value;
+    line += json::dump(record);
   } else {
     put_timestamp(line);
     line += ' ';

@@ -8,7 +8,7 @@
 #include <atomic>
 #include <chrono>
 
-#include "gateway/durable_file.hpp"
+#include "common/durable_file.hpp"
 
 namespace mugai::gateway {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "proto/expected.hpp"
+#include "common/expected.hpp"
 
 namespace mugai::gateway {
 

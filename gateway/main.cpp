@@ -16,7 +16,7 @@
 #include "gateway/scheduler.hpp"
 #include "gateway/server.hpp"
 #include "gateway/spool.hpp"
-#include "gateway/quarantine_store.hpp"
+#include "quarantine/store.hpp"
 
 namespace {
 
@@ -27,7 +27,7 @@ constexpr const char* kUsage =
 // Expires quarantine entries past quarantine.retention at start and then every `every`, on the worker
 // pool (SQLite and unlink block). Runs until the io_context stops; a failed run is logged and retried.
 mugai::gateway::awaitable<void> expire_quarantine(mugai::gateway::asio::thread_pool& pool,
-                                                  mugai::gateway::QuarantineDb& store, std::chrono::seconds every) {
+                                                  mugai::quarantine::QuarantineDb& store, std::chrono::seconds every) {
   namespace asio = mugai::gateway::asio;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
@@ -75,7 +75,7 @@ int run(const mugai::config::Config& cfg) {
   unsigned workers = cfg.server.threads ? cfg.server.threads : 16 + 2 * std::thread::hardware_concurrency();
   asio::io_context io;
   asio::thread_pool pool(workers);
-  auto quarantine = mugai::gateway::QuarantineDb::open(mugai::gateway::store_options(cfg, true, "gateway"));
+  auto quarantine = mugai::quarantine::QuarantineDb::open(mugai::quarantine::store_options(cfg, true, "gateway"));
   if (!quarantine) {
     std::cerr << "mugai-gateway: quarantine: " << quarantine.error().message << "\n";
     return 1;

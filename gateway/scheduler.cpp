@@ -7,7 +7,7 @@
 #include <cmath>
 #include <ctime>
 
-#include "gateway/durable_file.hpp"
+#include "common/durable_file.hpp"
 #include "gateway/log.hpp"
 #include "gateway/maildir.hpp"
 #include "sanitizers/pipeline.hpp"

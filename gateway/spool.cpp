@@ -16,14 +16,15 @@
 #include <mutex>
 #include <random>
 
-#include "gateway/durable_file.hpp"
+#include "common/id.hpp"
+#include "common/fd.hpp"
+#include "common/durable_file.hpp"
 
 namespace mugai::gateway {
 
 namespace {
 
 constexpr std::string_view kMagic = "MUGAI-SPOOL 1\n";
-constexpr std::string_view kCrockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 constexpr std::size_t kTimeChars = 12;
 constexpr std::size_t kSeqChars = 4;
 constexpr std::uint32_t kSeqMax = (1u << (5 * kSeqChars)) - 1;
@@ -118,24 +119,10 @@ bool read_at(int fd, std::size_t offset, std::size_t len, std::string& out) {
   return true;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Reads and verifies a spool file. With `whole`, the message is loaded into e.message; without,
 // only the header and the end record are read (recovery of a large queue stays cheap).
 Status read_entry(const std::string& path, std::string_view id, bool whole, SpoolEntry& e) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return durable::errno_error("cannot open spool file", path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return durable::errno_error("cannot stat spool file", path);
@@ -221,16 +208,13 @@ std::string new_spool_id() {
     t = last_us;
     s = seq;
   }
-  std::string id(kTimeChars + kSeqChars, '0');
-  for (std::size_t i = kTimeChars; i-- > 0; t >>= 5) id[i] = kCrockford[t & 31];
-  for (std::size_t i = kTimeChars + kSeqChars; i-- > kTimeChars; s >>= 5) id[i] = kCrockford[s & 31];
-  return id;
+  return id::crockford(t, kTimeChars) + id::crockford(s, kSeqChars);
 }
 
 bool valid_spool_id(std::string_view id) {
   return id.size() == kTimeChars + kSeqChars &&
          std::all_of(id.begin(), id.end(),
-                     [](char c) { return kCrockford.find(c) != std::string_view::npos; });
+                     id::is_crockford);
 }
 
 Spool::Spool(std::string dir, bool fsync) : dir_(std::move(dir)), fsync_(fsync) {}
@@ -340,7 +324,7 @@ Status Spool::mark_done(std::string_view id, std::string_view rcpt) {
     created = true;
   }
   if (fd < 0) return durable::errno_error("cannot open", path);
-  Fd guard(fd);
+  UniqueFd guard(fd);
   std::string line = "rcpt " + std::string(rcpt) + "\n";
   // O_APPEND makes the single write land whole at the end; a crash may leave a torn last line,
   // which done() ignores.
@@ -358,7 +342,7 @@ std::set<std::string> Spool::done(std::string_view id) const {
   std::set<std::string> out;
   if (!valid_spool_id(id)) return out;
   auto path = dir_ + "/queue/" + std::string(id) + ".done";
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   std::string buf;
   if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 ||

@@ -3,6 +3,8 @@
 // limits, 7-bit printable only; relay control accepts only plain local parts in configured domains.
 #include "proto/address.hpp"
 
+#include "common/ascii.hpp"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -21,17 +23,6 @@ bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
 
 bool is_atext(char c) {
   return is_alnum(c) || std::string_view{"!#$%&'*+-/=?^_`{|}~"}.find(c) != std::string_view::npos;
-}
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
 }
 
 // A cursor over the untrusted argument; every rule consumes from `pos` and reports errors as values.
@@ -81,7 +72,7 @@ struct Parser {
     std::size_t labels = 0;
     for (;;) {
       const std::size_t label = pos;
-      while (!at_end() && (is_alnum(s[pos]) || s[pos] == '-')) out.push_back(lower(s[pos++]));
+      while (!at_end() && (is_alnum(s[pos]) || s[pos] == '-')) out.push_back(ascii::to_lower(s[pos++]));
       const std::size_t len = pos - label;
       if (len == 0) {
         if (labels > 0 && peek() != '.') return Error{"trailing dot in domain", kRoutingRefused};
@@ -102,7 +93,7 @@ struct Parser {
   Expected<std::pair<std::string, std::string>> param() {
     std::string keyword;
     if (!is_alnum(peek())) return Error{"invalid parameter keyword"};
-    while (!at_end() && (is_alnum(s[pos]) || s[pos] == '-')) keyword.push_back(upper(s[pos++]));
+    while (!at_end() && (is_alnum(s[pos]) || s[pos] == '-')) keyword.push_back(ascii::to_upper(s[pos++]));
     std::string value;
     if (peek() == '=') {
       ++pos;
@@ -171,8 +162,8 @@ bool recipient_allowed(const Mailbox& rcpt, const std::vector<std::string>& acce
   for (const std::string& entry : accept_domains) {
     if (entry.size() > 1 && entry.front() == '.') {
       // ".example.jp" matches strict subdomains only; the leading dot keeps the label boundary.
-      if (domain.size() > entry.size() && iequals(domain.substr(domain.size() - entry.size()), entry)) return true;
-    } else if (!entry.empty() && iequals(domain, entry)) {
+      if (domain.size() > entry.size() && ascii::iequals(domain.substr(domain.size() - entry.size()), entry)) return true;
+    } else if (!entry.empty() && ascii::iequals(domain, entry)) {
       return true;
     }
   }

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proto/expected.hpp"
+#include "common/expected.hpp"
 
 namespace mugai::proto {
 

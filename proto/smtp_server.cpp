@@ -10,32 +10,17 @@
 #include <optional>
 #include <utility>
 
+#include "common/ascii.hpp"
 #include "proto/address.hpp"
 
 namespace mugai::proto {
 
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
-}
-
 // "FROM:" / "TO:" case-insensitively; tolerates spaces after the colon as most MTAs do.
 std::optional<std::string_view> after_keyword(std::string_view args, std::string_view keyword) {
-  if (args.size() < keyword.size() || !iequals(args.substr(0, keyword.size()), keyword)) return std::nullopt;
-  return trim(args.substr(keyword.size()));
+  if (args.size() < keyword.size() || !ascii::iequals(args.substr(0, keyword.size()), keyword)) return std::nullopt;
+  return ascii::trim(args.substr(keyword.size()), " ");
 }
 
 // A HELO/EHLO argument is one printable ASCII token (a domain or an address literal).
@@ -106,7 +91,7 @@ struct ServerCommands {
     if (!parsed) return make_reply(501, "5.5.4", parsed.error().message);
     p.path = std::move(*parsed);
     for (const auto& [key, value] : p.path.params) {
-      if (iequals(key, "SIZE")) {
+      if (ascii::iequals(key, "SIZE")) {
         std::uint64_t size = 0;
         const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), size);
         const bool out_of_range = ec == std::errc::result_out_of_range;
@@ -116,9 +101,9 @@ struct ServerCommands {
         if (out_of_range || size > s.config_.limits.max_message_size) {
           return make_reply(552, "5.3.4", "Message size exceeds fixed limit");
         }
-      } else if (iequals(key, "BODY") && iequals(value, "8BITMIME")) {
+      } else if (ascii::iequals(key, "BODY") && ascii::iequals(value, "8BITMIME")) {
         p.eight_bit = true;
-      } else if (!(iequals(key, "BODY") && iequals(value, "7BIT"))) {
+      } else if (!(ascii::iequals(key, "BODY") && ascii::iequals(value, "7BIT"))) {
         return make_reply(555, "5.5.4", "Unsupported MAIL parameter");
       }
     }
@@ -294,9 +279,9 @@ void ServerSession::dispatch(std::string_view line) {
   const std::size_t space = line.find(' ');
   const std::string_view verb = line.substr(0, space);
   for (const auto& row : ServerCommands::table) {
-    if (!iequals(verb, row.verb)) continue;
+    if (!ascii::iequals(verb, row.verb)) continue;
     ServerCommands::Parsed parsed;
-    parsed.args = space == std::string_view::npos ? std::string_view{} : trim(line.substr(space + 1));
+    parsed.args = space == std::string_view::npos ? std::string_view{} : ascii::trim(line.substr(space + 1), " ");
     if (auto error = row.check(*this, parsed)) {
       error_reply(std::move(*error));
     } else {

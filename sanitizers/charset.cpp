@@ -12,19 +12,13 @@
 #include <cstdio>
 #include <unordered_map>
 
-#include "sanitizers/json.hpp"
+#include "common/ascii.hpp"
+#include "common/utf8.hpp"
 
 namespace mugai::sanitize {
 namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // iconv_open takes suffixes such as //TRANSLIT and arbitrary names; only plain labels get through.
 bool safe_label(std::string_view label) {
@@ -70,7 +64,7 @@ constexpr std::array<Alias, 43> kAliases = {{
 
 // iconv_name is empty when the label is unusable (unsafe for iconv_open).
 Charset resolve(std::string_view untrusted_label) {
-  const std::string label = lower(untrusted_label);
+  const std::string label = ascii::lower(untrusted_label);
   std::string name;
   for (const auto& a : kAliases) {
     if (a.label == label) name = a.canonical;
@@ -116,7 +110,7 @@ void append_repaired_utf8(std::string_view in, Utf8Text& out) {
   out.text.reserve(out.text.size() + in.size());
   std::size_t valid_from = 0;  // copied in stretches: most input is valid all through
   for (std::size_t i = 0; i < in.size();) {
-    const std::size_t n = static_cast<unsigned char>(in[i]) < 0x80 ? 1 : json::utf8_sequence_length(in, i);
+    const std::size_t n = static_cast<unsigned char>(in[i]) < 0x80 ? 1 : utf8::sequence_length(in, i);
     if (n != 0) {
       i += n;
       continue;
@@ -307,7 +301,7 @@ bool looks_iso2022jp(std::string_view s) {
 long japanese_score(std::string_view utf8) {
   long score = 0;
   for (std::size_t i = 0; i < utf8.size();) {
-    const std::size_t n = std::max<std::size_t>(1, json::utf8_sequence_length(utf8, i));
+    const std::size_t n = std::max<std::size_t>(1, utf8::sequence_length(utf8, i));
     if (n == 2 && static_cast<unsigned char>(utf8[i]) == 0xC2 && static_cast<unsigned char>(utf8[i + 1]) < 0xA0) {
       score -= 2;  // C1 control: EUC-JP readers pass 0x80..0x8D through as these
     }
@@ -333,7 +327,7 @@ Utf8Text detect(std::string_view in, bool japanese, bool& clean) {
     clean = jis.replacements == 0;
     return jis;
   }
-  if (is_valid_utf8(in)) return decode(in, resolve("utf-8"));
+  if (utf8::is_valid(in)) return decode(in, resolve("utf-8"));
   if (japanese) {
     Utf8Text sjis = decode(in, resolve("cp932"));
     Utf8Text euc = decode(in, resolve("euc-jp"));
@@ -374,7 +368,7 @@ Utf8Text to_utf8(std::string_view untrusted, std::string_view untrusted_charset)
     guess.note = "unknown charset \"" + shown_label(untrusted_charset) + "\", decoded as " + guess.charset;
     return guess;
   }
-  const bool utf8_in_latin = declared.single_byte && !all_ascii(untrusted) && is_valid_utf8(untrusted);
+  const bool utf8_in_latin = declared.single_byte && !all_ascii(untrusted) && utf8::is_valid(untrusted);
   // ESC is a control in every ASCII-compatible charset: JIS escapes there mean mislabelled ISO-2022-JP.
   const bool jis_mislabelled =
       declared.ascii_compatible && declared.family != Family::Iso2022Jp && looks_iso2022jp(untrusted);
@@ -386,26 +380,9 @@ Utf8Text to_utf8(std::string_view untrusted, std::string_view untrusted_charset)
   return guess;
 }
 
-bool is_valid_utf8(std::string_view bytes) {
-  for (std::size_t i = 0; i < bytes.size();) {
-    const std::size_t n = json::utf8_sequence_length(bytes, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
 
 namespace {
 
-// Code point of the valid UTF-8 sequence of length n at s[0].
-std::uint32_t code_point(std::string_view s, std::size_t n) {
-  auto cp = static_cast<std::uint32_t>(static_cast<unsigned char>(s[0]));
-  if (n > 1) {
-    cp &= (0x7Fu >> n);
-    for (std::size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[k]) & 0x3Fu);
-  }
-  return cp;
-}
 
 // CP932 has the IBM extensions twice; CP50221 can only carry the NEC-selected copy (JIS rows
 // 89-92), while iconv encodes to the IBM copy (0xFA40..). Built once from iconv's own table.
@@ -417,9 +394,9 @@ const std::unordered_map<std::uint32_t, std::uint16_t>& nec_selected_ibm() {
         const char pair[2] = {static_cast<char>(s1), static_cast<char>(s2)};
         Utf8Text one;
         append_iconv(std::string_view(pair, 2), "CP932", Family::Cp932, one);
-        const std::size_t n = json::utf8_sequence_length(one.text, 0);
+        const std::size_t n = utf8::sequence_length(one.text, 0);
         if (one.replacements == 0 && n > 0 && n == one.text.size()) {
-          t.emplace(code_point(one.text, n), static_cast<std::uint16_t>((s1 << 8) | s2));
+          t.emplace(utf8::code_point(one.text, 0, n), static_cast<std::uint16_t>((s1 << 8) | s2));
         }
       }
     }
@@ -437,17 +414,17 @@ class Iso2022JpWriter {
   EncodedText write(std::string_view utf8) {
     out_.charset = "ISO-2022-JP";
     for (std::size_t i = 0; i < utf8.size();) {
-      const std::size_t n = json::utf8_sequence_length(utf8, i);
+      const std::size_t n = utf8::sequence_length(utf8, i);
       if (n == 0) {  // callers pass valid UTF-8; never loop forever on bad input
         geta();
         ++i;
         continue;
       }
-      std::uint32_t cp = code_point(utf8.substr(i), n);
+      std::uint32_t cp = utf8::code_point(utf8, i, n);
       i += n;
       if (cp >= 0xFF61 && cp <= 0xFF9F) {
         std::uint32_t mark = 0;
-        if (i + 3 <= utf8.size() && json::utf8_sequence_length(utf8, i) == 3) mark = code_point(utf8.substr(i), 3);
+        if (i + 3 <= utf8.size() && utf8::sequence_length(utf8, i) == 3) mark = utf8::code_point(utf8, i, 3);
         const bool voiced = mark == 0xFF9E && ((cp >= 0xFF76 && cp <= 0xFF84) || (cp >= 0xFF8A && cp <= 0xFF8E) ||
                                                cp == 0xFF73);
         const bool semi = mark == 0xFF9F && cp >= 0xFF8A && cp <= 0xFF8E;
@@ -517,21 +494,11 @@ class Iso2022JpWriter {
   // such as U+00A5 → 0x5C would change the character).
   bool to_cp932(std::uint32_t cp, unsigned& s1, unsigned& s2) {
     if (!cd_.ok()) return false;
-    char in[4];
-    std::size_t in_len = 0;
-    if (cp < 0x800) {
-      in[in_len++] = static_cast<char>(0xC0 | (cp >> 6));
-    } else if (cp < 0x10000) {
-      in[in_len++] = static_cast<char>(0xE0 | (cp >> 12));
-      in[in_len++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    } else {
-      in[in_len++] = static_cast<char>(0xF0 | (cp >> 18));
-      in[in_len++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      in[in_len++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    }
-    in[in_len++] = static_cast<char>(0x80 | (cp & 0x3F));
+    std::string utf8_in;
+    utf8::append(utf8_in, cp);
+    char* in_ptr = utf8_in.data();
+    std::size_t in_len = utf8_in.size();
     char out[8];
-    char* in_ptr = in;
     char* out_ptr = out;
     std::size_t out_left = sizeof out;
     const std::size_t r = iconv(cd_.get(), &in_ptr, &in_len, &out_ptr, &out_left);
@@ -550,12 +517,12 @@ class Iso2022JpWriter {
 }  // namespace
 
 bool output_charset_supported(std::string_view charset) {
-  const std::string label = lower(charset);
+  const std::string label = ascii::lower(charset);
   return label == "utf-8" || label == "utf8" || label == "iso-2022-jp";
 }
 
 EncodedText encode_output(std::string_view utf8, std::string_view charset) {
-  if (lower(charset) == "iso-2022-jp") return Iso2022JpWriter().write(utf8);
+  if (ascii::lower(charset) == "iso-2022-jp") return Iso2022JpWriter().write(utf8);
   return EncodedText{std::string(utf8), "UTF-8", 0};
 }
 
@@ -563,14 +530,14 @@ std::string escape_for_display(std::string_view untrusted) {
   std::string out;
   char buf[16];
   for (std::size_t i = 0; i < untrusted.size();) {
-    const std::size_t n = json::utf8_sequence_length(untrusted, i);
+    const std::size_t n = utf8::sequence_length(untrusted, i);
     if (n == 0) {
       std::snprintf(buf, sizeof buf, "\\x%02X", static_cast<unsigned char>(untrusted[i]));
       out += buf;
       ++i;
       continue;
     }
-    const std::uint32_t cp = code_point(untrusted.substr(i), n);
+    const std::uint32_t cp = utf8::code_point(untrusted, i, n);
     const bool control = cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
     const bool bidi = (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
                       cp == 0x200E || cp == 0x200F;

@@ -40,7 +40,6 @@ bool output_charset_supported(std::string_view charset);
 // (legacy readers do not know ESC ( I). Unsupported charsets fall back to UTF-8 (see `charset`).
 EncodedText encode_output(std::string_view utf8, std::string_view charset);
 
-bool is_valid_utf8(std::string_view bytes);
 
 // For showing an untrusted name in a notice: C0/C1 controls, DEL and bidi/direction marks become
 // `\uXXXX`, bytes that are not UTF-8 become `\xNN`; everything else is kept. Idempotent.

@@ -1,7 +1,7 @@
 // Transfer-encoding codecs and SHA-256 for the pipeline; see codec.hpp for the guarantees.
 #include "sanitizers/codec.hpp"
+#include "common/hex.hpp"
 
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <array>
@@ -11,7 +11,6 @@ namespace mugai::sanitize {
 namespace {
 
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr char kHex[] = "0123456789ABCDEF";
 
 int b64_value(unsigned char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -19,13 +18,6 @@ int b64_value(unsigned char c) {
   if (c >= '0' && c <= '9') return c - '0' + 52;
   if (c == '+') return 62;
   if (c == '/') return 63;
-  return -1;
-}
-
-int hex_value(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }
 
@@ -97,8 +89,8 @@ Expected<std::string> qp_decode(std::string_view untrusted, std::size_t max_out)
       }
       if (j == untrusted.size()) break;  // '=' at the very end is a soft break too
       if (i + 2 < untrusted.size()) {
-        const int hi = hex_value(static_cast<unsigned char>(untrusted[i + 1]));
-        const int lo = hex_value(static_cast<unsigned char>(untrusted[i + 2]));
+        const int hi = hex::value(untrusted[i + 1]);
+        const int lo = hex::value(untrusted[i + 2]);
         if (hi >= 0 && lo >= 0) {
           c = static_cast<char>(hi * 16 + lo);
           i += 2;
@@ -139,27 +131,12 @@ std::string qp_encode(std::string_view text_lf) {
       const char ch = static_cast<char>(c);
       emit(std::string_view(&ch, 1));
     } else {
-      const std::array<char, 3> enc{'=', kHex[c >> 4], kHex[c & 0xF]};
+      const std::array<char, 3> enc{'=', hex::kUpper[c >> 4], hex::kUpper[c & 0xF]};
       emit(std::string_view(enc.data(), enc.size()));
     }
   }
   return out;
 }
 
-std::string sha256_hex(std::string_view bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr) != 1) {
-    return {};  // callers treat an empty digest as "unknown"; OpenSSL failing here means no memory
-  }
-  static constexpr char kLowerHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kLowerHex[md[i] >> 4]);
-    out.push_back(kLowerHex[md[i] & 0xF]);
-  }
-  return out;
-}
 
 }  // namespace mugai::sanitize

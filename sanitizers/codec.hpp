@@ -1,4 +1,4 @@
-// Transfer-encoding codecs and digests used by the pipeline. Decoders are bounded: they stop with an
+// Transfer-encoding codecs used by the pipeline. Decoders are bounded: they stop with an
 // error as soon as the output would exceed `max_out`, so hostile input cannot make them allocate more.
 #pragma once
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "proto/expected.hpp"
+#include "common/expected.hpp"
 
 namespace mugai::sanitize {
 
@@ -21,8 +21,5 @@ Expected<std::string> qp_decode(std::string_view untrusted, std::size_t max_out)
 // Encodes text whose line breaks are LF into quoted-printable with CRLF line ends; every output line
 // is at most 76 characters, trailing white space and non-ASCII/control bytes (but TAB) are encoded.
 std::string qp_encode(std::string_view text_lf);
-
-// Lowercase hex SHA-256 (OpenSSL EVP).
-std::string sha256_hex(std::string_view bytes);
 
 }  // namespace mugai::sanitize

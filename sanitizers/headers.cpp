@@ -1,4 +1,6 @@
 // Header allowlist, checking, RFC 2047 re-encoding and folding for the rebuilt message.
+#include "common/utf8.hpp"
+#include "common/ascii.hpp"
 #include "sanitizers/headers.hpp"
 
 #include <algorithm>
@@ -10,23 +12,12 @@
 
 #include "sanitizers/charset.hpp"
 #include "sanitizers/codec.hpp"
-#include "sanitizers/json.hpp"
 
 namespace mugai::sanitize {
 namespace {
 
 constexpr std::array<std::string_view, 9> kAllowlist = {
     "From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID", "In-Reply-To", "References"};
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // Collapses white-space runs (SP/TAB) to one space and trims; folding then never yields blank lines.
 std::string normalize_space(std::string_view v) {
@@ -58,7 +49,7 @@ std::optional<std::string> safe_value(std::string_view raw, std::string& why) {
     eight_bit = eight_bit || c >= 0x80;
   }
   if (!eight_bit) return v;
-  if (!is_valid_utf8(v)) {
+  if (!utf8::is_valid(v)) {
     why = "raw 8-bit value is not UTF-8";
     return std::nullopt;
   }
@@ -130,7 +121,7 @@ std::string decode_rfc2047(std::string_view raw) {
       flush_run();
       out += to_utf8(literal, "").text;
     }
-    if (in_run && !iequals(run_charset, word->charset)) flush_run();
+    if (in_run && !ascii::iequals(run_charset, word->charset)) flush_run();
     if (!in_run) run_charset = word->charset;
     in_run = true;
     run_bytes += word->bytes;
@@ -147,7 +138,7 @@ std::string decode_header_text(std::string_view raw) {
   std::string out;
   out.reserve(decoded.size());
   for (std::size_t i = 0; i < decoded.size();) {
-    const std::size_t n = std::max<std::size_t>(1, json::utf8_sequence_length(decoded, i));
+    const std::size_t n = std::max<std::size_t>(1, utf8::sequence_length(decoded, i));
     const auto c = static_cast<unsigned char>(decoded[i]);
     const bool c1 = n == 2 && c == 0xC2 && static_cast<unsigned char>(decoded[i + 1]) < 0xA0;
     if (c == '\t' || c == '\r' || c == '\n') {
@@ -189,7 +180,7 @@ RebuiltHeaders rebuild_headers(const std::vector<HeaderField>& fields) {
   for (const std::string_view name : kAllowlist) {
     bool seen = false;
     for (const auto& f : fields) {
-      if (!iequals(f.name, name)) continue;
+      if (!ascii::iequals(f.name, name)) continue;
       if (seen) {
         out.notes.push_back("duplicate " + std::string(name) + " header dropped");
         continue;
@@ -226,7 +217,7 @@ std::string rfc2047_encode(std::string_view utf8) {
   while (i < utf8.size()) {
     std::size_t end = i;
     while (end < utf8.size()) {
-      std::size_t n = json::utf8_sequence_length(utf8, end);
+      std::size_t n = utf8::sequence_length(utf8, end);
       if (n == 0) n = 1;  // callers pass valid UTF-8; never loop forever on bad input
       if (end + n - i > kMaxChunk) break;
       end += n;

@@ -14,8 +14,9 @@
 #include <optional>
 #include <vector>
 
+#include "common/hex.hpp"
 #include "sanitizers/charset.hpp"
-#include "sanitizers/json.hpp"
+#include "common/utf8.hpp"
 
 namespace mugai::sanitize {
 namespace {
@@ -286,13 +287,6 @@ bool invisible(char32_t cp) {
          cp == 0x200B || cp == 0x2060 || cp == 0xFEFF;  // zero-width space, word joiner, BOM
 }
 
-char32_t decode_utf8(std::string_view s, std::size_t i, std::size_t n) {
-  const auto b = [&](std::size_t k) { return static_cast<char32_t>(static_cast<unsigned char>(s[i + k])); };
-  if (n == 1) return b(0);
-  if (n == 2) return ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
-  if (n == 3) return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
-  return ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
-}
 
 // Builds the text the way a browser lays out whitespace: runs collapse to one space (outside <pre>),
 // block boundaries become line breaks requested lazily so they never pile up, and nothing is written
@@ -324,8 +318,8 @@ class Writer {
         }
         continue;
       }
-      const std::size_t n = json::utf8_sequence_length(s, i);
-      const char32_t cp = n == 0 ? 0 : decode_utf8(s, i, n);
+      const std::size_t n = utf8::sequence_length(s, i);
+      const char32_t cp = n == 0 ? 0 : utf8::code_point(s, i, n);
       if (n == 0 || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || invisible(cp)) {
         ++dropped_;
       } else {
@@ -459,14 +453,13 @@ std::optional<LinkTarget> link_target(std::string_view href, LinkPolicy policy, 
   if (starts_with_ci(url, "javascript:") || starts_with_ci(url, "vbscript:")) scripty = true;
   const bool web = starts_with_ci(url, "http://") || starts_with_ci(url, "https://");
   if (!web && !starts_with_ci(url, "mailto:")) return std::nullopt;
-  static constexpr char kHex[] = "0123456789ABCDEF";
   LinkTarget t;
   for (const char ch : url) {
     const auto c = static_cast<unsigned char>(ch);
     if (c <= ' ' || c >= 0x7F || c == '<' || c == '>' || c == '"' || c == '`' || c == '\\') {
       t.plain += '%';
-      t.plain += kHex[c >> 4];
-      t.plain += kHex[c & 15];
+      t.plain += hex::kUpper[c >> 4];
+      t.plain += hex::kUpper[c & 15];
     } else {
       t.plain.push_back(static_cast<char>(c));
     }
@@ -670,9 +663,9 @@ class TextRuns {
           return 1;
       }
     }
-    const std::size_t n = json::utf8_sequence_length(s, i);
+    const std::size_t n = utf8::sequence_length(s, i);
     if (n == 0) return 0;
-    const char32_t cp = decode_utf8(s, i, n);
+    const char32_t cp = utf8::code_point(s, i, n);
     const bool special = cp < 0xA0 || (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE || cp >= 0xF0000;
     return special ? 0 : n;
   }

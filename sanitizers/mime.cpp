@@ -11,17 +11,11 @@
 #include <sstream>
 #include <utility>
 
+#include "common/ascii.hpp"
 #include "sanitizers/params.hpp"
 
 namespace mugai::sanitize {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // The raw field value with folding undone ("" when absent).
 std::string unfolded_field(const mimetic::Header& header, const std::string& name) {
@@ -80,7 +74,7 @@ ParsedMime parse_mime(std::string_view untrusted_message, const Limits& limits) 
     std::string type;
     if (header.hasField("Content-Type")) {
       const auto& ct = header.contentType();
-      type = lower(std::string(ct.type()) + "/" + std::string(ct.subtype()));
+      type = ascii::lower(std::string(ct.type()) + "/" + std::string(ct.subtype()));
     }
     if (type.empty() || type == "/" || type.front() == '/' || type.back() == '/') {
       type = cur.digest_child ? "message/rfc822" : "text/plain";
@@ -100,7 +94,7 @@ ParsedMime parse_mime(std::string_view untrusted_message, const Limits& limits) 
       part.filename = display_filename(parse_params(unfolded_field(header, "Content-Disposition")));
       if (part.filename.empty()) part.filename = display_filename(ct);
       if (header.hasField("Content-Transfer-Encoding")) {
-        part.transfer_encoding = lower(std::string(header.contentTransferEncoding().mechanism()));
+        part.transfer_encoding = ascii::lower(std::string(header.contentTransferEncoding().mechanism()));
       }
       if (type == "message/rfc822" && !body.parts().empty()) {
         // mimetic parsed the enclosed message into a child; its serialisation stands in for the bytes.

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <optional>
 
+#include "common/hex.hpp"
+#include "common/ascii.hpp"
 #include "sanitizers/charset.hpp"
 #include "sanitizers/headers.hpp"
 
@@ -14,33 +16,13 @@ namespace {
 
 constexpr std::size_t kMaxSegments = 1000;  // RFC 2231 continuation numbers above this are ignored
 
-std::string_view trim(std::string_view s) {
-  const std::size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // %XX decoded; a '%' not followed by two hex digits is kept, as readers do.
 std::string percent_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+    if (s[i] == '%' && i + 2 < s.size() && hex::value(s[i + 1]) >= 0 && hex::value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex::value(s[i + 1]) * 16 + hex::value(s[i + 2])));
       i += 2;
     } else {
       out.push_back(s[i]);
@@ -61,7 +43,7 @@ std::optional<RawParam> next_param(std::string_view s, std::size_t& pos) {
     pos = eq == std::string_view::npos ? s.size() : eq + 1;
     return std::nullopt;
   }
-  RawParam p{lower(trim(s.substr(pos, eq - pos))), {}};
+  RawParam p{ascii::lower(ascii::trim(s.substr(pos, eq - pos), " \t\r\n")), {}};
   std::size_t i = eq + 1;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
   if (i < s.size() && s[i] == '"') {
@@ -75,7 +57,7 @@ std::optional<RawParam> next_param(std::string_view s, std::size_t& pos) {
     // Unquoted values with spaces (Outlook's long names) are taken up to the ';', trimmed.
     const std::size_t semi = s.find(';', i);
     const std::size_t end = semi == std::string_view::npos ? s.size() : semi;
-    p.value = std::string(trim(s.substr(i, end - i)));
+    p.value = std::string(ascii::trim(s.substr(i, end - i), " \t\r\n"));
     pos = semi == std::string_view::npos ? s.size() : semi + 1;
   }
   if (p.name.empty()) return std::nullopt;

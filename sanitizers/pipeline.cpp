@@ -11,12 +11,14 @@
 #include <exception>
 #include <optional>
 
+#include "common/ascii.hpp"
+#include "common/hex.hpp"
+#include "common/json.hpp"
 #include "sanitizers/charset.hpp"
 #include "sanitizers/codec.hpp"
 #include "sanitizers/detect.hpp"
 #include "sanitizers/encoded_blocks.hpp"
 #include "sanitizers/headers.hpp"
-#include "sanitizers/json.hpp"
 #include "sanitizers/mime.hpp"
 #include "sanitizers/prescan.hpp"
 #include "sanitizers/sanitizer.hpp"
@@ -79,19 +81,6 @@ std::string safe_token(std::string_view untrusted) {
   return out.empty() ? "unknown" : out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 // Every boundary parameter value in a Content-Type value (lowercased field text).
 std::vector<std::string> boundary_values(std::string_view v) {
   std::vector<std::string> out;
@@ -125,7 +114,7 @@ std::optional<std::string> ambiguous_structure(std::string_view msg) {
         boundaries.push_back(std::move(b));
       }
     } else if (field.starts_with("content-transfer-encoding:")) {
-      std::string cte(trim(std::string_view(field).substr(26)));
+      std::string cte(ascii::trim(std::string_view(field).substr(26), " \t\r"));
       if (!encodings.empty() && encodings.front() != cte) {
         return "ambiguous structure: conflicting Content-Transfer-Encoding headers";
       }
@@ -151,7 +140,7 @@ std::optional<std::string> ambiguous_structure(std::string_view msg) {
     const bool continuation = line.front() == ' ' || line.front() == '\t';
     if (continuation) {
       // Only a field's own continuation is worth keeping (boundaries are short); cap what is kept.
-      if (in_block && field.size() < 4096) field += lower(line.substr(0, 4096));
+      if (in_block && field.size() < 4096) field += ascii::lower(line.substr(0, 4096));
       continue;
     }
     if (auto a = end_field()) return a;
@@ -162,7 +151,7 @@ std::optional<std::string> ambiguous_structure(std::string_view msg) {
       boundaries.clear();
       encodings.clear();
     }
-    if (in_block && (line.size() > 13) && (line[0] == 'c' || line[0] == 'C')) field = lower(line.substr(0, 4096));
+    if (in_block && (line.size() > 13) && (line[0] == 'c' || line[0] == 'C')) field = ascii::lower(line.substr(0, 4096));
   }
   return end_field();
 }
@@ -330,7 +319,7 @@ class Run {
             : 0;
     bool stub = plain_len == 0 || plain_len * 20 < html_len;
     if (!stub && plain_len < 400) {
-      const std::string l = lower(plain_text);
+      const std::string l = ascii::lower(plain_text);
       stub = std::any_of(kStubPhrases.begin(), kStubPhrases.end(),
                          [&](std::string_view p) { return l.find(p) != std::string::npos; });
     }
@@ -363,7 +352,7 @@ class Run {
     rep.detected_type = detect_part_type(part.type, bytes);
     rep.filename = escape_for_display(part.filename);
     rep.size = bytes.size();
-    rep.sha256 = sha256_hex(bytes);
+    rep.sha256 = hex::sha256(bytes);
     rep.flags = risk_flags(part.type, rep.detected_type, part.filename);
     rep.sanitizer = "pipeline";
     Decision d;
@@ -455,7 +444,7 @@ class Run {
       rep.filename = escape_for_display(b.filename);
       rep.sanitizer = "encoded_blocks";
       rep.size = b.bytes.size();
-      rep.sha256 = sha256_hex(b.bytes);
+      rep.sha256 = hex::sha256(b.bytes);
       rep.reason = b.kind + " block embedded in text removed";
       rep.flags = risk_flags("text/plain", rep.detected_type, b.filename);
       list_removed(std::move(rep));
@@ -473,7 +462,7 @@ class Run {
     const auto kept_before = kept_.size();
     std::string summary = "---------- 転送されたメッセージ / Forwarded message ----------\n";
     for (const auto& f : parse_header_block(skip_mbox_line(bytes))) {
-      const std::string name = lower(f.name);
+      const std::string name = ascii::lower(f.name);
       const std::string_view shown = name == "from" ? "From" : name == "to" ? "To" : name == "cc" ? "Cc"
                                      : name == "date" ? "Date" : name == "subject" ? "Subject" : "";
       if (shown.empty()) continue;
@@ -589,69 +578,31 @@ class Run {
     return out;
   }
 
-  static void append_list(std::string& j, const std::vector<std::string>& items) {
-    j += "[";
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (i) j += ",";
-      json::append_string(j, items[i]);
-    }
-    j += "]";
-  }
-
   std::string report(const Outcome& out) const {
-    using json::append_string;
-    std::string j = "{\"queue_id\":";
-    append_string(j, ctx_.queue_id);
-    j += ",\"verdict\":";
-    append_string(j, out.verdict == Verdict::Sanitized     ? "sanitized"
-                     : out.verdict == Verdict::Failed      ? "failed"
-                     : out.rejected                        ? "rejected"
-                                                           : "quarantined");
-    j += ",\"reason\":";
-    append_string(j, out.reason);
-    j += ",\"quarantine_id\":";
-    append_string(j, out.quarantine_id);
-    j += ",\"output_charset\":";
-    append_string(j, policy_.output_charset);
-    j += ",\"timing_us\":" + std::to_string(micros(Clock::now() - start_));
-    j += ",\"parts\":[";
-    for (std::size_t i = 0; i < parts_.size(); ++i) {
-      const PartReport& p = parts_[i];
-      j += i ? ",{\"path\":" : "{\"path\":";
-      append_string(j, p.path);
-      j += ",\"declared_type\":";
-      append_string(j, p.declared_type);
-      j += ",\"detected_type\":";
-      append_string(j, p.detected_type);
-      j += ",\"filename\":";
-      append_string(j, p.filename);
-      j += ",\"decision\":";
-      append_string(j, p.decision);
-      j += ",\"sanitizer\":";
-      append_string(j, p.sanitizer);
-      j += ",\"size\":" + std::to_string(p.size) + ",\"sha256\":";
-      append_string(j, p.sha256);
-      j += ",\"reason\":";
-      append_string(j, p.reason);
-      j += ",\"flags\":";
-      append_list(j, p.flags);
-      j += ",\"timing_us\":" + std::to_string(p.timing_us) + "}";
+    json::Value parts = json::Value::array();
+    for (const PartReport& p : parts_) {
+      parts.push_back({{"path", p.path}, {"declared_type", p.declared_type}, {"detected_type", p.detected_type},
+                       {"filename", p.filename}, {"decision", p.decision}, {"sanitizer", p.sanitizer},
+                       {"size", p.size}, {"sha256", p.sha256}, {"reason", p.reason}, {"flags", p.flags},
+                       {"timing_us", p.timing_us}});
     }
-    j += "],\"limit_breaches\":[";
-    for (std::size_t i = 0; i < breaches_.size(); ++i) {
-      j += i ? ",{\"limit\":" : "{\"limit\":";
-      append_string(j, breaches_[i].limit);
-      j += ",\"detail\":";
-      append_string(j, breaches_[i].detail);
-      j += "}";
-    }
-    j += "],\"header_notes\":";
-    append_list(j, headers_.notes);
-    j += ",\"counts\":{\"kept\":" + std::to_string(kept_.size()) + ",\"removed\":" + std::to_string(removed_.size()) +
-         ",\"replacement_chars\":" + std::to_string(replacement_chars_) +
-         ",\"dropped_controls\":" + std::to_string(dropped_controls_) +
-         ",\"unrepresentable_chars\":" + std::to_string(unrepresentable_) + "}}";
-    return j;
+    json::Value breaches = json::Value::array();
+    for (const auto& b : breaches_) breaches.push_back({{"limit", b.limit}, {"detail", b.detail}});
+    return json::dump({{"queue_id", ctx_.queue_id},
+                       {"verdict", out.verdict == Verdict::Sanitized ? "sanitized"
+                                   : out.verdict == Verdict::Failed  ? "failed"
+                                   : out.rejected                    ? "rejected"
+                                                                     : "quarantined"},
+                       {"reason", out.reason},
+                       {"quarantine_id", out.quarantine_id},
+                       {"output_charset", policy_.output_charset},
+                       {"timing_us", micros(Clock::now() - start_)},
+                       {"parts", std::move(parts)},
+                       {"limit_breaches", std::move(breaches)},
+                       {"header_notes", headers_.notes},
+                       {"counts", {{"kept", kept_.size()}, {"removed", removed_.size()},
+                                   {"replacement_chars", replacement_chars_}, {"dropped_controls", dropped_controls_},
+                                   {"unrepresentable_chars", unrepresentable_}}}});
   }
 
   std::string_view original_;

@@ -1,5 +1,6 @@
 // Rule matching and notice templates for the policy. Patterns are matched exactly (lowercase), never
 // as regular expressions, so a policy cannot make matching slow or surprising.
+#include "common/utf8.hpp"
 #include "sanitizers/policy.hpp"
 
 #include <algorithm>
@@ -119,7 +120,7 @@ Status check_notice_template(std::string_view tmpl) {
   if (tmpl.size() > kMaxNoticeTemplate) {
     return Error{"notice template larger than " + std::to_string(kMaxNoticeTemplate) + " bytes"};
   }
-  if (!is_valid_utf8(tmpl)) return Error{"notice template is not valid UTF-8"};
+  if (!utf8::is_valid(tmpl)) return Error{"notice template is not valid UTF-8"};
   for (std::size_t open = tmpl.find('{'); open != std::string_view::npos; open = tmpl.find('{', open + 1)) {
     const auto close = tmpl.find('}', open);
     const std::string_view name = tmpl.substr(open + 1, close == std::string_view::npos ? 20 : close - open - 1);

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proto/expected.hpp"
+#include "common/expected.hpp"
 #include "sanitizers/html_text.hpp"
 #include "sanitizers/sanitizer.hpp"
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proto/expected.hpp"
+#include "common/expected.hpp"
 
 namespace mugai::sanitize {
 
@@ -35,7 +35,7 @@ struct QuarantineRecord {
   std::vector<RemovedPart> parts;
 };
 
-// The embedded implementation is gateway/quarantine_store.hpp (SQLite index + encrypted blobs);
+// The embedded implementation is quarantine/store.hpp (SQLite index + encrypted blobs);
 // the interface stays this narrow so a shared backend can replace it.
 class QuarantineStore {
  public:

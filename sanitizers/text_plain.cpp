@@ -2,7 +2,7 @@
 // and every control character other than TAB and LF (C0, DEL, C1) dropped so nothing can steer a
 // terminal or a renderer.
 #include "sanitizers/charset.hpp"
-#include "sanitizers/json.hpp"
+#include "common/utf8.hpp"
 #include "sanitizers/sanitizer.hpp"
 
 namespace mugai::sanitize {
@@ -27,7 +27,7 @@ class TextPlain final : public Sanitizer {
         i += (i + 1 < s.size() && s[i + 1] == '\n') ? 2 : 1;
         continue;
       }
-      const std::size_t n = json::utf8_sequence_length(s, i);  // never 0: to_utf8 output is valid
+      const std::size_t n = utf8::sequence_length(s, i);  // never 0: to_utf8 output is valid
       const bool c0 = c < 0x20 && c != '\t' && c != '\n';
       const bool c1 = c == 0xC2 && n == 2 && static_cast<unsigned char>(s[i + 1]) <= 0x9F;
       if (c0 || c == 0x7F || c1) {

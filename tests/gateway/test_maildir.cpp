@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gateway/maildir.hpp"
-#include "temp_dir.hpp"
+#include "tests/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::string_literals;

@@ -10,7 +10,7 @@
 
 #include "gateway/log.hpp"
 #include "gateway/spool.hpp"
-#include "temp_dir.hpp"
+#include "tests/temp_dir.hpp"
 
 using namespace mugai::gateway;
 namespace fs = std::filesystem;
@@ -318,6 +318,6 @@ TEST_CASE("log: json format escapes controls and replaces invalid UTF-8") {
   CHECK_FALSE(std::getline(lines, extra));
   CHECK(first.rfind("{\"ts\":\"", 0) == 0);
   CHECK(first.find("Z\",\"event\":\"deliver\",\"to\":\"受信者@example.jp\","
-                   "\"why\":\"a\\\"\\n\\u0001\\ufffd\"}") != std::string::npos);
+                   "\"why\":\"a\\\"\\n\\u0001\xEF\xBF\xBD\"}") != std::string::npos);
   CHECK(second.find("\"event\":\"second\"}") != std::string::npos);
 }

@@ -3,6 +3,7 @@
 // bytes, encoded blocks, injected headers), plus the report and the whole-message verdicts.
 #include <doctest/doctest.h>
 
+#include "common/hex.hpp"
 #include "sanitizers/detect.hpp"
 #include "sanitizers/encoded_blocks.hpp"
 #include "sanitizers/pipeline.hpp"
@@ -383,7 +384,7 @@ TEST_CASE("the report has every part with its decision, hashes and timings") {
   CHECK(contains(j, "\"decision\":\"kept\",\"sanitizer\":\"text_plain\""));
   CHECK(contains(j, "\"path\":\"1.2\",\"declared_type\":\"image/png\",\"detected_type\":\"image/png\","
                     "\"filename\":\"a.png\",\"decision\":\"removed\",\"sanitizer\":\"strip\""));
-  CHECK(contains(j, "\"sha256\":\"" + sha256_hex(kPng) + "\""));
+  CHECK(contains(j, "\"sha256\":\"" + hex::sha256(kPng) + "\""));
   CHECK(contains(j, "\"timing_us\":"));
   CHECK(contains(j, "\"limit_breaches\":[]"));
 }

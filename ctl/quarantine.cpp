@@ -2,7 +2,7 @@
 // `mugaictl audit show|verify`. Every action is recorded with the operator (--operator, else SUDO_USER,
 // else USER); bytes from the quarantine reach the terminal only through fit_columns()/safe_text(), and
 // an original that fails its integrity check is reported, never shown.
-#include "gateway/ctl_quarantine.hpp"
+#include "ctl/quarantine.hpp"
 
 #include <unistd.h>
 
@@ -16,24 +16,25 @@
 #include <string>
 #include <vector>
 
+#include "common/hex.hpp"
 #include "config/config.hpp"
-#include "gateway/audit.hpp"
+#include "quarantine/audit.hpp"
 #include "gateway/delivery.hpp"
-#include "gateway/durable_file.hpp"
+#include "common/durable_file.hpp"
 #include "gateway/maildir.hpp"
-#include "gateway/quarantine_store.hpp"
-#include "gateway/text_width.hpp"
+#include "quarantine/store.hpp"
+#include "ctl/text_width.hpp"
 #include "proto/smtp_client.hpp"
 #include "sanitizers/codec.hpp"
-#include "sanitizers/json.hpp"
+#include "common/json.hpp"
 #include "sanitizers/mime.hpp"
 
 namespace mugai::ctl {
 namespace {
 
-using gateway::EntryStatus;
-using gateway::QuarantineDb;
-using gateway::QuarantineEntry;
+using quarantine::EntryStatus;
+using quarantine::QuarantineDb;
+using quarantine::QuarantineEntry;
 using Args = std::span<const std::string_view>;
 
 enum Exit : int { kOk = 0, kError = 1, kUsage = 2 };
@@ -135,7 +136,7 @@ std::string local_time(std::int64_t unix) {
 
 // Terminal-safe text without padding (controls and invalid UTF-8 replaced).
 std::string safe_text(std::string_view s) {
-  return gateway::fit_columns(s, gateway::display_width(s));
+  return fit_columns(s, display_width(s));
 }
 
 Expected<config::Config> load_config(const Options& o) {
@@ -146,62 +147,21 @@ Expected<config::Config> load_config(const Options& o) {
 
 // ---- JSON -------------------------------------------------------------------------------------
 
-void json_field(std::string& j, std::string_view key, std::string_view value) {
-  j += j.back() == '{' ? "" : ",";
-  json::append_string(j, key);
-  j += ':';
-  json::append_string(j, value);
-}
-
-void json_number(std::string& j, std::string_view key, std::int64_t value) {
-  j += j.back() == '{' ? "" : ",";
-  json::append_string(j, key);
-  j += ':' + std::to_string(value);
-}
-
-std::string entry_json(const QuarantineEntry& e) {
+json::Value entry_json(const QuarantineEntry& e) {
   const auto& r = e.record;
-  std::string j = "{";
-  json_field(j, "id", e.id);
-  json_field(j, "status", gateway::status_name(e.status));
-  json_number(j, "received_unix", r.received_unix);
-  json_number(j, "stored_unix", e.stored_unix);
-  json_number(j, "retain_until", e.retain_until);
-  json_field(j, "queue_id", r.queue_id);
-  json_field(j, "client_ip", r.client_ip);
-  json_field(j, "helo", r.helo);
-  json_field(j, "mail_from", r.mail_from);
-  j += ",\"rcpt_to\":[";
-  for (std::size_t i = 0; i < r.rcpt_to.size(); ++i) {
-    if (i) j += ',';
-    json::append_string(j, r.rcpt_to[i]);
-  }
-  j += "]";
-  json_field(j, "subject", r.subject);
-  json_field(j, "message_id", r.message_id);
-  json_field(j, "reason", r.reason);
-  json_number(j, "size", static_cast<std::int64_t>(e.size));
-  json_field(j, "sha256", e.sha256);
-  json_field(j, "status_by", e.status_by);
-  json_number(j, "status_unix", e.status_unix);
-  json_field(j, "status_reason", e.status_reason);
-  j += ",\"parts\":[";
+  json::Value parts = json::Value::array();
   for (std::size_t i = 0; i < r.parts.size(); ++i) {
     const auto& p = r.parts[i];
-    j += i ? ",{" : "{";
-    json_number(j, "n", static_cast<std::int64_t>(i + 1));
-    json_field(j, "filename", p.filename);
-    json_field(j, "declared_type", p.declared_type);
-    json_field(j, "detected_type", p.detected_type);
-    json_number(j, "size", static_cast<std::int64_t>(p.size));
-    json_field(j, "sha256", p.sha256);
-    json_field(j, "decision", "removed");
-    json_field(j, "reason", p.reason);
-    json_field(j, "sanitizer", p.sanitizer);
-    j += "}";
+    parts.push_back({{"n", i + 1}, {"filename", p.filename}, {"declared_type", p.declared_type},
+                     {"detected_type", p.detected_type}, {"size", p.size}, {"sha256", p.sha256},
+                     {"decision", "removed"}, {"reason", p.reason}, {"sanitizer", p.sanitizer}});
   }
-  j += "]}";
-  return j;
+  return {{"id", e.id}, {"status", quarantine::status_name(e.status)}, {"received_unix", r.received_unix},
+          {"stored_unix", e.stored_unix}, {"retain_until", e.retain_until}, {"queue_id", r.queue_id},
+          {"client_ip", r.client_ip}, {"helo", r.helo}, {"mail_from", r.mail_from}, {"rcpt_to", r.rcpt_to},
+          {"subject", r.subject}, {"message_id", r.message_id}, {"reason", r.reason}, {"size", e.size},
+          {"sha256", e.sha256}, {"status_by", e.status_by}, {"status_unix", e.status_unix},
+          {"status_reason", e.status_reason}, {"parts", std::move(parts)}};
 }
 
 void print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
@@ -222,7 +182,7 @@ struct Session {
 Expected<Session> open_session(const Options& o) {
   auto cfg = load_config(o);
   if (!cfg) return cfg.error();
-  auto store = QuarantineDb::open(gateway::store_options(*cfg, false, resolve_operator(o.operator_name)));
+  auto store = QuarantineDb::open(quarantine::store_options(*cfg, false, resolve_operator(o.operator_name)));
   if (!store) return store.error();
   return Session{std::move(*cfg), std::move(*store)};
 }
@@ -285,7 +245,7 @@ Status deliver(const config::Config& cfg, const QuarantineEntry& e, const std::v
 // ---- subcommands ------------------------------------------------------------------------------
 
 int run_list(const Options& o) {
-  gateway::ListFilter f;
+  quarantine::ListFilter f;
   if (!o.since.empty()) {
     auto age = parse_age("--since", o.since);
     if (!age) return fail(age.error().message);
@@ -296,7 +256,7 @@ int run_list(const Options& o) {
   f.to = o.to.empty() ? "" : o.to.front();
   f.reason = o.reason;
   if (!o.status.empty()) {
-    f.status = gateway::parse_status(o.status);
+    f.status = quarantine::parse_status(o.status);
     if (!f.status) return fail("--status expects held, released, deleted or expired, got '" + safe_text(o.status) + "'");
   }
   if (!o.limit.empty()) {
@@ -310,12 +270,12 @@ int run_list(const Options& o) {
   auto entries = s->store->list(f);
   if (!entries) return fail(entries.error().message);
   if (o.json) {
-    std::string j = "[";
-    for (std::size_t i = 0; i < entries->size(); ++i) j += (i ? "," : "") + entry_json((*entries)[i]);
-    print(j + "]\n");
+    json::Value list = json::Value::array();
+    for (const auto& e : *entries) list.push_back(entry_json(e));
+    print(json::dump(list) + "\n");
     return kOk;
   }
-  using gateway::fit_columns;
+  
   print(row(fit_columns("ID", 10) + fit_columns("RECEIVED", 17) + fit_columns("STATUS", 9) + fit_columns("FROM", 29) +
             fit_columns("SUBJECT", 41) + "REMOVED"));
   for (const auto& e : *entries) {
@@ -327,7 +287,7 @@ int run_list(const Options& o) {
       if (e.record.parts.size() > 1) removed += " (+" + std::to_string(e.record.parts.size() - 1) + ")";
     }
     print(row(fit_columns(e.id, 10) + fit_columns(local_time(e.record.received_unix).substr(0, 16), 17) +
-              fit_columns(gateway::status_name(e.status), 9) + fit_columns(e.record.mail_from, 28) + " " +
+              fit_columns(quarantine::status_name(e.status), 9) + fit_columns(e.record.mail_from, 28) + " " +
               fit_columns(e.record.subject, 40) + " " + fit_columns(removed, 40)));
   }
   return kOk;
@@ -356,22 +316,15 @@ int run_show(const Options& o) {
   if (!requests) return fail(requests.error().message);
   if (auto st = s->store->audit("shown", {{"id", e->id}}); !st) return fail(st.error().message);
   if (o.json) {
-    std::string j = entry_json(*e);
-    j.pop_back();
-    j += ",\"headers\":";
-    json::append_string(j, headers);
-    j += ",\"release_requests\":[";
-    for (std::size_t i = 0; i < requests->size(); ++i) {
-      const auto& r = (*requests)[i];
-      j += i ? ",{" : "{";
-      json_field(j, "requested_by", r.requested_by);
-      json_number(j, "requested_unix", r.requested_unix);
-      json_field(j, "reason", r.reason);
-      json_field(j, "approved_by", r.approved_by);
-      json_number(j, "approved_unix", r.approved_unix);
-      j += "}";
+    json::Value j = entry_json(*e);
+    j["headers"] = headers;
+    j["release_requests"] = json::Value::array();
+    for (const auto& r : *requests) {
+      j["release_requests"].push_back({{"requested_by", r.requested_by}, {"requested_unix", r.requested_unix},
+                                       {"reason", r.reason}, {"approved_by", r.approved_by},
+                                       {"approved_unix", r.approved_unix}});
     }
-    print(j + "]}\n");
+    print(json::dump(j) + "\n");
     return kOk;
   }
   const auto& r = e->record;
@@ -379,10 +332,10 @@ int run_show(const Options& o) {
   for (const auto& t : r.rcpt_to) rcpts += (rcpts.empty() ? "" : ", ") + t;
   std::string out;
   const auto line = [&](std::string_view label, std::string_view value) {
-    out += gateway::fit_columns(label, 12) + safe_text(value) + "\n";
+    out += fit_columns(label, 12) + safe_text(value) + "\n";
   };
   line("id", e->id);
-  line("status", std::string(gateway::status_name(e->status)) +
+  line("status", std::string(quarantine::status_name(e->status)) +
                      (e->status_by.empty() ? "" : " by " + e->status_by + " at " + local_time(e->status_unix)) +
                      (e->status_reason.empty() ? "" : " (" + e->status_reason + ")"));
   line("retain", "until " + local_time(e->retain_until));
@@ -439,7 +392,7 @@ Expected<std::string> find_part(const QuarantineEntry& e, const std::string& ori
     Expected<std::string> bytes = p.transfer_encoding == "base64"             ? sanitize::base64_decode(p.body, limits.max_decoded_part)
                                   : p.transfer_encoding == "quoted-printable" ? sanitize::qp_decode(p.body, limits.max_decoded_part)
                                                                                : Expected<std::string>(std::string(p.body));
-    if (bytes && sanitize::sha256_hex(*bytes) == want) return std::move(*bytes);
+    if (bytes && hex::sha256(*bytes) == want) return std::move(*bytes);
   }
   return Error{"part " + std::to_string(n) + " of " + e.id + " was not found again in the original"};
 }
@@ -471,16 +424,16 @@ int run_export(const Options& o) {
   if (!to_stdout) {
     // O_EXCL: never overwrite; O_NOFOLLOW: never through a planted symlink; 0600: originals stay private.
     fd = ::open(o.out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return fail(gateway::durable::errno_error("cannot create", o.out).message);
+    if (fd < 0) return fail(durable::errno_error("cannot create", o.out).message);
   }
-  bool ok = gateway::durable::write_all(fd, {bytes});
+  bool ok = durable::write_all(fd, {bytes});
   if (!to_stdout) {
     ok = ::fsync(fd) == 0 && ok;
     ok = ::close(fd) == 0 && ok;
     if (!ok) ::unlink(o.out.c_str());
   }
-  if (!ok) return fail(gateway::durable::errno_error("cannot write", to_stdout ? "<stdout>" : o.out).message);
-  gateway::AuditFields fields{{"id", e->id}, {"file", to_stdout ? "<stdout>" : o.out}};
+  if (!ok) return fail(durable::errno_error("cannot write", to_stdout ? "<stdout>" : o.out).message);
+  quarantine::AuditFields fields{{"id", e->id}, {"file", to_stdout ? "<stdout>" : o.out}};
   if (part != 0) fields.emplace_back("part", std::to_string(part));
   if (auto st = s->store->audit("exported", fields); !st) return fail(st.error().message);
   if (!to_stdout) std::fprintf(stderr, "mugaictl: wrote %zu bytes of %s to %s\n", bytes.size(), e->id.c_str(), safe_text(o.out).c_str());
@@ -492,7 +445,7 @@ int release_now(Session& s, const QuarantineEntry& e, std::vector<std::string> r
   if (rcpts.empty()) rcpts = e.record.rcpt_to;
   if (rcpts.empty()) return fail(e.id + " has no envelope recipients (stored by `mugaictl sanitize`?): give --to ADDR");
   if (e.status != EntryStatus::Held) {
-    return fail("quarantine entry " + e.id + " is " + std::string(gateway::status_name(e.status)) + ", not held");
+    return fail("quarantine entry " + e.id + " is " + std::string(quarantine::status_name(e.status)) + ", not held");
   }
   auto original = s.store->original(e);
   if (!original) return fail(original.error().message);
@@ -520,7 +473,7 @@ int run_release(const Options& o) {
     // Only an approved request may be delivered (e.g. a retry after a failed delivery at approve time).
     auto requests = s->store->release_requests(e->id);
     if (!requests) return fail(requests.error().message);
-    const gateway::ReleaseRequest* approved = nullptr;
+    const quarantine::ReleaseRequest* approved = nullptr;
     for (const auto& r : *requests)
       if (!r.approved_by.empty()) approved = &r;
     if (approved == nullptr) {
@@ -582,12 +535,7 @@ int run_purge(const Options& o) {
   auto ids = s->store->purge(now_unix(), older_than);
   if (!ids) return fail(ids.error().message);
   if (o.json) {
-    std::string j = "{\"expired\":[";
-    for (std::size_t i = 0; i < ids->size(); ++i) {
-      if (i) j += ',';
-      json::append_string(j, (*ids)[i]);
-    }
-    print(j + "]}\n");
+    print(json::dump({{"expired", *ids}}) + "\n");
   } else {
     std::printf("%zu entr%s expired\n", ids->size(), ids->size() == 1 ? "y" : "ies");
     for (const auto& id : *ids) std::printf("  %s\n", id.c_str());
@@ -606,26 +554,19 @@ int run_stats(const Options& o) {
   if (!s) return fail(s.error().message);
   auto st = s->store->stats(since, 10);
   if (!st) return fail(st.error().message);
-  const std::pair<const char*, const std::vector<gateway::Count>*> groups[] = {
+  const std::pair<const char*, const std::vector<quarantine::Count>*> groups[] = {
       {"by_status", &st->by_status}, {"by_reason", &st->by_reason}, {"by_type", &st->by_type}, {"top_senders", &st->top_senders}};
-  std::string out = o.json ? "{" : "";
+  json::Value doc = json::Value::object();
+  std::string out;
   for (const auto& [name, counts] : groups) {
-    if (o.json) {
-      out += out.size() > 1 ? ",\"" : "\"";
-      out += std::string(name) + "\":[";
-      for (std::size_t i = 0; i < counts->size(); ++i) {
-        out += i ? ",{" : "{";
-        json_field(out, "key", (*counts)[i].key);
-        json_number(out, "count", (*counts)[i].count);
-        out += "}";
-      }
-      out += "]";
-    } else {
-      out += std::string(name) + ":\n";
-      for (const auto& c : *counts) out += "  " + gateway::fit_columns(std::to_string(c.count), 8) + safe_text(c.key) + "\n";
+    json::Value& list = doc[name] = json::Value::array();
+    out += std::string(name) + ":\n";
+    for (const auto& c : *counts) {
+      list.push_back({{"key", c.key}, {"count", c.count}});
+      out += "  " + fit_columns(std::to_string(c.count), 8) + safe_text(c.key) + "\n";
     }
   }
-  print(out + (o.json ? "}\n" : ""));
+  print(o.json ? json::dump(doc) + "\n" : out);
   return kOk;
 }
 
@@ -659,8 +600,8 @@ int run_audit_show(const Options& o) {
   }
   auto cfg = load_config(o);
   if (!cfg) return fail(cfg.error().message);
-  const auto path = gateway::store_options(*cfg, false, "").audit_log;
-  auto records = gateway::read_audit(path, since);
+  const auto path = quarantine::store_options(*cfg, false, "").audit_log;
+  auto records = quarantine::read_audit(path, since);
   if (!records) return fail(records.error().message);
   std::string out;
   for (const auto& r : *records) {
@@ -668,9 +609,9 @@ int run_audit_show(const Options& o) {
       out += r.text + "\n";
       continue;
     }
-    std::string line = gateway::fit_columns(r.get("seq"), 6) + gateway::fit_columns(r.get("time"), 21) +
-                       gateway::fit_columns(r.get("event"), 18) + gateway::fit_columns(r.get("operator"), 12) +
-                       gateway::fit_columns(r.get("id"), 10);
+    std::string line = fit_columns(r.get("seq"), 6) + fit_columns(r.get("time"), 21) +
+                       fit_columns(r.get("event"), 18) + fit_columns(r.get("operator"), 12) +
+                       fit_columns(r.get("id"), 10);
     for (const auto& [k, v] : r.fields) {
       if (k == "seq" || k == "unix" || k == "time" || k == "event" || k == "operator" || k == "id" || k == "prev") continue;
       if (!v.empty()) line += " " + safe_text(k) + "=" + safe_text(v);
@@ -684,10 +625,10 @@ int run_audit_show(const Options& o) {
 int run_audit_verify(const Options& o) {
   auto cfg = load_config(o);
   if (!cfg) return fail(cfg.error().message);
-  const auto path = gateway::store_options(*cfg, false, "").audit_log;
-  auto anchor = gateway::read_audit_anchor(cfg->quarantine.dir);
+  const auto path = quarantine::store_options(*cfg, false, "").audit_log;
+  auto anchor = quarantine::read_audit_anchor(cfg->quarantine.dir);
   if (!anchor) return fail(anchor.error().message);
-  auto check = gateway::verify_audit(path, *anchor);
+  auto check = quarantine::verify_audit(path, *anchor);
   if (!check) return fail(check.error().message);
   if (check->first_bad_line != 0) {
     return fail("audit log " + path + ": record " + std::to_string(check->first_bad_line) + " (line " +

@@ -3,7 +3,7 @@
 // ciphertext, tag; the hex name is the GCM AAD, so a blob moved under another name fails its tag).
 // Writes take SQLite's write lock first (BEGIN IMMEDIATE), so a blob is never dropped by one process
 // while another is about to reference it.
-#include "gateway/quarantine_store.hpp"
+#include "quarantine/store.hpp"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -15,15 +15,16 @@
 #include <climits>
 #include <ctime>
 
-#include "gateway/durable_file.hpp"
+#include "common/id.hpp"
+#include "common/hex.hpp"
+#include "common/durable_file.hpp"
 #include "sanitizers/codec.hpp"
 
-namespace mugai::gateway {
+namespace mugai::quarantine {
 namespace {
 
 constexpr std::string_view kMagic{"MUGAIQ1\0", 8};
 constexpr std::size_t kNonce = 12, kTag = 16, kKey = 32;
-constexpr std::string_view kCrockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 constexpr int kBusyTimeoutMs = 5000;
 
 // Each element upgrades the schema by one version; never edit a shipped element, append a new one.
@@ -164,13 +165,8 @@ Expected<std::string> new_id() {
   if (RAND_bytes(rnd, sizeof rnd) != 1) return Error{"no random bytes for a quarantine id"};
   std::uint64_t v = 0;
   for (const unsigned char b : rnd) v = (v << 8) | b;
-  std::string id(9, '-');
-  for (int i = 8; i >= 0; --i) {
-    if (i == 4) continue;
-    id[static_cast<std::size_t>(i)] = kCrockford[v & 31];
-    v >>= 5;
-  }
-  return id;
+  const std::string digits = id::crockford(v, 8);
+  return digits.substr(0, 4) + "-" + digits.substr(4);
 }
 
 Expected<std::string> read_key(const std::string& path) {
@@ -331,7 +327,7 @@ Expected<std::string> normalize_id(std::string_view untrusted_id) {
     char c = (raw >= 'a' && raw <= 'z') ? static_cast<char>(raw - 'a' + 'A') : raw;
     if (c == 'O') c = '0';  // Crockford: letters misread for digits
     if (c == 'I' || c == 'L') c = '1';
-    valid = valid && c != '\0' && kCrockford.find(c) != std::string_view::npos;
+    valid = valid && c != '\0' && id::is_crockford(c);
     id += c;
   }
   if (!valid || id.size() != 8) {
@@ -411,7 +407,7 @@ Status QuarantineDb::exec(const char* sql) {
 std::string QuarantineDb::blob_path(const std::string& sha256) const { return options_.dir + "/blobs/" + sha256; }
 
 Expected<std::string> QuarantineDb::put(std::string_view original, const sanitize::QuarantineRecord& record) {
-  const std::string sha = sanitize::sha256_hex(original);
+  const std::string sha = hex::sha256(original);
   const std::int64_t now = now_unix();
   std::string id;
   {
@@ -577,7 +573,7 @@ Expected<std::string> QuarantineDb::original(const QuarantineEntry& entry) {
     problem = blob.error().message;
   } else if (auto plain = open_sealed(key_, *blob, entry.sha256); !plain) {
     problem = "blob " + path + ": " + plain.error().message + " (tampered with, corrupted, or a different key)";
-  } else if (sanitize::sha256_hex(*plain) != entry.sha256) {
+  } else if (hex::sha256(*plain) != entry.sha256) {
     problem = "blob " + path + " decrypts to content whose SHA-256 differs from the index";
   } else {
     return std::move(*plain);
@@ -788,4 +784,4 @@ Expected<QuarantineStats> QuarantineDb::stats(std::int64_t since_unix, std::size
   return out;
 }
 
-}  // namespace mugai::gateway
+}  // namespace mugai::quarantine

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace mugai::gateway {
+namespace mugai::ctl {
 
 // Columns one code point occupies: 0 (combining, zero-width), 1 or 2 (wide/fullwidth).
 int codepoint_width(char32_t cp);
@@ -19,4 +19,4 @@ std::size_t display_width(std::string_view utf8);
 // character) and padded with spaces to exactly `columns`.
 std::string fit_columns(std::string_view utf8, std::size_t columns);
 
-}  // namespace mugai::gateway
+}  // namespace mugai::ctl

@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "proto/expected.hpp"
+#include "common/expected.hpp"
 
-namespace mugai::gateway::durable {
+namespace mugai::durable {
 
 // "<what> <path>: <strerror(errno)>", the shape of every I/O error message in gateway/.
 Error errno_error(std::string_view what, const std::string& path);
@@ -35,4 +35,4 @@ Status rename_noreplace(const std::string& from, const std::string& to);
 Status write_file(const std::string& tmp_path, const std::string& final_path,
                   std::initializer_list<std::string_view> parts, bool fsync, bool replace);
 
-}  // namespace mugai::gateway::durable
+}  // namespace mugai::durable

@@ -1,13 +1,13 @@
 // East Asian width per UAX #11, reduced to the ranges that matter for Japanese mail: wide for Hangul
 // Jamo, CJK symbols/punctuation, kana, CJK ideographs, Hangul syllables, fullwidth forms and emoji;
 // zero for combining marks, zero-width space/joiners and variation selectors.
-#include "gateway/text_width.hpp"
+#include "ctl/text_width.hpp"
 
 #include <vector>
 
-#include "sanitizers/json.hpp"
+#include "common/utf8.hpp"
 
-namespace mugai::gateway {
+namespace mugai::ctl {
 namespace {
 
 struct Range {
@@ -32,17 +32,13 @@ std::vector<Glyph> glyphs(std::string_view s) {
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
   std::vector<Glyph> out;
   for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = json::utf8_sequence_length(s, i);
+    const std::size_t n = utf8::sequence_length(s, i);
     if (n == 0) {
       out.push_back({kReplacement, 1});
       ++i;
       continue;
     }
-    char32_t cp = static_cast<unsigned char>(s[i]);
-    if (n > 1) {
-      cp &= (0x7Fu >> n);
-      for (std::size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3Fu);
-    }
+    const char32_t cp = utf8::code_point(s, i, n);
     const bool control = cp < 0x20 || (cp >= 0x7F && cp < 0xA0);
     if (control) {
       out.push_back({kReplacement, 1});
@@ -91,4 +87,4 @@ std::string fit_columns(std::string_view utf8, std::size_t columns) {
   return out;
 }
 
-}  // namespace mugai::gateway
+}  // namespace mugai::ctl

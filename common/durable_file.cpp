@@ -1,7 +1,7 @@
 // Crash-safe file creation: tmp → fsync → rename → fsync dir (see durable_file.hpp). Every failure
 // comes back as an Error naming the path; a failed write never leaves a partial file under its
 // final name.
-#include "gateway/durable_file.hpp"
+#include "common/durable_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
-namespace mugai::gateway::durable {
+namespace mugai::durable {
 
 namespace {
 
@@ -139,4 +139,4 @@ Status write_file(const std::string& tmp_path, const std::string& final_path,
   return errno_error(failed, tmp_path);
 }
 
-}  // namespace mugai::gateway::durable
+}  // namespace mugai::durable

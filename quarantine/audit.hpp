@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "proto/expected.hpp"
+#include "common/expected.hpp"
 
-namespace mugai::gateway {
+namespace mugai::quarantine {
 
 // Keys and values of one flat JSON object, in order; numbers are kept as their digits.
 using AuditFields = std::vector<std::pair<std::string, std::string>>;
@@ -62,4 +62,4 @@ Expected<AuditCheck> verify_audit(const std::string& path, const std::optional<A
 // nested values included, is an Error.
 Expected<AuditFields> parse_flat_object(std::string_view line);
 
-}  // namespace mugai::gateway
+}  // namespace mugai::quarantine

@@ -10,13 +10,13 @@
 #include <sstream>
 #include <thread>
 
-#include "gateway/audit.hpp"
-#include "gateway/quarantine_store.hpp"
-#include "gateway/text_width.hpp"
+#include "common/hex.hpp"
+#include "quarantine/audit.hpp"
+#include "quarantine/store.hpp"
 #include "sanitizers/codec.hpp"
-#include "tests/gateway/temp_dir.hpp"
+#include "tests/temp_dir.hpp"
 
-namespace mugai::gateway {
+namespace mugai::quarantine {
 namespace {
 
 namespace fs = std::filesystem;
@@ -114,7 +114,7 @@ TEST_CASE("put stores an encrypted, content-addressed original that get/original
   CHECK(*back == original);
 
   // At rest the bytes are ciphertext; the same original twice shares one blob.
-  const std::string blob = slurp(o.dir + "/blobs/" + sanitize::sha256_hex(original));
+  const std::string blob = slurp(o.dir + "/blobs/" + hex::sha256(original));
   CHECK(blob.size() == 8 + 12 + original.size() + 16);
   CHECK(blob.find("ATTACHMENT-SECRET") == std::string::npos);
   auto id2 = store->put(original, record("a@sender.example", {"bob@city.example.lg.jp"}));
@@ -179,7 +179,7 @@ TEST_CASE("a tampered blob fails its tag, is audited, and is never returned") {
   const std::string original = "Subject: t\r\n\r\nbody\r\n";
   auto id = store->put(original, record("a@x.example", {"b@y.example"}));
   REQUIRE(id.has_value());
-  const std::string path = o.dir + "/blobs/" + sanitize::sha256_hex(original);
+  const std::string path = o.dir + "/blobs/" + hex::sha256(original);
   SUBCASE("one flipped ciphertext bit") {
     std::string blob = slurp(path);
     blob[8 + 12 + 3] ^= 0x01;
@@ -451,21 +451,6 @@ TEST_CASE("an index from before audit anchors is upgraded; a newer schema is ref
   CHECK(newer.error().message.find("newer than this mugai knows") != std::string::npos);
 }
 
-TEST_CASE("East Asian width: CJK and fullwidth take two columns, tables stay aligned") {
-  CHECK(display_width("abc") == 3);
-  CHECK(display_width("請求書") == 6);
-  CHECK(display_width("ｶﾀｶﾅ") == 4);        // halfwidth katakana: narrow
-  CHECK(display_width("ＡＢ") == 4);         // fullwidth Latin: wide
-  CHECK(display_width("か\xE3\x82\x99") == 2);  // combining voiced mark: zero
-  CHECK(display_width("\x1b[31m") == 5);    // ESC shown as U+FFFD, never sent raw
-  CHECK(fit_columns("\x1b[2J", 4).find('\x1b') == std::string::npos);
-  CHECK(fit_columns("ab", 4) == "ab  ");
-  CHECK(fit_columns("請求書", 6) == "請求書");
-  CHECK(display_width(fit_columns("請求書の送付", 7)) == 7);
-  CHECK(fit_columns("請求書の送付", 7) == "請求書\xE2\x80\xA6");
-  CHECK(fit_columns("請求書の送付", 6) == "請求\xE2\x80\xA6 ");  // a wide char never split
-  CHECK(display_width(fit_columns("abc\xff", 10)) == 10);
-}
 
 }  // namespace
-}  // namespace mugai::gateway
+}  // namespace mugai::quarantine

@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "gateway/audit.hpp"
+#include "quarantine/audit.hpp"
 #include "sanitizers/quarantine.hpp"
 
-namespace mugai::gateway {
+namespace mugai::quarantine {
 
 enum class EntryStatus { Held, Released, Deleted, Expired };
 std::string_view status_name(EntryStatus s);
@@ -135,4 +135,4 @@ class QuarantineDb final : public sanitize::QuarantineStore {
   std::mutex mu_;
 };
 
-}  // namespace mugai::gateway
+}  // namespace mugai::quarantine

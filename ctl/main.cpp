@@ -14,8 +14,8 @@
 
 #include "config/config.hpp"
 #include "sanitizers/pipeline.hpp"
-#include "gateway/ctl_quarantine.hpp"
-#include "gateway/quarantine_store.hpp"
+#include "ctl/quarantine.hpp"
+#include "quarantine/store.hpp"
 
 namespace {
 
@@ -202,10 +202,10 @@ int cmd_sanitize(Args args) {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   ctx.queue_id = "ctl" + std::to_string(ctx.received_unix) + "-" + std::to_string(getpid());
   ctx.gateway_hostname = config->smtp.hostname;
-  auto opened = mugai::gateway::QuarantineDb::open(
-      mugai::gateway::store_options(*config, true, mugai::ctl::resolve_operator("")));
+  auto opened = mugai::quarantine::QuarantineDb::open(
+      mugai::quarantine::store_options(*config, true, mugai::ctl::resolve_operator("")));
   if (!opened) return fail(opened.error().message);
-  mugai::gateway::QuarantineDb& quarantine = **opened;
+  mugai::quarantine::QuarantineDb& quarantine = **opened;
   const auto outcome = mugai::sanitize::sanitize_message(*untrusted_message, ctx, *policy, quarantine);
 
   // The report is written whatever the verdict: it is how the admin learns what was removed and why.

@@ -1,7 +1,7 @@
 // The hash-chained audit trail. The chain links raw line bytes: prev = SHA-256 of the previous line
 // without its newline; the first record links to 64 zeros. Appends hold an exclusive flock on the file
 // across read-tail → write → fsync, so concurrent writers (gateway workers, mugaictl) never fork the chain.
-#include "gateway/audit.hpp"
+#include "quarantine/audit.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -12,30 +12,18 @@
 #include <ctime>
 #include <fstream>
 
-#include "gateway/durable_file.hpp"
-#include "sanitizers/codec.hpp"
-#include "sanitizers/json.hpp"
+#include "common/hex.hpp"
+#include "common/durable_file.hpp"
+#include "common/json.hpp"
+#include "common/fd.hpp"
 
-namespace mugai::gateway {
+namespace mugai::quarantine {
 namespace {
 
 constexpr std::string_view kGenesis = "0000000000000000000000000000000000000000000000000000000000000000";
 constexpr std::size_t kMaxValue = 4096;
 constexpr std::size_t kTailWindow = 1 << 20;  // far above any record append() can write
 
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  ~FdGuard() {
-    if (fd_ >= 0) ::close(fd_);  // also drops the flock
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string iso_time(std::int64_t unix) {
   const std::time_t t = static_cast<std::time_t>(unix);
@@ -88,18 +76,6 @@ bool parse_u64(std::string_view s, std::uint64_t& out) {
   return true;
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 }  // namespace
 
@@ -111,7 +87,7 @@ Expected<AuditHead> AuditLog::append(std::string_view event, std::string_view op
   if (slash != std::string::npos && slash > 0) {
     if (auto st = durable::make_dir(path_.substr(0, slash), true); !st) return st.error();
   }
-  FdGuard fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+  UniqueFd fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (fd.get() < 0) return durable::errno_error("cannot open audit log", path_);
   while (::flock(fd.get(), LOCK_EX) != 0) {
     if (errno != EINTR) return durable::errno_error("cannot lock audit log", path_);
@@ -128,95 +104,30 @@ Expected<AuditHead> AuditLog::append(std::string_view event, std::string_view op
     }
   }
   const std::string torn = ends_with_newline ? "" : "\n";  // a torn last write stays a separate (bad) line
-  std::string line = "{\"seq\":" + std::to_string(seq + 1) + ",\"unix\":" + std::to_string(now_unix) + ",\"time\":";
-  json::append_string(line, iso_time(now_unix));
-  line += ",\"event\":";
-  json::append_string(line, event.substr(0, kMaxValue));
-  line += ",\"operator\":";
-  json::append_string(line, operator_name.substr(0, kMaxValue));
-  for (const auto& [k, v] : fields) {
-    line += ',';
-    json::append_string(line, std::string_view(k).substr(0, 64));
-    line += ':';
-    json::append_string(line, std::string_view(v).substr(0, kMaxValue));
-  }
-  line += ",\"prev\":";
-  json::append_string(line, prev_line->empty() ? std::string(kGenesis) : sanitize::sha256_hex(*prev_line));
-  line += "}";
+  json::Value record{{"seq", seq + 1}, {"unix", now_unix}, {"time", iso_time(now_unix)},
+                     {"event", event.substr(0, kMaxValue)}, {"operator", operator_name.substr(0, kMaxValue)}};
+  for (const auto& [k, v] : fields) record[std::string(std::string_view(k).substr(0, 64))] = std::string_view(v).substr(0, kMaxValue);
+  record["prev"] = prev_line->empty() ? std::string(kGenesis) : hex::sha256(*prev_line);
+  const std::string line = json::dump(record);
   if (!durable::write_all(fd.get(), {torn, line, "\n"})) return durable::errno_error("cannot write audit log", path_);
   if (::fsync(fd.get()) != 0) return durable::errno_error("cannot fsync audit log", path_);
-  return AuditHead{seq + 1, sanitize::sha256_hex(line)};
+  return AuditHead{seq + 1, hex::sha256(line)};
 }
 
 Expected<AuditFields> parse_flat_object(std::string_view s) {
+  const json::Value v = json::parse(s);
+  if (!v.is_object()) return Error{"not a JSON object"};
   AuditFields out;
-  std::size_t i = 0;
-  const auto bad = [&](std::string_view what) { return Error{what.empty() ? "not a JSON object" : std::string(what)}; };
-  const auto parse_string = [&](std::string& dst) -> bool {
-    if (i >= s.size() || s[i] != '"') return false;
-    for (++i; i < s.size(); ++i) {
-      const char c = s[i];
-      if (c == '"') {
-        ++i;
-        return true;
-      }
-      if (static_cast<unsigned char>(c) < 0x20) return false;
-      if (c != '\\') {
-        dst.push_back(c);
-        continue;
-      }
-      if (++i >= s.size()) return false;
-      switch (s[i]) {
-        case '"': case '\\': case '/': dst.push_back(s[i]); break;
-        case 'n': dst.push_back('\n'); break;
-        case 'r': dst.push_back('\r'); break;
-        case 't': dst.push_back('\t'); break;
-        case 'b': dst.push_back('\b'); break;
-        case 'f': dst.push_back('\f'); break;
-        case 'u': {
-          if (i + 4 >= s.size()) return false;
-          std::uint32_t cp = 0;
-          for (std::size_t k = 1; k <= 4; ++k) {
-            const char h = s[i + k];
-            cp <<= 4;
-            if (h >= '0' && h <= '9') cp |= static_cast<std::uint32_t>(h - '0');
-            else if (h >= 'a' && h <= 'f') cp |= static_cast<std::uint32_t>(h - 'a' + 10);
-            else if (h >= 'A' && h <= 'F') cp |= static_cast<std::uint32_t>(h - 'A' + 10);
-            else return false;
-          }
-          // append() only writes \u00XX and \ufffd; a lone surrogate is shown as U+FFFD.
-          append_utf8(dst, cp >= 0xD800 && cp <= 0xDFFF ? 0xFFFD : cp);
-          i += 4;
-          break;
-        }
-        default: return false;
-      }
-    }
-    return false;
-  };
-  if (s.empty() || s[0] != '{') return bad("");
-  i = 1;
-  while (true) {
-    std::string key, value;
-    if (!parse_string(key) || i >= s.size() || s[i] != ':') return bad("");
-    ++i;
-    if (i < s.size() && s[i] == '"') {
-      if (!parse_string(value)) return bad("");
+  for (const auto& [key, value] : v.items()) {
+    if (value.is_string()) {
+      out.emplace_back(key, value.get<std::string>());
+    } else if (value.is_number_integer()) {
+      out.emplace_back(key, value.dump());
     } else {
-      const std::size_t start = i;
-      if (i < s.size() && s[i] == '-') ++i;
-      while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-      if (i == start) return bad("");
-      value = s.substr(start, i - start);
+      return Error{"value of " + key + " is neither a string nor an integer"};
     }
-    out.emplace_back(std::move(key), std::move(value));
-    if (i < s.size() && s[i] == ',') {
-      ++i;
-      continue;
-    }
-    if (i + 1 == s.size() && s[i] == '}') return out;
-    return bad("");
   }
+  return out;
 }
 
 Expected<std::vector<AuditRecord>> read_audit(const std::string& path, std::int64_t since_unix) {
@@ -265,7 +176,7 @@ Expected<AuditCheck> verify_audit(const std::string& path, const std::optional<A
       return broken(n - 1, "record was edited: its SHA-256 does not match the one record " + std::to_string(n) +
                                " carries");
     }
-    expected_prev = sanitize::sha256_hex(line);
+    expected_prev = hex::sha256(line);
     if (anchor && anchor->seq == n && anchor->sha256 != expected_prev) {
       return broken(n, "record differs from the one the quarantine index anchored when it was written: edited");
     }
@@ -277,4 +188,4 @@ Expected<AuditCheck> verify_audit(const std::string& path, const std::optional<A
   return check;
 }
 
-}  // namespace mugai::gateway
+}  // namespace mugai::quarantine

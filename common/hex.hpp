@@ -1,0 +1,26 @@
+// Hexadecimal and SHA-256 digests: one table, one digest routine for the whole tree.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace mugai::hex {
+
+inline constexpr char kLower[] = "0123456789abcdef";
+inline constexpr char kUpper[] = "0123456789ABCDEF";
+
+// 0-15 for a hex digit of either case, -1 for anything else.
+constexpr int value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// Lowercase hex of `bytes`.
+std::string encode(std::string_view bytes);
+
+// Lowercase hex SHA-256 of `bytes`; empty only if OpenSSL cannot allocate (callers show "unknown").
+std::string sha256(std::string_view bytes);
+
+}  // namespace mugai::hex
