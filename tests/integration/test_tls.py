@@ -1,14 +1,17 @@
 # STARTTLS on both sides: inbound round trip, tls_required, the CVE-2011-0411 plaintext injection,
 # and outbound policy (opportunistic uses TLS when offered; required defers when it is not).
+import os
+import shlex
 import shutil
 import smtplib
+import subprocess
 import socket
 import ssl
 import tempfile
 import time
 import unittest
 
-from harness import (RCPT, SENDER, GatewayCase, RawClient, first_line, make_cert, send_smtplib,
+from harness import (RCPT, SENDER, SOURCE_DIR, GatewayCase, RawClient, first_line, make_cert, send_smtplib,
                      smtp_hop, text_message, token)
 
 
@@ -48,6 +51,29 @@ class TlsTest(GatewayCase):
             self.assertFalse(s.has_extn("starttls"), "no STARTTLS offered inside TLS")
             s.sendmail(SENDER, [RCPT], text_message("tls " + tok, tok))
         self.assertTrue(sink.wait_for(tok, 20), gw.log_text()[-3000:])
+
+    def test_quick_start_swaks_command(self):
+        """The swaks command scripts/run tells a newcomer to type works as printed (STARTTLS included)."""
+        with open(os.path.join(SOURCE_DIR, "scripts", "run"), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        start = next((n for n, l in enumerate(lines) if l.lstrip().startswith("swaks ")), None)
+        self.assertIsNotNone(start, "scripts/run no longer prints a swaks command")
+        command = ""
+        for line in lines[start:]:
+            # The heredoc writes "\\" so that the newcomer sees a shell line continuation "\".
+            command += line.rstrip().removesuffix("\\\\") + " "
+            if not line.rstrip().endswith("\\\\"):
+                break
+        argv = shlex.split(command)
+        sink = self.sink()
+        gw = self.tls_gateway(sink)
+        argv[argv.index("--server") + 1] = "127.0.0.1:%d" % gw.port
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn("STARTTLS", res.stdout)
+        self.assertTrue(sink.wait_count(1, 20), gw.log_text()[-3000:])
+        got = sink.messages()[0].message()
+        self.assertEqual(got["X-Mugai-Sanitized"], "yes")
 
     def test_tls_required_refuses_plain_mail(self):
         sink = self.sink()
