@@ -1,11 +1,12 @@
 // East Asian width per UAX #11, reduced to the ranges that matter for Japanese mail: wide for Hangul
 // Jamo, CJK symbols/punctuation, kana, CJK ideographs, Hangul syllables, fullwidth forms and emoji;
-// zero for combining marks, zero-width space/joiners and variation selectors.
+// zero for combining marks and variation selectors.
 #include "ctl/text_width.hpp"
 
 #include <vector>
 
 #include "common/utf8.hpp"
+#include "sanitizers/charset.hpp"
 
 namespace mugai::ctl {
 namespace {
@@ -14,8 +15,8 @@ struct Range {
   char32_t lo, hi;
 };
 
-constexpr Range kZero[] = {{0x0300, 0x036F}, {0x200B, 0x200F}, {0x2060, 0x2064}, {0x3099, 0x309A},
-                           {0xFE00, 0xFE0F}, {0xFEFF, 0xFEFF}, {0xE0100, 0xE01EF}};
+// Zero-width format characters never get here: escape_for_display() has shown them as \uXXXX.
+constexpr Range kZero[] = {{0x0300, 0x036F}, {0x3099, 0x309A}, {0xFE00, 0xFE0F}, {0xE0100, 0xE01EF}};
 constexpr Range kWide[] = {{0x1100, 0x115F},   {0x2E80, 0x303E},   {0x3041, 0x33FF},   {0x3400, 0x4DBF},
                            {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},   {0xAC00, 0xD7A3},   {0xF900, 0xFAFF},
                            {0xFE30, 0xFE4F},   {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},   {0x1F300, 0x1F64F},
@@ -27,24 +28,12 @@ struct Glyph {
   int width;
 };
 
-// Splits into printable code points; unsafe ones are replaced by U+FFFD.
-std::vector<Glyph> glyphs(std::string_view s) {
-  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+// Splits text that escape_for_display() has made safe (valid UTF-8, nothing hidden) into code points.
+std::vector<Glyph> glyphs(std::string_view safe) {
   std::vector<Glyph> out;
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8::sequence_length(s, i);
-    if (n == 0) {
-      out.push_back({kReplacement, 1});
-      ++i;
-      continue;
-    }
-    const char32_t cp = utf8::code_point(s, i, n);
-    const bool control = cp < 0x20 || (cp >= 0x7F && cp < 0xA0);
-    if (control) {
-      out.push_back({kReplacement, 1});
-    } else {
-      out.push_back({s.substr(i, n), codepoint_width(cp)});
-    }
+  for (std::size_t i = 0; i < safe.size();) {
+    const std::size_t n = utf8::sequence_length(safe, i);
+    out.push_back({safe.substr(i, n), codepoint_width(utf8::code_point(safe, i, n))});
     i += n;
   }
   return out;
@@ -60,14 +49,16 @@ int codepoint_width(char32_t cp) {
   return 1;
 }
 
-std::size_t display_width(std::string_view utf8) {
+std::size_t display_width(std::string_view untrusted) {
+  const std::string safe = sanitize::escape_for_display(untrusted);
   std::size_t w = 0;
-  for (const auto& g : glyphs(utf8)) w += static_cast<std::size_t>(g.width);
+  for (const auto& g : glyphs(safe)) w += static_cast<std::size_t>(g.width);
   return w;
 }
 
-std::string fit_columns(std::string_view utf8, std::size_t columns) {
-  const auto gs = glyphs(utf8);
+std::string fit_columns(std::string_view untrusted, std::size_t columns) {
+  const std::string safe = sanitize::escape_for_display(untrusted);
+  const auto gs = glyphs(safe);
   std::size_t total = 0;
   for (const auto& g : gs) total += static_cast<std::size_t>(g.width);
   // When cut, one column is kept for the ellipsis.

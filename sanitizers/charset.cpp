@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "common/ascii.hpp"
+#include "common/display.hpp"
 #include "common/utf8.hpp"
 
 namespace mugai::sanitize {
@@ -538,11 +539,8 @@ std::string escape_for_display(std::string_view untrusted) {
       continue;
     }
     const std::uint32_t cp = utf8::code_point(untrusted, i, n);
-    const bool control = cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
-    const bool bidi = (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
-                      cp == 0x200E || cp == 0x200F;
-    if (control || bidi) {
-      std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(cp));
+    if (display::hidden(cp)) {
+      std::snprintf(buf, sizeof buf, cp > 0xFFFF ? "\\U%08X" : "\\u%04X", static_cast<unsigned>(cp));
       out += buf;
     } else {
       out.append(untrusted.substr(i, n));

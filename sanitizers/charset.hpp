@@ -41,8 +41,10 @@ bool output_charset_supported(std::string_view charset);
 EncodedText encode_output(std::string_view utf8, std::string_view charset);
 
 
-// For showing an untrusted name in a notice: C0/C1 controls, DEL and bidi/direction marks become
-// `\uXXXX`, bytes that are not UTF-8 become `\xNN`; everything else is kept. Idempotent.
+// For showing an untrusted name or subject in a notice, a listing or a report: every code point of
+// display::hidden() (controls, format and bidi characters, line/paragraph separators, zero-width and
+// default-ignorable ones) becomes `\uXXXX` (`\UXXXXXXXX` above U+FFFF), bytes that are not UTF-8
+// become `\xNN`; everything else is kept. Idempotent.
 std::string escape_for_display(std::string_view untrusted);
 
 }  // namespace mugai::sanitize

@@ -167,6 +167,32 @@ class ReviewAndRelease(QuarantineCase):
         self.assertEqual(broken.returncode, 1)
         self.assertIn(b"record 2", broken.stderr)
 
+    def test_hidden_characters_in_names_are_shown_escaped(self):
+        """A filename or subject carrying U+2028, a bidi override or zero-width characters cannot forge
+        a line of the notice, of `show` or of `list`: each is shown as \\uXXXX."""
+        tok = token()
+        forged = "%E2%80%A8%20%20-%20invoice.pdf%20%7C%20kept%E2%80%AEexe.pdf%E2%80%8B"
+        raw = (ATTACHED.format(tok=tok, attachment=base64.b64encode(b"MZ" + tok.encode()).decode())
+               .replace('filename="payload.exe"', "filename*=UTF-8''a" + forged)
+               .replace("Subject: =?UTF-8?B?6KuL5rGC5pu4?=", "Subject: =?UTF-8?B?%s?="
+                        % base64.b64encode("件名\u2028Subject: forged".encode()).decode()))
+        send_smtplib(self.gw.port, raw.encode())
+        found = self.sink.wait_for("plain " + tok, 20)
+        self.assertEqual(len(found), 1, self.gw.log_text()[-3000:])
+        notice = found[0].message()
+        body = notice.get_content()
+        for hidden in ("\u2028", "\u202e", "\u200b"):
+            self.assertNotIn(hidden, body)
+            self.assertNotIn(hidden, str(notice["Subject"]))
+        self.assertIn("a\\u2028  - invoice.pdf | kept\\u202Eexe.pdf\\u200B", body)
+        qid = notice["X-Mugai-Quarantine-Id"]
+        for argv in (("quarantine", "show", qid), ("quarantine", "list")):
+            shown = self.ctl(*argv)
+            self.assertEqual(shown.returncode, 0, shown.stderr.decode())
+            for hidden in ("\u2028", "\u202e", "\u200b"):
+                self.assertNotIn(hidden.encode(), shown.stdout, argv)
+        self.assertIn(b"\\u2028", self.ctl("quarantine", "show", qid).stdout)
+
     def test_release_to_a_hop_without_starttls_is_refused_and_the_original_stays_held(self):
         qid, _raw, tok = self.quarantine_one()
         plain = Sink().start()

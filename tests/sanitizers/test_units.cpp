@@ -55,9 +55,18 @@ TEST_CASE("charset conversion never fails and counts replacements") {
   CHECK(truncated.text == "\xEF\xBF\xBD");
 }
 
-TEST_CASE("escape_for_display shows controls and direction marks") {
+TEST_CASE("escape_for_display shows controls, direction marks and every hidden character") {
   CHECK(escape_for_display("a\x01" "b\xE2\x80\x8F" "c\xC2\x85\xFF") == "a\\u0001b\\u200Fc\\u0085\\xFF");
   CHECK(escape_for_display("請求書.pdf") == "請求書.pdf");
+  // Line and paragraph separators, zero-width and format characters (Zl, Zp, Cf), tag characters.
+  CHECK(escape_for_display("a\xE2\x80\xA8" "b\xE2\x80\xA9" "c") == "a\\u2028b\\u2029c");
+  CHECK(escape_for_display("\xE2\x80\x8B\xE2\x80\x8D\xEF\xBB\xBF\xC2\xAD\xD8\x9C") ==
+        "\\u200B\\u200D\\uFEFF\\u00AD\\u061C");
+  CHECK(escape_for_display("x\xF3\xA0\x80\x81y") == "x\\U000E0001y");  // LANGUAGE TAG
+  // Variation selectors stay: they choose a kanji's glyph in a name (葛󠄀, IVS).
+  CHECK(escape_for_display("\xE8\x91\x9B\xF3\xA0\x84\x80") == "\xE8\x91\x9B\xF3\xA0\x84\x80");
+  const std::string once = escape_for_display("\xE2\x80\xAE\x01\xFF");
+  CHECK(escape_for_display(once) == once);
 }
 
 TEST_CASE("header folding and RFC 2047 encoding") {
