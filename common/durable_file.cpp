@@ -139,4 +139,29 @@ Status write_file(const std::string& tmp_path, const std::string& final_path,
   return errno_error(failed, tmp_path);
 }
 
+Status check_owner_and_mode(const std::string& path, const struct stat& st, mode_t forbidden, std::string_view what,
+                            bool check_owner) {
+  const std::string name = std::string(what) + " " + path;
+  if (check_owner && st.st_uid != ::geteuid() && st.st_uid != 0) {
+    return Error{name + " is owned by uid " + std::to_string(st.st_uid) + ", not by uid " +
+                 std::to_string(::geteuid()) + " that mugai runs as (or root): that user could change it (chown " +
+                 std::to_string(::geteuid()) + " " + path + ")"};
+  }
+  if ((st.st_mode & forbidden) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    const bool any = (forbidden & 044) != 0;
+    return Error{name + " has mode " + mode + ": group and others must have no " + (any ? "access" : "write access") +
+                 " (chmod " + (any ? "600 " : "go-w ") + path + ")"};
+  }
+  return Ok{};
+}
+
+Status check_private_dir(const std::string& path, std::string_view what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno_error("cannot stat " + std::string(what), path);
+  if (!S_ISDIR(st.st_mode)) return Error{std::string(what) + " " + path + " is not a directory"};
+  return check_owner_and_mode(path, st, 022, what);
+}
+
 }  // namespace mugai::durable

@@ -1,4 +1,4 @@
-// Crash-safe file creation shared by the spool and the maildir backend: a file is written under a
+// Crash-safe file creation shared by the spool, the quarantine and the maildir backend: a file is written under a
 // temporary name, fsync'd, renamed into place and its directory fsync'd, so after a crash a final
 // name either holds the complete content or does not exist.
 #pragma once
@@ -6,6 +6,8 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+
+#include <sys/stat.h>
 
 #include "common/expected.hpp"
 
@@ -34,5 +36,15 @@ Status rename_noreplace(const std::string& from, const std::string& to);
 // skips both fsyncs (only for measuring their cost).
 Status write_file(const std::string& tmp_path, const std::string& final_path,
                   std::initializer_list<std::string_view> parts, bool fsync, bool replace);
+
+// Refuses what another local user could change under us (as `postfix check` does): `st` (of `path`)
+// must have none of the `forbidden` mode bits (022: group/other write; 077: any group/other access) and,
+// with `check_owner`, belong to the effective user or root. The error names the path and the fix.
+Status check_owner_and_mode(const std::string& path, const struct stat& st, mode_t forbidden, std::string_view what,
+                            bool check_owner = true);
+
+// check_owner_and_mode() for a directory that must exist (spool, quarantine): not group- or
+// world-writable, owned by us.
+Status check_private_dir(const std::string& path, std::string_view what);
 
 }  // namespace mugai::durable

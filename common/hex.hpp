@@ -1,4 +1,4 @@
-// Hexadecimal and SHA-256 digests: one table, one digest routine for the whole tree.
+// Hexadecimal, SHA-256 digests and HMAC-SHA-256 tags: one table, one routine each for the whole tree.
 #pragma once
 
 #include <string>
@@ -22,5 +22,12 @@ std::string encode(std::string_view bytes);
 
 // Lowercase hex SHA-256 of `bytes`; empty only if OpenSSL cannot allocate (callers show "unknown").
 std::string sha256(std::string_view bytes);
+
+// Lowercase hex HMAC-SHA-256 of `data` under `key`; empty only if OpenSSL fails.
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
+// Compares two tags in time independent of where they differ (a MAC check must not leak how much of
+// a forged tag was right).
+bool equal_constant_time(std::string_view a, std::string_view b);
 
 }  // namespace mugai::hex

@@ -603,6 +603,7 @@ constexpr KeyRow kKeys[] = {
     {"delivery.bounce", false, apply_bounce},
     {"spool.dir", false, [](Field& f, Config& c) { apply_nonempty_path(f, c.spool.dir); }},
     {"spool.fsync", false, [](Field& f, Config& c) { f.flag(c.spool.fsync); }},
+    {"spool.key_file", false, [](Field& f, Config& c) { f.text(c.spool.key_file); }},
     {"quarantine.dir", false, [](Field& f, Config& c) { apply_nonempty_path(f, c.quarantine.dir); }},
     {"quarantine.key_file", false, [](Field& f, Config& c) { f.text(c.quarantine.key_file); }},
     {"quarantine.retention", false, [](Field& f, Config& c) { f.duration(c.quarantine.retention); }},
@@ -804,6 +805,7 @@ class Loader {
                     "sanitize.max_decoded_part (" + std::to_string(sl.max_decoded_part) +
                         ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
     }
+    if (c.spool.key_file.empty()) c.spool.key_file = c.spool.dir + "/spool.key";
     if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.smtp.hostname;
     if (c.delivery.bounce.empty()) {
       c.delivery.dead_letter_dir = c.spool.dir + "/dead-letter";

@@ -66,6 +66,7 @@ struct Delivery {
 struct Spool {
   std::string dir = "var/spool";               // spool.dir
   bool fsync = true;                           // spool.fsync (false only for benchmarks of the cost)
+  std::string key_file;                        // spool.key_file; empty = <dir>/spool.key
 };
 
 struct Quarantine {

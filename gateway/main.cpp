@@ -48,7 +48,7 @@ int run(const mugai::config::Config& cfg) {
   mugai::log::init(cfg.log.format == mugai::config::Log::Format::Json ? mugai::log::Format::Json
                                                                       : mugai::log::Format::Text,
                    cfg.log.file);
-  Spool spool(cfg.spool.dir, cfg.spool.fsync);
+  Spool spool(cfg.spool.dir, cfg.spool.fsync, cfg.spool.key_file);
   if (auto st = spool.open(); !st) {
     std::cerr << "mugai-gateway: spool.dir: " << st.error().message << "\n";
     return 1;

@@ -1,6 +1,8 @@
 // The durable queue (see spool.hpp). Each entry is one file: a text header, the message, and an end
-// record "END <n>" that is checked against the header's size, so a torn or truncated file is never
-// mistaken for a message; such files are moved to corrupt/, never deleted.
+// record "END <n> <mac>": n is checked against the header's size, so a torn or truncated file is never
+// mistaken for a message, and mac (HMAC-SHA-256 under the spool key, over the stage and every byte
+// before the end record) shows the gateway wrote it, so a file planted in queue/ or a raw file renamed
+// to .clean is never delivered. Such files are moved to corrupt/, never deleted.
 #include "gateway/spool.hpp"
 
 #include <dirent.h>
@@ -19,12 +21,15 @@
 #include "common/id.hpp"
 #include "common/fd.hpp"
 #include "common/durable_file.hpp"
+#include "common/hex.hpp"
+#include "common/key_file.hpp"
+#include "gateway/log.hpp"
 
 namespace mugai::gateway {
 
 namespace {
 
-constexpr std::string_view kMagic = "MUGAI-SPOOL 1\n";
+constexpr std::string_view kMagic = "MUGAI-SPOOL 2\n";
 constexpr std::size_t kTimeChars = 12;
 constexpr std::size_t kSeqChars = 4;
 constexpr std::uint32_t kSeqMax = (1u << (5 * kSeqChars)) - 1;
@@ -37,7 +42,19 @@ bool safe_value(std::string_view v) {
   return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
-std::string trailer(std::size_t n) { return "\nEND " + std::to_string(n) + "\n"; }
+// The tag binds the stage too: the same bytes under another suffix are a different (unwritten) file.
+std::string mac(std::string_view key, Stage stage, std::string_view header, std::string_view message) {
+  std::string data;
+  data.reserve(8 + header.size() + message.size());
+  data.append(suffix(stage)).append("\n").append(header).append(message);
+  return hex::hmac_sha256(key, data);
+}
+
+constexpr std::size_t kMacChars = 64;
+
+std::string trailer(std::size_t n, std::string_view tag) {
+  return "\nEND " + std::to_string(n) + " " + std::string(tag) + "\n";
+}
 
 // Cuts the next '\n'-terminated line off `rest`; false when no complete line is left.
 bool next_line(std::string_view& rest, std::string_view& line) {
@@ -119,9 +136,11 @@ bool read_at(int fd, std::size_t offset, std::size_t len, std::string& out) {
   return true;
 }
 
-// Reads and verifies a spool file. With `whole`, the message is loaded into e.message; without,
-// only the header and the end record are read (recovery of a large queue stays cheap).
-Status read_entry(const std::string& path, std::string_view id, bool whole, SpoolEntry& e) {
+// Reads and verifies a spool file. With `key`, the message is loaded into e.message and its tag
+// checked; without, only the header and the end record's shape are read (recovery of a large queue
+// stays cheap; every entry is authenticated when it is loaded to be processed).
+Status read_entry(const std::string& path, std::string_view id, Stage stage, const std::string* key, SpoolEntry& e) {
+  const bool whole = key != nullptr;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return durable::errno_error("cannot open spool file", path);
   struct stat st {};
@@ -137,28 +156,47 @@ Status read_entry(const std::string& path, std::string_view id, bool whole, Spoo
 
   auto h = parse_header(buf, id, e);
   if (!h) return Error{spool_error(path, h.error().message)};
-  auto end = trailer(h->message_size);
+  const std::string end_shape = trailer(h->message_size, std::string(kMacChars, '0'));
   // Overflow-safe form of "length + size + end == file_size".
-  if (file_size < h->length || file_size - h->length < end.size() ||
-      file_size - h->length - end.size() != h->message_size)
+  if (file_size < h->length || file_size - h->length < end_shape.size() ||
+      file_size - h->length - end_shape.size() != h->message_size)
     return Error{spool_error(path, "size does not match (truncated?)")};
   auto end_at = h->length + h->message_size;
   std::string tail;
   if (whole) {
     tail = buf.substr(end_at);
-  } else if (!read_at(fd.get(), end_at, end.size(), tail)) {
+  } else if (!read_at(fd.get(), end_at, end_shape.size(), tail)) {
     return Error{spool_error(path, "short read")};
   }
-  if (tail != end) return Error{spool_error(path, "missing end record")};
-  if (whole) {
-    buf.resize(end_at);
-    buf.erase(0, h->length);
-    e.message = std::move(buf);
+  const std::size_t tag_at = end_shape.size() - 1 - kMacChars;
+  if (tail.compare(0, tag_at, end_shape, 0, tag_at) != 0 || tail.back() != '\n') {
+    return Error{spool_error(path, "missing end record")};
   }
+  if (!whole) return Ok{};
+  const std::string_view header = std::string_view(buf).substr(0, h->length);
+  const std::string_view message = std::string_view(buf).substr(h->length, h->message_size);
+  if (!hex::equal_constant_time(std::string_view(tail).substr(tag_at, kMacChars), mac(*key, stage, header, message))) {
+    return Error{spool_error(path, "authentication failed: not written by this gateway (planted or edited)")};
+  }
+  buf.resize(end_at);
+  buf.erase(0, h->length);
+  e.message = std::move(buf);
   return Ok{};
 }
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// Moves queue/<name> to corrupt/, under "<name>.<n>" when an earlier file of that name is there:
+// corrupt files are evidence, never replaced. Returns the name it got.
+Expected<std::string> move_to_corrupt(const std::string& dir, const std::string& name) {
+  for (int n = 0; n < 100; ++n) {
+    const std::string to = n == 0 ? name : name + "." + std::to_string(n);
+    auto st = durable::rename_noreplace(dir + "/queue/" + name, dir + "/corrupt/" + to);
+    if (st) return to;
+    if (errno != EEXIST) return st.error();
+  }
+  return Error{"cannot move " + dir + "/queue/" + name + " to corrupt/: 100 files of that name are there"};
+}
 
 Status unlink_if_exists(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
@@ -217,14 +255,15 @@ bool valid_spool_id(std::string_view id) {
                      id::is_crockford);
 }
 
-Spool::Spool(std::string dir, bool fsync) : dir_(std::move(dir)), fsync_(fsync) {}
+Spool::Spool(std::string dir, bool fsync, std::string key_file)
+    : dir_(std::move(dir)), key_file_(std::move(key_file)), fsync_(fsync) {}
 
 namespace {
 
 // Writes `e`'s envelope with `message` as queue/<id><suffix>; `e.message` is ignored so callers
 // need not copy the message into the entry.
-Status write_entry(const std::string& dir, bool fsync, const SpoolEntry& e, std::string_view message,
-                   Stage stage, bool replace) {
+Status write_entry(const std::string& dir, bool fsync, const std::string& key, const SpoolEntry& e,
+                   std::string_view message, Stage stage, bool replace) {
   if (!valid_spool_id(e.id)) return Error{"invalid spool id: " + e.id};
   if (e.rcpt_to.empty()) return Error{"spool entry without recipients"};
   std::size_t rcpt_bytes = 0;
@@ -249,7 +288,8 @@ Status write_entry(const std::string& dir, bool fsync, const SpoolEntry& e, std:
   header += "\nsize " + std::to_string(message.size()) + "\n\n";
   auto name = e.id + suffix(stage);
   return durable::write_file(dir + "/tmp/" + name, dir + "/queue/" + name,
-                             {header, message, trailer(message.size())}, fsync, replace);
+                             {header, message, trailer(message.size(), mac(key, stage, header, message))}, fsync,
+                             replace);
 }
 
 // Removes leftovers of interrupted writes: they were never acknowledged.
@@ -270,6 +310,12 @@ Status Spool::open() {
     auto st = durable::make_dir(dir_ + sub, fsync_);
     if (!st) return st;
   }
+  for (const char* sub : {"", "/tmp", "/queue"}) {
+    if (auto st = durable::check_private_dir(dir_ + sub, "spool directory"); !st) return st;
+  }
+  auto key = keyfile::load(key_file_, "spool key file", true);
+  if (!key) return key.error();
+  key_ = std::move(*key);
   return clear_tmp(dir_);
 }
 
@@ -282,35 +328,50 @@ Expected<std::string> Spool::accept(const proto::Envelope& env, std::string_view
   e.helo = env.helo;
   e.mail_from = env.mail_from;
   e.rcpt_to = env.rcpt_to;
-  auto st = write_entry(dir_, fsync_, e, message, Stage::Raw, false);
+  auto st = write_entry(dir_, fsync_, key_, e, message, Stage::Raw, false);
   if (!st) return st.error();
   return e.id;
 }
 
 Expected<std::string> Spool::add(SpoolEntry entry) {
   entry.id = new_spool_id();
-  auto st = write_entry(dir_, fsync_, entry, entry.message, Stage::Clean, false);
+  auto st = write_entry(dir_, fsync_, key_, entry, entry.message, Stage::Clean, false);
   if (!st) return st.error();
   return std::move(entry.id);
 }
 
 Status Spool::store_clean(const SpoolEntry& raw, std::string_view sanitized_message) {
-  // replace=true: a crash between this rename and the unlink below may have left a .clean from an
-  // earlier attempt; the new one is equally valid.
-  auto st = write_entry(dir_, fsync_, raw, sanitized_message, Stage::Clean, true);
-  if (!st) return st;
-  // No directory fsync after the unlink: if it is lost, recover() sees both files and keeps .clean.
-  return unlink_if_exists(dir_ + "/queue/" + raw.id + ".raw");
+  // The raw file stays until remove(): should the clean one fail authentication later, the message is
+  // sanitized again from it instead of being lost. replace=true: a crash after an earlier attempt's
+  // rename left a .clean that is equally valid.
+  return write_entry(dir_, fsync_, key_, raw, sanitized_message, Stage::Clean, true);
 }
 
-Expected<SpoolEntry> Spool::load(std::string_view id) const {
+Expected<SpoolEntry> Spool::load(std::string_view id) {
   if (!valid_spool_id(id)) return Error{"invalid spool id: " + std::string(id)};
-  auto base = dir_ + "/queue/" + std::string(id);
-  SpoolEntry e;
-  e.stage = exists(base + ".clean") ? Stage::Clean : Stage::Raw;
-  auto st = read_entry(base + suffix(e.stage), id, true, e);
-  if (!st) return st.error();
-  return e;
+  const std::string name(id);
+  const auto base = dir_ + "/queue/" + name;
+  // Never delivered or sanitized as found: a file that fails is moved aside (and logged); a failed
+  // Clean form falls back to the Raw one, which is then sanitized again.
+  const auto reject = [&](Stage stage, const Error& why) {
+    auto moved = move_to_corrupt(dir_, name + suffix(stage));
+    log::event("spool-rejected", {{"id", name}, {"file", name + suffix(stage)}, {"error", why.message},
+                                  {"moved", moved ? "corrupt/" + *moved : moved.error().message}});
+  };
+  for (const Stage stage : {Stage::Clean, Stage::Raw}) {
+    if (!exists(base + suffix(stage))) continue;
+    SpoolEntry e;
+    auto st = read_entry(base + suffix(stage), id, stage, &key_, e);
+    if (st) {
+      e.stage = stage;
+      return e;
+    }
+    reject(stage, st.error());
+    if (stage == Stage::Raw || !exists(base + ".raw")) {
+      return Error{st.error().message + (stage == Stage::Clean ? "; no raw original left to sanitize again" : "")};
+    }
+  }
+  return Error{"no spool entry " + name};
 }
 
 Status Spool::mark_done(std::string_view id, std::string_view rcpt) {
@@ -391,8 +452,8 @@ std::vector<std::string> Spool::recover(std::vector<std::string>& problems) {
   }
 
   auto to_corrupt = [&](const std::string& name, std::string_view why) {
-    auto st = durable::rename_noreplace(dir_ + "/queue/" + name, dir_ + "/corrupt/" + name);
-    problems.push_back(st ? "moved " + name + " to corrupt/: " + std::string(why)
+    auto st = move_to_corrupt(dir_, name);
+    problems.push_back(st ? "moved " + name + " to corrupt/" + *st + ": " + std::string(why)
                           : st.error().message + " (" + std::string(why) + ")");
   };
 
@@ -421,22 +482,13 @@ std::vector<std::string> Spool::recover(std::vector<std::string>& problems) {
     auto base = dir_ + "/queue/" + id;
     SpoolEntry scratch;
     bool have_entry = false;
-    if (f.clean) {
-      if (auto st = read_entry(base + ".clean", id, false, scratch); st) {
-        have_entry = true;
-        // store_clean() crashed before unlinking the raw file: the clean one supersedes it.
-        if (f.raw) {
-          if (auto un = unlink_if_exists(base + ".raw"); !un) problems.push_back(un.error().message);
-        }
-      } else {
-        to_corrupt(id + ".clean", st.error().message);
-      }
-    }
-    if (!have_entry && f.raw) {
-      if (auto st = read_entry(base + ".raw", id, false, scratch); st) {
+    // Both files: store_clean() ran; the raw one stays as the fallback until remove().
+    for (const auto& [present, stage] : {std::pair{f.clean, Stage::Clean}, std::pair{f.raw, Stage::Raw}}) {
+      if (!present) continue;
+      if (auto st = read_entry(base + suffix(stage), id, stage, nullptr, scratch); st) {
         have_entry = true;
       } else {
-        to_corrupt(id + ".raw", st.error().message);
+        to_corrupt(id + suffix(stage), st.error().message);
       }
     }
     if (have_entry) {

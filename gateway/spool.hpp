@@ -1,5 +1,6 @@
 // The durable queue. A message is acknowledged (250) only after its spool file and the queue
-// directory are fsync'd; files are written under tmp/ and renamed into queue/, and a file without
+// directory are fsync'd, and only files the gateway wrote (authenticated under the spool key) are ever
+// processed; files are written under tmp/ and renamed into queue/, and a file without
 // its end record is never treated as a message. A message leaves the spool only through remove(),
 // which the scheduler calls after the next hop's 250 or a durably written bounce.
 #pragma once
@@ -45,9 +46,11 @@ bool valid_spool_id(std::string_view id);
 
 class Spool {
  public:
-  Spool(std::string dir, bool fsync);
+  // `key_file` holds the key that authenticates every spool file (created by open()).
+  Spool(std::string dir, bool fsync, std::string key_file);
 
-  // Creates dir/{tmp,queue} as needed and removes leftovers in tmp/ (partial writes).
+  // Creates dir/{tmp,queue} as needed, refuses them when another user could write them or owns them,
+  // loads (or creates) the spool key, and removes leftovers in tmp/ (partial writes).
   Status open();
 
   // Writes a new Raw entry durably and returns its id (unique, sortable, filename-safe).
@@ -56,12 +59,13 @@ class Spool {
   // Writes a new entry (Clean stage, for bounces) durably; fills in entry.id and returns it.
   Expected<std::string> add(SpoolEntry entry);
 
-  // Replaces the Raw entry `id` by its sanitized Clean form (the clean file is durable before the
-  // raw one is unlinked, so a crash leaves at least one of them).
+  // Adds the sanitized Clean form of the Raw entry `raw` durably; the raw file stays until remove().
   Status store_clean(const SpoolEntry& raw, std::string_view sanitized_message);
 
-  // Loads an entry; fails on a missing, partial or corrupt file (the message names the file).
-  Expected<SpoolEntry> load(std::string_view id) const;
+  // Loads and authenticates an entry: the Clean form when there is one, else the Raw one. A file that
+  // fails (planted, edited, torn) is moved to corrupt/ and logged; a failed Clean form falls back to
+  // the Raw one, which is then sanitized again. Fails when nothing authentic is left.
+  Expected<SpoolEntry> load(std::string_view id);
 
   // Per-recipient progress, so a retry never re-sends to a recipient the next hop accepted.
   Status mark_done(std::string_view id, std::string_view rcpt);
@@ -81,6 +85,8 @@ class Spool {
 
  private:
   std::string dir_;
+  std::string key_file_;
+  std::string key_;  // set by open()
   bool fsync_;
 };
 

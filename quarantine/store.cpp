@@ -16,6 +16,7 @@
 #include <ctime>
 
 #include "common/id.hpp"
+#include "common/key_file.hpp"
 #include "common/hex.hpp"
 #include "common/durable_file.hpp"
 #include "sanitizers/codec.hpp"
@@ -24,7 +25,8 @@ namespace mugai::quarantine {
 namespace {
 
 constexpr std::string_view kMagic{"MUGAIQ1\0", 8};
-constexpr std::size_t kNonce = 12, kTag = 16, kKey = 32;
+constexpr std::size_t kNonce = 12, kTag = 16;
+static_assert(keyfile::kKeyBytes == 32, "AES-256-GCM takes a 32-byte key");
 constexpr int kBusyTimeoutMs = 5000;
 
 // Each element upgrades the schema by one version; never edit a shipped element, append a new one.
@@ -169,48 +171,6 @@ Expected<std::string> new_id() {
   return digits.substr(0, 4) + "-" + digits.substr(4);
 }
 
-Expected<std::string> read_key(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return durable::errno_error("cannot open quarantine key file", path);
-  struct stat st {};
-  std::string key(kKey, '\0');
-  std::string problem;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    problem = "quarantine key file " + path + " is not a regular file";
-  } else if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    problem = "quarantine key file " + path + " has mode " + mode + ": group/other must have no access (chmod 600 " +
-              path + ")";
-  } else if (st.st_size != static_cast<off_t>(kKey) || ::read(fd, key.data(), kKey) != static_cast<ssize_t>(kKey)) {
-    problem = "quarantine key file " + path + " must hold exactly 32 bytes";
-  }
-  ::close(fd);
-  if (!problem.empty()) return Error{problem};
-  return key;
-}
-
-Expected<std::string> load_or_create_key(const std::string& path, bool create) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
-    if (!create) {
-      return Error{"quarantine key file " + path + " does not exist: the gateway creates it on first start; "
-                   "without it no stored original can be read (restore it from backup)"};
-    }
-    std::string key(kKey, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(kKey)) != 1) {
-      return Error{"no random bytes for the quarantine key"};
-    }
-    const auto slash = path.rfind('/');
-    if (slash != std::string::npos && slash > 0) {
-      if (auto st2 = durable::make_dir(path.substr(0, slash), true); !st2) return st2.error();
-    }
-    auto written = durable::write_file(path + ".tmp" + std::to_string(::getpid()), path, {key}, true, false);
-    if (!written && errno != EEXIST) return written.error();  // EEXIST: another process won the race
-  }
-  return read_key(path);
-}
-
 Expected<std::string> seal(const std::string& key, std::string_view plain, std::string_view aad) {
   std::string out(kMagic);
   out.resize(kMagic.size() + kNonce + plain.size() + kTag);
@@ -347,10 +307,13 @@ Expected<std::unique_ptr<QuarantineDb>> QuarantineDb::open(StoreOptions options)
   const std::string index = options.dir + "/index.sqlite";
   if (options.create) {
     if (auto st = durable::make_dir(options.dir + "/blobs", true); !st) return st.error();
+    for (const auto& dir : {options.dir, options.dir + "/blobs"}) {
+      if (auto st = durable::check_private_dir(dir, "quarantine directory"); !st) return st.error();
+    }
   } else if (::access(index.c_str(), F_OK) != 0) {
     return Error{"no quarantine index at " + index + " (is quarantine.dir right? the gateway creates it on first start)"};
   }
-  auto key = load_or_create_key(options.key_file, options.create);
+  auto key = keyfile::load(options.key_file, "quarantine key file", options.create);
   if (!key) return key.error();
   // The index names senders, recipients and subjects: 0600 like the audit log, whatever the umask (SQLite
   // would create it 0644, and its -wal/-shm files copy the index's mode). Older indexes are tightened.

@@ -44,7 +44,7 @@ const std::string kMessage = std::string("Subject: t\r\n\r\nbody\0x\nEND 5\n\nsi
 
 TEST_CASE("spool: accept then load returns the envelope and the exact message bytes") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), true);
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   auto id = spool.accept(envelope(), kMessage, 1700000000);
   REQUIRE(id);
@@ -65,16 +65,16 @@ TEST_CASE("spool: accept then load returns the envelope and the exact message by
   CHECK(e->message == kMessage);
 }
 
-TEST_CASE("spool: store_clean replaces the raw entry, keeping id and envelope") {
+TEST_CASE("spool: store_clean adds the clean form, keeping id, envelope and the raw fallback") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), true);
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   auto id = spool.accept(envelope(), kMessage, 42);
   REQUIRE(id);
   auto raw = spool.load(*id);
   REQUIRE(raw);
   REQUIRE(spool.store_clean(*raw, "Subject: clean\r\n\r\nok\r\n"));
-  CHECK_FALSE(fs::exists(tmp.path() + "/queue/" + *id + ".raw"));
+  CHECK(fs::exists(tmp.path() + "/queue/" + *id + ".raw"));  // until remove(): a fallback
 
   auto clean = spool.load(*id);
   REQUIRE(clean);
@@ -86,7 +86,7 @@ TEST_CASE("spool: store_clean replaces the raw entry, keeping id and envelope") 
 
 TEST_CASE("spool: add() writes a clean bounce entry with a null sender") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), true);
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   SpoolEntry dsn;
   dsn.route = Route::Bounce;
@@ -105,7 +105,7 @@ TEST_CASE("spool: add() writes a clean bounce entry with a null sender") {
 
 TEST_CASE("spool: envelope values with CR, LF or NUL are refused and nothing is queued") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), true);
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   for (const std::string& bad : {"x\r\nrcpt evil@x"s, "x\nsize 0"s, "x\0y"s}) {
     auto env = envelope();
@@ -123,7 +123,7 @@ TEST_CASE("spool: a file cut at any length is never loaded and recover() moves i
   std::string id, full;
   {
     mugai::test::TempDir tmp;
-    Spool spool(tmp.path(), false);
+    Spool spool(tmp.path(), false, tmp.path() + "/spool.key");
     REQUIRE(spool.open());
     auto got = spool.accept(envelope(), kMessage, 1);
     REQUIRE(got);
@@ -134,21 +134,23 @@ TEST_CASE("spool: a file cut at any length is never loaded and recover() moves i
   for (std::size_t len = 0; len < full.size(); ++len) {
     CAPTURE(len);
     mugai::test::TempDir tmp;
-    Spool spool(tmp.path(), false);
+    Spool spool(tmp.path(), false, tmp.path() + "/spool.key");
     REQUIRE(spool.open());
     spit(tmp.path() + "/queue/" + id + ".raw", full.substr(0, len));
-    CHECK_FALSE(spool.load(id));
     std::vector<std::string> problems;
     CHECK(spool.recover(problems).empty());
     CHECK(problems.size() == 1);
     CHECK_FALSE(fs::exists(tmp.path() + "/queue/" + id + ".raw"));
     CHECK(slurp(tmp.path() + "/corrupt/" + id + ".raw") == full.substr(0, len));
+    spit(tmp.path() + "/queue/" + id + ".raw", full.substr(0, len));  // load() alone moves it aside too
+    CHECK_FALSE(spool.load(id));
+    CHECK(slurp(tmp.path() + "/corrupt/" + id + ".raw.1") == full.substr(0, len));
   }
 }
 
 TEST_CASE("spool: a damaged end record or size is detected") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), false);
+  Spool spool(tmp.path(), false, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   auto id = spool.accept(envelope(), kMessage, 1);
   REQUIRE(id);
@@ -163,43 +165,42 @@ TEST_CASE("spool: a damaged end record or size is detected") {
   CHECK(spool.load(*id));
 }
 
-TEST_CASE("spool: recover() keeps .clean over .raw, skips tmp leftovers and sorts by age") {
+TEST_CASE("spool: recover() keeps .clean and .raw, skips tmp leftovers and sorts by age") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), true);
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   auto first = spool.accept(envelope(), kMessage, 1);
   auto second = spool.accept(envelope(), kMessage, 2);
   REQUIRE(first);
   REQUIRE(second);
   auto raw_path = tmp.path() + "/queue/" + *first + ".raw";
-  auto raw_bytes = slurp(raw_path);
   auto raw = spool.load(*first);
   REQUIRE(raw);
   REQUIRE(spool.store_clean(*raw, "clean\r\n"));
-  spit(raw_path, raw_bytes);  // as if we crashed before the unlink
   spit(tmp.path() + "/tmp/" + *second + ".raw", "partial");
   CHECK(spool.list() == std::vector<std::string>{*first, *second});  // read-only: changes nothing
-  CHECK(fs::exists(raw_path));
 
   std::vector<std::string> problems;
   auto ids = spool.recover(problems);
   CHECK(problems.empty());
   CHECK(ids == std::vector<std::string>{*first, *second});
-  CHECK_FALSE(fs::exists(raw_path));
+  CHECK(fs::exists(raw_path));
   CHECK(fs::is_empty(tmp.path() + "/tmp"));
   auto e = spool.load(*first);
   REQUIRE(e);
   CHECK(e->stage == Stage::Clean);
   CHECK(e->message == "clean\r\n");
+  REQUIRE(spool.remove(*first));
+  CHECK_FALSE(fs::exists(raw_path));
 }
 
 TEST_CASE("spool: a corrupt .clean falls back to its .raw; stray files go to corrupt/") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), true);
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   auto id = spool.accept(envelope(), kMessage, 1);
   REQUIRE(id);
-  spit(tmp.path() + "/queue/" + *id + ".clean", "MUGAI-SPOOL 1\nid ");
+  spit(tmp.path() + "/queue/" + *id + ".clean", "MUGAI-SPOOL 2\nid ");
   spit(tmp.path() + "/queue/notes.txt", "hello");
 
   std::vector<std::string> problems;
@@ -212,9 +213,79 @@ TEST_CASE("spool: a corrupt .clean falls back to its .raw; stray files go to cor
   CHECK(e->stage == Stage::Raw);
 }
 
+TEST_CASE("spool: a file the gateway did not write is never loaded as it is") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
+  REQUIRE(spool.open());
+  auto id = spool.accept(envelope(), kMessage, 1);
+  REQUIRE(id);
+  const auto queue = tmp.path() + "/queue/" + *id;
+  const std::string raw_bytes = slurp(queue + ".raw");
+
+  // A raw file renamed to .clean (delivery without sanitizing) fails: the tag binds the stage.
+  spit(queue + ".clean", raw_bytes);
+  auto e = spool.load(*id);
+  REQUIRE(e);
+  CHECK(e->stage == Stage::Raw);
+  CHECK(slurp(tmp.path() + "/corrupt/" + *id + ".clean") == raw_bytes);
+
+  // A clean file written with another key, and one whose message was edited in place.
+  {
+    mugai::test::TempDir other;
+    Spool attacker(other.path(), true, other.path() + "/spool.key");
+    REQUIRE(attacker.open());
+    REQUIRE(attacker.store_clean(*e, "Subject: planted\r\n\r\nMZ\r\n"));
+    spit(queue + ".clean", slurp(other.path() + "/queue/" + *id + ".clean"));
+  }
+  e = spool.load(*id);
+  REQUIRE(e);
+  CHECK(e->stage == Stage::Raw);
+  REQUIRE(spool.store_clean(*e, "Subject: ok\r\n\r\nfine\r\n"));
+  std::string clean = slurp(queue + ".clean");
+  clean.replace(clean.find("fine"), 4, "evil");
+  spit(queue + ".clean", clean);
+  e = spool.load(*id);
+  REQUIRE(e);
+  CHECK(e->stage == Stage::Raw);
+  CHECK(e->message == kMessage);
+  CHECK(fs::exists(tmp.path() + "/corrupt/" + *id + ".clean.2"));
+
+  // With no raw original left, nothing authentic remains: an error, nothing delivered.
+  spit(queue + ".clean", clean);
+  fs::remove(queue + ".raw");
+  auto gone = spool.load(*id);
+  REQUIRE_FALSE(gone);
+  CHECK(gone.error().message.find("authentication failed") != std::string::npos);
+}
+
+TEST_CASE("spool: open() refuses directories and keys other users could change") {
+  mugai::test::TempDir tmp;
+  {
+    Spool spool(tmp.path() + "/s", true, tmp.path() + "/s/spool.key");
+    REQUIRE(spool.open());
+  }
+  fs::permissions(tmp.path() + "/s/queue", fs::perms::others_write, fs::perm_options::add);
+  {
+    Spool spool(tmp.path() + "/s", true, tmp.path() + "/s/spool.key");
+    auto st = spool.open();
+    REQUIRE_FALSE(st);
+    CHECK(st.error().message.find(tmp.path() + "/s/queue") != std::string::npos);
+    CHECK(st.error().message.find("chmod go-w") != std::string::npos);
+  }
+  fs::permissions(tmp.path() + "/s/queue", fs::perms::others_write, fs::perm_options::remove);
+  fs::permissions(tmp.path() + "/s/spool.key", fs::perms::group_read, fs::perm_options::add);
+  {
+    Spool spool(tmp.path() + "/s", true, tmp.path() + "/s/spool.key");
+    auto st = spool.open();
+    REQUIRE_FALSE(st);
+    CHECK(st.error().message.find("spool key file") != std::string::npos);
+    CHECK(st.error().message.find("chmod 600") != std::string::npos);
+  }
+}
+
 TEST_CASE("spool: per-recipient progress ignores a torn last line and goes with remove()") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), true);
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   auto id = spool.accept(envelope(), kMessage, 1);
   REQUIRE(id);
@@ -236,7 +307,7 @@ TEST_CASE("spool: per-recipient progress ignores a torn last line and goes with 
 
 TEST_CASE("spool: recover() drops the progress file of an entry remove() already unlinked") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), true);
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   auto id = spool.accept(envelope(), kMessage, 1);
   REQUIRE(id);
@@ -250,7 +321,7 @@ TEST_CASE("spool: recover() drops the progress file of an entry remove() already
 
 TEST_CASE("spool: ids that are not ours never reach the file system") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path(), true);
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
   REQUIRE(spool.open());
   for (std::string bad : {"../../etc/passwd", "", "0123456789ABCDEU", "0123456789abcdef"}) {
     CHECK_FALSE(spool.load(bad));
@@ -272,7 +343,7 @@ TEST_CASE("spool: ids are unique, strictly increasing and filename-safe over 100
 
 TEST_CASE("spool: fsync=false still writes complete entries; missing parents are created") {
   mugai::test::TempDir tmp;
-  Spool spool(tmp.path() + "/var/spool", false);
+  Spool spool(tmp.path() + "/var/spool", false, tmp.path() + "/var/spool.key");
   REQUIRE(spool.open());
   auto id = spool.accept(envelope(), kMessage, 1);
   REQUIRE(id);

@@ -215,8 +215,12 @@ class Gateway:
         return files_under(self.spool_dir)
 
     def queued_files(self):
-        """Complete spool entries (Spool writes under tmp/ and renames into queue/)."""
+        """Complete spool files (Spool writes under tmp/ and renames into queue/)."""
         return files_under(os.path.join(self.spool_dir, "queue"))
+
+    def queued_ids(self):
+        """Ids of the queued messages (a sanitized one has its .clean and .raw files until delivered)."""
+        return sorted({os.path.basename(p).split(".")[0] for p in self.queued_files()})
 
     def maildir_messages(self, rcpt):
         """Bytes of each message in maildir/<rcpt>/new/."""

@@ -50,7 +50,7 @@ class DeliveryLimitsTest(GatewayCase):
         gw = self.gateway({"delivery.next_hop": smtp_hop(sink.port), "delivery.command_timeout": '"1s"',
                            "log.format": '"json"'})
         self.assert_deferred_within(gw, "stalled", "timeout")
-        self.assertEqual(len(gw.queued_files()), 1)  # still spooled for the retry
+        self.assertEqual(len(gw.queued_ids()), 1)  # still spooled for the retry
 
     def test_connect_timeout_defers_when_the_handshake_never_completes(self):
         # A listener whose accept queue is full: Linux drops further SYNs, so connect() hangs.
