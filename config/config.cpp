@@ -611,6 +611,7 @@ constexpr KeyRow kKeys[] = {
     {"quarantine.release_requires_approval", false,
      [](Field& f, Config& c) { f.flag(c.quarantine.release_requires_approval); }},
     {"quarantine.audit_log", false, [](Field& f, Config& c) { f.text(c.quarantine.audit_log); }},
+    {"quarantine.audit_key_file", false, [](Field& f, Config& c) { f.text(c.quarantine.audit_key_file); }},
     {"log.format", false, [](Field& f, Config& c) { apply_choice(f, c.log.format, kLogFormats); }},
     {"log.file", false, [](Field& f, Config& c) { f.text(c.log.file); }},
     {"server.threads", false, [](Field& f, Config& c) { f.integer(c.server.threads, 0, 1024); }},

@@ -76,6 +76,7 @@ struct Quarantine {
   Seconds purge_interval{3600};                // quarantine.purge_interval: gateway's expiry sweep; 0 = off
   bool release_requires_approval = false;      // quarantine.release_requires_approval: two-person rule
   std::string audit_log;                       // quarantine.audit_log; empty = <dir>/audit.log
+  std::string audit_key_file;                  // quarantine.audit_key_file; empty = <dir>/audit.key
 };
 
 struct Log {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/hex.hpp"
+#include "common/key_file.hpp"
 #include "config/config.hpp"
 #include "quarantine/audit.hpp"
 #include "gateway/delivery.hpp"
@@ -625,17 +626,19 @@ int run_audit_show(const Options& o) {
 int run_audit_verify(const Options& o) {
   auto cfg = load_config(o);
   if (!cfg) return fail(cfg.error().message);
-  const auto path = quarantine::store_options(*cfg, false, "").audit_log;
+  const auto options = quarantine::store_options(*cfg, false, "");
+  auto key = keyfile::load(options.audit_key_file, "audit key file", false);
+  if (!key) return fail(key.error().message + " (audit verify needs the key the records were keyed with)");
   auto anchor = quarantine::read_audit_anchor(cfg->quarantine.dir);
   if (!anchor) return fail(anchor.error().message);
-  auto check = quarantine::verify_audit(path, *anchor);
+  auto check = quarantine::verify_audit(options.audit_log, *key, *anchor);
   if (!check) return fail(check.error().message);
   if (check->first_bad_line != 0) {
-    return fail("audit log " + path + ": record " + std::to_string(check->first_bad_line) + " (line " +
+    return fail("audit log " + options.audit_log + ": record " + std::to_string(check->first_bad_line) + " (line " +
                 std::to_string(check->first_bad_line) + "): " + check->problem);
   }
-  std::printf("%s: %zu records, hash chain intact%s\n", path.c_str(), check->records,
-              *anchor ? ", newest anchored record unchanged" : " (no anchor in the quarantine index yet)");
+  std::printf("%s: %zu records, every MAC and the hash chain intact%s\n", options.audit_log.c_str(), check->records,
+              anchor->head ? ", the keyed anchor matches" : " (nothing anchored yet)");
   return kOk;
 }
 

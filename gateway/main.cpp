@@ -75,7 +75,12 @@ int run(const mugai::config::Config& cfg) {
   unsigned workers = cfg.server.threads ? cfg.server.threads : 16 + 2 * std::thread::hardware_concurrency();
   asio::io_context io;
   asio::thread_pool pool(workers);
-  auto quarantine = mugai::quarantine::QuarantineDb::open(mugai::quarantine::store_options(cfg, true, "gateway"));
+  auto store_options = mugai::quarantine::store_options(cfg, true, "gateway");
+  // Every audit record's hash also goes to the log target, so a copy kept off the host can check the chain.
+  store_options.on_audit = [](std::string_view event, const mugai::quarantine::AuditHead& head) {
+    mugai::log::event("audit", {{"record", event}, {"seq", std::to_string(head.seq)}, {"sha256", head.sha256}});
+  };
+  auto quarantine = mugai::quarantine::QuarantineDb::open(std::move(store_options));
   if (!quarantine) {
     std::cerr << "mugai-gateway: quarantine: " << quarantine.error().message << "\n";
     return 1;

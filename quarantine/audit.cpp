@@ -1,5 +1,6 @@
-// The hash-chained audit trail. The chain links raw line bytes: prev = SHA-256 of the previous line
-// without its newline; the first record links to 64 zeros. Appends hold an exclusive flock on the file
+// The keyed, hash-chained audit trail. The chain links raw line bytes: prev = SHA-256 of the previous
+// line without its newline; the first record links to 64 zeros. mac = HMAC-SHA-256 under the audit key
+// of the record as written without its mac member (the line minus its last `,"mac":"…"` member). Appends hold an exclusive flock on the file
 // across read-tail → write → fsync, so concurrent writers (gateway workers, mugaictl) never fork the chain.
 #include "quarantine/audit.hpp"
 
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <ctime>
 #include <fstream>
+#include <optional>
 
 #include "common/hex.hpp"
 #include "common/durable_file.hpp"
@@ -76,8 +78,24 @@ bool parse_u64(std::string_view s, std::uint64_t& out) {
   return true;
 }
 
+// The record as it was MAC'd: `line` without its trailing `,"mac":"<64 hex>"}`; nullopt when it has none.
+std::optional<std::string> without_mac(std::string_view line) {
+  constexpr std::string_view kMember = ",\"mac\":\"";
+  constexpr std::size_t kTail = kMember.size() + 64 + 2;  // + `"}`
+  if (line.size() < kTail + 1 || line.substr(line.size() - kTail, kMember.size()) != kMember ||
+      line.substr(line.size() - 2) != "\"}") {
+    return std::nullopt;
+  }
+  return std::string(line.substr(0, line.size() - kTail)) + "}";
+}
+
+std::string_view mac_of(std::string_view line) { return line.substr(line.size() - 66, 64); }
 
 }  // namespace
+
+std::string anchor_mac(std::string_view key, const AuditHead& head) {
+  return hex::hmac_sha256(key, "anchor " + std::to_string(head.seq) + " " + head.sha256);
+}
 
 std::string_view AuditRecord::get(std::string_view key) const { return field(fields, key); }
 
@@ -108,10 +126,14 @@ Expected<AuditHead> AuditLog::append(std::string_view event, std::string_view op
                      {"event", event.substr(0, kMaxValue)}, {"operator", operator_name.substr(0, kMaxValue)}};
   for (const auto& [k, v] : fields) record[std::string(std::string_view(k).substr(0, 64))] = std::string_view(v).substr(0, kMaxValue);
   record["prev"] = prev_line->empty() ? std::string(kGenesis) : hex::sha256(*prev_line);
-  const std::string line = json::dump(record);
+  std::string line = json::dump(record);
+  line.insert(line.size() - 1, ",\"mac\":\"" + hex::hmac_sha256(key_, line) + "\"");
   if (!durable::write_all(fd.get(), {torn, line, "\n"})) return durable::errno_error("cannot write audit log", path_);
   if (::fsync(fd.get()) != 0) return durable::errno_error("cannot fsync audit log", path_);
-  return AuditHead{seq + 1, hex::sha256(line)};
+  AuditHead head{seq + 1, hex::sha256(line), {}};
+  head.mac = anchor_mac(key_, head);
+  if (on_append_) on_append_(event, head);
+  return head;
 }
 
 Expected<AuditFields> parse_flat_object(std::string_view s) {
@@ -149,8 +171,9 @@ Expected<std::vector<AuditRecord>> read_audit(const std::string& path, std::int6
   return out;
 }
 
-Expected<AuditCheck> verify_audit(const std::string& path, const std::optional<AuditHead>& anchor) {
+Expected<AuditCheck> verify_audit(const std::string& path, std::string_view key, const AnchorState& anchor) {
   std::ifstream in(path, std::ios::binary);
+  if (!in && anchor.entries == 0 && !anchor.head) return AuditCheck{};  // nothing stored, nothing audited yet
   if (!in) return durable::errno_error("cannot open audit log", path);
   AuditCheck check;
   std::string line, expected_prev(kGenesis);
@@ -159,9 +182,19 @@ Expected<AuditCheck> verify_audit(const std::string& path, const std::optional<A
     check.problem = std::move(problem);
     return check;
   };
+  const std::optional<AuditHead>& head = anchor.head;
+  if (head && !hex::equal_constant_time(head->mac, anchor_mac(key, *head))) {
+    return broken(head->seq, "the quarantine index's anchor of this record is not keyed by the audit key: "
+                             "the anchor was edited (or the key is not this log's)");
+  }
   for (std::size_t n = 1; std::getline(in, line); ++n) {
     check.records = n;
     if (in.eof()) return broken(n, "record is incomplete (no newline): a write was torn or the line edited");
+    const auto unsigned_text = without_mac(line);
+    if (!unsigned_text) return broken(n, "record carries no MAC (edited, or written without the audit key)");
+    if (!hex::equal_constant_time(mac_of(line), hex::hmac_sha256(key, *unsigned_text))) {
+      return broken(n, "record's MAC does not match: edited, or forged without the audit key");
+    }
     auto fields = parse_flat_object(line);
     if (!fields) return broken(n, "not an audit record (edited?)");
     std::uint64_t seq = 0;
@@ -170,20 +203,28 @@ Expected<AuditCheck> verify_audit(const std::string& path, const std::optional<A
       return broken(n, "sequence number " + std::to_string(seq) + " where " + std::to_string(n) +
                            " belongs: records were deleted, inserted or reordered");
     }
-    if (fields->empty() || fields->back().first != "prev" || fields->back().second != expected_prev) {
-      // The sequence numbers agree, so the record before this one is the one whose bytes changed.
-      if (n == 1) return broken(1, "the first record does not start the chain (records before it removed?)");
-      return broken(n - 1, "record was edited: its SHA-256 does not match the one record " + std::to_string(n) +
-                               " carries");
+    if (field(*fields, "prev") != expected_prev) {
+      return broken(n, n == 1 ? "the first record does not start the chain (records before it removed?)"
+                              : "record does not chain onto record " + std::to_string(n - 1) +
+                                    ": records were removed or replaced before it");
     }
     expected_prev = hex::sha256(line);
-    if (anchor && anchor->seq == n && anchor->sha256 != expected_prev) {
-      return broken(n, "record differs from the one the quarantine index anchored when it was written: edited");
+    if (head && head->seq == n && head->sha256 != expected_prev) {
+      return broken(n, "record differs from the one the quarantine index anchored when it was written: replaced");
     }
   }
-  if (anchor && anchor->seq > check.records) {
-    return broken(check.records + 1, "missing: the quarantine index anchors record " + std::to_string(anchor->seq) +
+  if (!head && anchor.entries > 0) {
+    return broken(check.records + 1, "the quarantine index holds " + std::to_string(anchor.entries) +
+                                         " entries but no audit anchor: the anchor was deleted");
+  }
+  if (head && head->seq > check.records) {
+    return broken(check.records + 1, "missing: the quarantine index anchors record " + std::to_string(head->seq) +
                                          ", so records were removed from the end of the log");
+  }
+  if (head && check.records - head->seq > kAnchorLag) {
+    return broken(head->seq + 1, "the quarantine index anchors record " + std::to_string(head->seq) + " of " +
+                                     std::to_string(check.records) +
+                                     ": the anchor is older than the log (replaced by an old copy?)");
   }
   return check;
 }

@@ -54,10 +54,16 @@ CREATE TABLE release_requests(
     R"sql(
 CREATE TABLE audit_anchor(one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL, sha256 TEXT NOT NULL);
 )sql",
+    // Schema 3 (kKeyedAnchorSchema): the anchor carries its HMAC under the audit key, so it cannot be
+    // rewound to an older record of a log cut short.
+    R"sql(
+ALTER TABLE audit_anchor ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr std::int64_t kAuditAnchorSchema = 2;
-static_assert(std::size(kMigrations) >= kAuditAnchorSchema);
+constexpr std::int64_t kKeyedAnchorSchema = 3;
+static_assert(std::size(kMigrations) >= kKeyedAnchorSchema);
 
 constexpr const char* kEntryColumns =
     "id, received_unix, stored_unix, queue_id, client_ip, helo, mail_from, rcpt_to, subject, message_id, reason, "
@@ -273,6 +279,7 @@ StoreOptions store_options(const config::Config& cfg, bool create, std::string o
   o.dir = cfg.quarantine.dir;
   o.key_file = cfg.quarantine.key_file.empty() ? o.dir + "/quarantine.key" : cfg.quarantine.key_file;
   o.audit_log = cfg.quarantine.audit_log.empty() ? o.dir + "/audit.log" : cfg.quarantine.audit_log;
+  o.audit_key_file = cfg.quarantine.audit_key_file.empty() ? o.dir + "/audit.key" : cfg.quarantine.audit_key_file;
   o.retention = cfg.quarantine.retention;
   o.create = create;
   o.operator_name = std::move(operator_name);
@@ -298,8 +305,9 @@ Expected<std::string> normalize_id(std::string_view untrusted_id) {
   return id.substr(0, 4) + "-" + id.substr(4);
 }
 
-QuarantineDb::QuarantineDb(StoreOptions options, sqlite3* db, std::string key)
-    : options_(std::move(options)), db_(db), key_(std::move(key)), audit_(options_.audit_log) {}
+QuarantineDb::QuarantineDb(StoreOptions options, sqlite3* db, std::string key, std::string audit_key)
+    : options_(std::move(options)), db_(db), key_(std::move(key)),
+      audit_(options_.audit_log, std::move(audit_key), options_.on_audit) {}
 
 QuarantineDb::~QuarantineDb() { sqlite3_close(db_); }
 
@@ -315,6 +323,8 @@ Expected<std::unique_ptr<QuarantineDb>> QuarantineDb::open(StoreOptions options)
   }
   auto key = keyfile::load(options.key_file, "quarantine key file", options.create);
   if (!key) return key.error();
+  auto audit_key = keyfile::load(options.audit_key_file, "audit key file", options.create);
+  if (!audit_key) return audit_key.error();
   // The index names senders, recipients and subjects: 0600 like the audit log, whatever the umask (SQLite
   // would create it 0644, and its -wal/-shm files copy the index's mode). Older indexes are tightened.
   if (options.create) {
@@ -333,7 +343,7 @@ Expected<std::unique_ptr<QuarantineDb>> QuarantineDb::open(StoreOptions options)
     sqlite3_close(raw);
     return e;
   }
-  std::unique_ptr<QuarantineDb> store(new QuarantineDb(std::move(options), raw, std::move(*key)));
+  std::unique_ptr<QuarantineDb> store(new QuarantineDb(std::move(options), raw, std::move(*key), std::move(*audit_key)));
   sqlite3_busy_timeout(raw, kBusyTimeoutMs);
   // WAL: readers never block the writer; synchronous=FULL makes each commit durable before put() returns.
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
@@ -444,16 +454,16 @@ Status QuarantineDb::audit(std::string_view event, const AuditFields& fields) {
   if (!head) return head.error();
   std::lock_guard lock(mu_);
   // The gateway and mugaictl may anchor in the other order than they appended: the newer record wins.
-  Stmt s(db_, "INSERT INTO audit_anchor VALUES(1, ?1, ?2) ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, "
-              "sha256 = excluded.sha256 WHERE excluded.seq > audit_anchor.seq");
-  s.bind(1, static_cast<std::int64_t>(head->seq)).bind(2, head->sha256);
+  Stmt s(db_, "INSERT INTO audit_anchor VALUES(1, ?1, ?2, ?3) ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, "
+              "sha256 = excluded.sha256, mac = excluded.mac WHERE excluded.seq > audit_anchor.seq");
+  s.bind(1, static_cast<std::int64_t>(head->seq)).bind(2, head->sha256).bind(3, head->mac);
   if (!s.prepared() || s.step() != SQLITE_DONE) return db_error(db_, "cannot anchor the audit log's newest record");
   return Ok{};
 }
 
-Expected<std::optional<AuditHead>> read_audit_anchor(const std::string& quarantine_dir) {
+Expected<AnchorState> read_audit_anchor(const std::string& quarantine_dir) {
   const std::string index = quarantine_dir + "/index.sqlite";
-  if (::access(index.c_str(), F_OK) != 0) return std::optional<AuditHead>();
+  if (::access(index.c_str(), F_OK) != 0) return AnchorState{};
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(index.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
   const std::unique_ptr<sqlite3, decltype(&sqlite3_close)> guard(db, &sqlite3_close);
@@ -461,13 +471,22 @@ Expected<std::optional<AuditHead>> read_audit_anchor(const std::string& quaranti
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   Stmt version(db, "PRAGMA user_version");
   if (!version.prepared() || version.step() != SQLITE_ROW) return db_error(db, "cannot read the schema version");
-  if (version.integer(0) < kAuditAnchorSchema) return std::optional<AuditHead>();  // no anchors yet
-  Stmt s(db, "SELECT seq, sha256 FROM audit_anchor");
+  if (version.integer(0) < kKeyedAnchorSchema) {
+    return Error{"quarantine index " + index + " is from before keyed audit anchors: start the gateway once to upgrade it"};
+  }
+  AnchorState state;
+  Stmt count(db, "SELECT count(*) FROM entries");
+  if (!count.prepared() || count.step() != SQLITE_ROW) return db_error(db, "cannot count quarantine entries");
+  state.entries = count.integer(0);
+  Stmt s(db, "SELECT seq, sha256, mac FROM audit_anchor");
   if (!s.prepared()) return db_error(db, "cannot read the audit anchor");
   const int step = s.step();
-  if (step == SQLITE_DONE) return std::optional<AuditHead>();
-  if (step != SQLITE_ROW) return db_error(db, "cannot read the audit anchor");
-  return std::optional<AuditHead>(AuditHead{static_cast<std::uint64_t>(s.integer(0)), s.text(1)});
+  if (step == SQLITE_ROW) {
+    state.head = AuditHead{static_cast<std::uint64_t>(s.integer(0)), s.text(1), s.text(2)};
+  } else if (step != SQLITE_DONE) {
+    return db_error(db, "cannot read the audit anchor");
+  }
+  return state;
 }
 
 Expected<QuarantineEntry> QuarantineDb::get_locked(const std::string& id) {

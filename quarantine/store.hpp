@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -71,6 +72,9 @@ struct StoreOptions {
   std::string dir;
   std::string key_file;        // resolved: never empty
   std::string audit_log;       // resolved: never empty
+  std::string audit_key_file;  // resolved: never empty
+  // Sees every audit record's head as it is appended (the gateway logs it: a copy off the host).
+  std::function<void(std::string_view event, const AuditHead&)> on_audit;
   std::chrono::seconds retention{90 * 24 * 3600};
   bool create = false;         // create the directory, index and key on first use (the gateway does)
   std::string operator_name;   // recorded on every audit event this store writes
@@ -78,9 +82,9 @@ struct StoreOptions {
 // Resolves the config's defaults (key file and audit log inside quarantine.dir).
 StoreOptions store_options(const config::Config& cfg, bool create, std::string operator_name);
 
-// The audit anchor kept in the index of `quarantine_dir` (read-only, no key needed); nullopt when there is
-// no index yet or nothing was audited since anchors exist.
-Expected<std::optional<AuditHead>> read_audit_anchor(const std::string& quarantine_dir);
+// The keyed audit anchor and the entry count kept in the index of `quarantine_dir` (read-only; verify_audit
+// checks the anchor with the audit key). Empty when there is no index yet.
+Expected<AnchorState> read_audit_anchor(const std::string& quarantine_dir);
 
 // "q7k4m2px", "Q7K4-M2PX", "Q7K4-M2PO" (O read as 0) → "Q7K4-M2P0"; Error for anything else.
 Expected<std::string> normalize_id(std::string_view untrusted_id);
@@ -120,7 +124,7 @@ class QuarantineDb final : public sanitize::QuarantineStore {
   const StoreOptions& options() const { return options_; }
 
  private:
-  QuarantineDb(StoreOptions options, sqlite3* db, std::string key);
+  QuarantineDb(StoreOptions options, sqlite3* db, std::string key, std::string audit_key);
   Status exec(const char* sql);
   Expected<QuarantineEntry> get_locked(const std::string& id);
   Status set_status_locked(const std::string& id, std::initializer_list<EntryStatus> from, EntryStatus to,

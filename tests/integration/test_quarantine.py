@@ -2,8 +2,10 @@
 # at the sink carries the quarantine id, `mugaictl quarantine show/export/release` work on it, the
 # original reaches a real sink, and `mugaictl audit verify` detects an edited line and a flipped blob byte.
 import base64
+import hashlib
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import time
@@ -234,7 +236,8 @@ class TwoPersonRule(QuarantineCase):
         self.assertIn(("released", "bob"), mine)
         self.assertEqual(self.audit_verify().returncode, 0)
 
-        # The newest record has nothing after it to carry its hash: the index's anchor catches it.
+        # Each record carries its own MAC under the audit key: an edit is named where it was made, even in
+        # the newest record (which nothing after it vouches for).
         path = os.path.join(self.gw.quarantine_dir, "audit.log")
         with open(path, "rb") as f:
             original = f.read()
@@ -244,14 +247,50 @@ class TwoPersonRule(QuarantineCase):
         edited = self.audit_verify()
         self.assertEqual(edited.returncode, 1)
         self.assertIn(b"record %d" % len(lines), edited.stderr)
-        self.assertIn(b"anchored", edited.stderr)
+        self.assertIn(b"MAC does not match", edited.stderr)
         with open(path, "wb") as f:
             f.write(b"\n".join(lines[:-1]) + b"\n")
         cut = self.audit_verify()
         self.assertEqual(cut.returncode, 1)
         self.assertIn(b"removed from the end", cut.stderr)
+
+        # Re-chained after removing a record, with the index's anchor moved to match: without the audit
+        # key the rewritten records cannot carry valid MACs, and the anchor's own tag fails.
+        index = os.path.join(self.gw.quarantine_dir, "index.sqlite")
+        with sqlite3.connect(index) as db:
+            anchor = db.execute("SELECT one, seq, sha256, mac FROM audit_anchor").fetchone()
+        kept = [json.loads(l) for l in lines[:2] + lines[3:]]
+        prev = kept[0]["prev"]
+        rechained = []
+        for n, record in enumerate(kept, 1):
+            record["seq"], record["prev"] = n, prev
+            line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+            rechained.append(line)
+            prev = hashlib.sha256(line).hexdigest()
+        with open(path, "wb") as f:
+            f.write(b"\n".join(rechained) + b"\n")
+        with sqlite3.connect(index) as db:
+            db.execute("UPDATE audit_anchor SET seq = ?, sha256 = ?", (len(rechained), prev))
+        rechained_verify = self.audit_verify()
+        self.assertEqual(rechained_verify.returncode, 1)
+        self.assertIn(b"not keyed by the audit key", rechained_verify.stderr)
+        with sqlite3.connect(index) as db:
+            db.execute("DELETE FROM audit_anchor")
+        deleted = self.audit_verify()
+        self.assertEqual(deleted.returncode, 1)
+        self.assertIn(b"record 3 (line 3)", deleted.stderr)  # the first re-written record: its MAC fails
         with open(path, "wb") as f:
             f.write(original)
+        self.assertIn(b"no audit anchor", self.audit_verify().stderr)  # the log is whole, the anchor gone
+
+        # verify needs the audit key, kept in a file of its own
+        os.rename(os.path.join(self.gw.quarantine_dir, "audit.key"), path + ".key-moved")
+        keyless = self.audit_verify()
+        self.assertEqual(keyless.returncode, 1)
+        self.assertIn(b"audit key file", keyless.stderr)
+        os.rename(path + ".key-moved", os.path.join(self.gw.quarantine_dir, "audit.key"))
+        with sqlite3.connect(index) as db:
+            db.execute("INSERT INTO audit_anchor VALUES (?, ?, ?, ?)", anchor)
         self.assertEqual(self.audit_verify().returncode, 0)
 
 

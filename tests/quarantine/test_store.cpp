@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/hex.hpp"
+#include "common/json.hpp"
 #include "quarantine/audit.hpp"
 #include "quarantine/store.hpp"
 #include "sanitizers/codec.hpp"
@@ -26,6 +27,7 @@ StoreOptions options_in(const std::string& dir, std::string op = "alice") {
   o.dir = dir + "/q";
   o.key_file = dir + "/keys/quarantine.key";
   o.audit_log = dir + "/audit/audit.log";
+  o.audit_key_file = dir + "/keys/audit.key";
   o.retention = std::chrono::seconds(100);
   o.create = true;
   o.operator_name = std::move(op);
@@ -78,12 +80,12 @@ std::size_t blob_count(const std::string& dir) {
   return n;
 }
 
-// The store's audit log checked against the anchor its index keeps.
+// The store's audit log checked with its key against the anchor its index keeps.
 Expected<AuditCheck> verify_store_audit(const StoreOptions& o) {
   auto anchor = read_audit_anchor(o.dir);
   REQUIRE(anchor.has_value());
-  REQUIRE(anchor->has_value());
-  return verify_audit(o.audit_log, *anchor);
+  REQUIRE(anchor->head.has_value());
+  return verify_audit(o.audit_log, slurp(o.audit_key_file), *anchor);
 }
 
 TEST_CASE("put stores an encrypted, content-addressed original that get/original give back") {
@@ -337,23 +339,29 @@ TEST_CASE("concurrent puts from worker threads all get distinct, resolvable ids"
   CHECK(check->first_bad_line == 0);
   auto anchor = read_audit_anchor(o.dir);
   REQUIRE(anchor.has_value());
-  REQUIRE(anchor->has_value());
-  CHECK((*anchor)->seq == 40);  // writers racing to anchor never move it back
+  REQUIRE(anchor->head.has_value());
+  CHECK(anchor->head->seq == 40);  // writers racing to anchor never move it back
+  CHECK(anchor->entries == 40);
 }
 
-TEST_CASE("audit verify finds the first edited, deleted or reordered record, the last one too") {
+TEST_CASE("audit verify names the first edited, deleted, reordered or forged record, the last one too") {
   test::TempDir tmp;
   const std::string path = tmp.path() + "/a/audit.log";
-  const AuditLog log(path);
-  AuditHead head;
+  const std::string key(32, 'k');
+  std::vector<std::string> appended_events;
+  const AuditLog log(path, key, [&](std::string_view event, const AuditHead&) { appended_events.emplace_back(event); });
+  std::vector<AuditHead> heads;
   for (int i = 0; i < 5; ++i) {
     auto h = log.append("stored", "gateway", {{"id", "AAAA-000" + std::to_string(i)}, {"subject", "件名\n\"x\""}},
                         1700000000 + i);
     REQUIRE(h.has_value());
     CHECK(h->seq == static_cast<std::uint64_t>(i + 1));
-    head = *h;
+    CHECK(h->mac == anchor_mac(key, *h));
+    heads.push_back(*h);
   }
-  auto ok = verify_audit(path, head);
+  CHECK(appended_events == std::vector<std::string>(5, "stored"));
+  const AnchorState anchored{heads.back(), 5};
+  auto ok = verify_audit(path, key, anchored);
   REQUIRE(ok.has_value());
   CHECK(ok->records == 5);
   CHECK(ok->first_bad_line == 0);
@@ -362,52 +370,74 @@ TEST_CASE("audit verify finds the first edited, deleted or reordered record, the
   REQUIRE(records->size() == 2);
   CHECK(records->front().get("subject") == "件名\n\"x\"");
   CHECK(records->front().get("seq") == "4");
+  CHECK(records->front().fields.back().first == "mac");
 
   const auto lines = lines_of(path);
-  const auto first_bad = [&](std::vector<std::string> edited, std::optional<AuditHead> anchor) {
+  const auto first_bad = [&](std::vector<std::string> edited, const AnchorState& anchor, std::string_view with = {}) {
     write_lines(path, edited);
-    auto c = verify_audit(path, anchor);
+    auto c = verify_audit(path, with.empty() ? std::string_view(key) : with, anchor);
     REQUIRE(c.has_value());
     return c->first_bad_line;
   };
-  SUBCASE("edited") {
-    auto e = lines;
-    e[2].replace(e[2].find("AAAA-0002"), 9, "AAAA-0009");
-    CHECK(first_bad(e, head) == 3);
+  SUBCASE("edited: the record's own MAC names it, the last one too") {
+    for (std::size_t n : {2u, 4u}) {
+      auto e = lines;
+      e[n].replace(e[n].find("AAAA-000"), 9, "AAAA-0009");
+      CHECK(first_bad(e, anchored) == n + 1);
+      CHECK(first_bad(e, AnchorState{}) == n + 1);
+    }
   }
   SUBCASE("deleted") {
     auto e = lines;
     e.erase(e.begin() + 1);
-    CHECK(first_bad(e, head) == 2);
+    CHECK(first_bad(e, anchored) == 2);
   }
   SUBCASE("reordered") {
     auto e = lines;
     std::swap(e[3], e[4]);
-    CHECK(first_bad(e, head) == 4);
+    CHECK(first_bad(e, anchored) == 4);
   }
   SUBCASE("first line removed") {
     auto e = lines;
     e.erase(e.begin());
-    CHECK(first_bad(e, head) == 1);
+    CHECK(first_bad(e, anchored) == 1);
   }
-  SUBCASE("the last record edited: only the anchor shows it") {
+  SUBCASE("re-chained after removing a record, without the key: the first re-written record is named") {
     auto e = lines;
-    e[4].replace(e[4].find("AAAA-0004"), 9, "AAAA-0009");
-    CHECK(first_bad(e, std::nullopt) == 0);
-    CHECK(first_bad(e, head) == 5);
+    e.erase(e.begin() + 1);
+    std::string prev = json::parse(e[0])["prev"];
+    for (std::size_t n = 0; n < e.size(); ++n) {
+      json::Value v = json::parse(e[n]);
+      v["seq"] = n + 1;
+      v["prev"] = prev;
+      v.erase("mac");
+      std::string line = json::dump(v);
+      line.insert(line.size() - 1, ",\"mac\":\"" + hex::hmac_sha256("guessed key", line) + "\"");
+      e[n] = line;
+      prev = hex::sha256(line);
+    }
+    const AuditHead forged{4, prev, anchor_mac("guessed key", AuditHead{4, prev, {}})};
+    CHECK(first_bad(e, AnchorState{forged, 5}) == 4);  // the anchor is not keyed by the audit key
+    CHECK(first_bad(e, AnchorState{}) == 1);
   }
-  SUBCASE("the last records removed: only the anchor shows it") {
-    auto e = lines;
-    e.resize(3);
-    CHECK(first_bad(e, std::nullopt) == 0);
-    CHECK(first_bad(e, head) == 4);
+  SUBCASE("the anchor deleted while the index holds entries, or rewound to an older record") {
+    CHECK(first_bad(lines, AnchorState{std::nullopt, 5}) == 6);
+    auto cut = lines;
+    cut.resize(2);
+    CHECK(first_bad(cut, AnchorState{std::nullopt, 0}) == 0);  // an empty index vouches for nothing
+    CHECK(first_bad(cut, anchored) == 3);
+    CHECK(first_bad(lines, AnchorState{heads[1], 5}) == 3);  // 3 records past the anchor: too old
   }
-  SUBCASE("records after the anchor (a crash before anchoring) are fine") {
-    const AuditHead older{4, head.sha256};
-    CHECK(first_bad(lines, older) == 4);  // record 4 is not the line the anchor hashed
-    CHECK(first_bad(lines, AuditHead{5, head.sha256}) == 0);
+  SUBCASE("verify needs this log's key") {
+    CHECK(first_bad(lines, anchored, std::string(32, 'x')) == 5);  // the anchor's tag fails first
+    CHECK(first_bad(lines, AnchorState{}, std::string(32, 'x')) == 1);
+  }
+  SUBCASE("records after the anchor (a crash before anchoring) are fine, up to kAnchorLag") {
+    CHECK(first_bad(lines, AnchorState{heads[3], 5}) == 0);
+    CHECK(first_bad(lines, AnchorState{AuditHead{4, heads[4].sha256, anchor_mac(key, {4, heads[4].sha256, {}})}, 5}) ==
+          4);  // record 4 is not the line the anchor hashed
     REQUIRE(log.append("shown", "bob", {}, 1700000009).has_value());
-    auto c = verify_audit(path, head);
+    auto c = verify_audit(path, key, AnchorState{heads[3], 5});
     REQUIRE(c.has_value());
     CHECK(c->records == 6);
     CHECK(c->first_bad_line == 0);
@@ -434,11 +464,10 @@ TEST_CASE("an index from before audit anchors is upgraded; a newer schema is ref
     sqlite3_close(db);
   };
   sql("DROP TABLE audit_anchor; PRAGMA user_version=1");  // what schema version 1 looked like
-  auto none = read_audit_anchor(o.dir);
-  REQUIRE(none.has_value());
-  CHECK_FALSE(none->has_value());
-  CHECK(verify_audit(o.audit_log, *none)->first_bad_line == 0);
-  auto store = open_store(o);  // migrates to version 2
+  auto old = read_audit_anchor(o.dir);
+  REQUIRE_FALSE(old.has_value());
+  CHECK(old.error().message.find("start the gateway once to upgrade it") != std::string::npos);
+  auto store = open_store(o);  // migrates to version 3
   REQUIRE(store->put("y", record("s@x.example", {"r@y.example"})).has_value());
   auto check = verify_store_audit(o);
   REQUIRE(check.has_value());
