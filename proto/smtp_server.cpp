@@ -42,7 +42,14 @@ struct ServerCommands {
     PathParams path;        // MAIL/RCPT
     bool eight_bit = false; // MAIL BODY=8BITMIME
   };
-  using Check = std::optional<Reply> (*)(ServerSession&, Parsed&);
+  // A check's error reply; most count towards max_errors, an excess recipient within the
+  // overshoot limit does not.
+  struct Refusal {
+    Refusal(Reply r, bool counted = true) : reply(std::move(r)), counts(counted) {}
+    Reply reply;
+    bool counts;
+  };
+  using Check = std::optional<Refusal> (*)(ServerSession&, Parsed&);
   using Proceed = void (*)(ServerSession&, const Parsed&);
   struct Row {
     std::string_view verb;
@@ -50,13 +57,13 @@ struct ServerCommands {
     Proceed proceed;
   };
 
-  static std::optional<Reply> accept(ServerSession&, Parsed&) { return std::nullopt; }
-  static std::optional<Reply> no_args(ServerSession&, Parsed& p) {
+  static std::optional<Refusal> accept(ServerSession&, Parsed&) { return std::nullopt; }
+  static std::optional<Refusal> no_args(ServerSession&, Parsed& p) {
     if (!p.args.empty()) return make_reply(501, "5.5.4", "Syntax error: no parameters allowed");
     return std::nullopt;
   }
 
-  static std::optional<Reply> check_helo(ServerSession&, Parsed& p) {
+  static std::optional<Refusal> check_helo(ServerSession&, Parsed& p) {
     if (!valid_helo(p.args)) return make_reply(501, "5.5.4", "Syntax: EHLO/HELO hostname");
     return std::nullopt;
   }
@@ -79,7 +86,7 @@ struct ServerCommands {
     s.reply(make_reply(250, "2.0.0", s.config_.hostname));
   }
 
-  static std::optional<Reply> check_mail(ServerSession& s, Parsed& p) {
+  static std::optional<Refusal> check_mail(ServerSession& s, Parsed& p) {
     if (!s.have_helo_) return make_reply(503, "5.5.1", "Error: send HELO/EHLO first");
     if (s.have_mail_) return make_reply(503, "5.5.1", "Error: nested MAIL command");
     if (s.config_.tls_required && !s.tls_active_) {
@@ -116,7 +123,7 @@ struct ServerCommands {
     s.reply(make_reply(250, "2.1.0", "Ok"));
   }
 
-  static std::optional<Reply> check_rcpt(ServerSession& s, Parsed& p) {
+  static std::optional<Refusal> check_rcpt(ServerSession& s, Parsed& p) {
     if (!s.have_mail_) return make_reply(503, "5.5.1", "Error: need MAIL command");
     const auto arg = after_keyword(p.args, "TO:");
     if (!arg) return make_reply(501, "5.1.3", "Syntax: RCPT TO:<address>");
@@ -127,7 +134,8 @@ struct ServerCommands {
     p.path = std::move(*parsed);
     if (!p.path.params.empty()) return make_reply(555, "5.5.4", "Unsupported RCPT parameter");
     if (s.envelope_.rcpt_to.size() >= s.config_.limits.max_recipients) {
-      return make_reply(452, "4.5.3", "Error: too many recipients");
+      const bool beyond_overshoot = ++s.excess_recipients_ > s.config_.limits.recipient_overshoot_limit;
+      return Refusal{make_reply(452, "4.5.3", "Error: too many recipients"), beyond_overshoot};
     }
     if (!recipient_allowed(p.path.mailbox, s.config_.accept_domains)) {
       return make_reply(550, "5.7.1", "<" + p.path.mailbox.str() + ">: Relay access denied");
@@ -139,7 +147,7 @@ struct ServerCommands {
     s.reply(make_reply(250, "2.1.5", "Ok"));
   }
 
-  static std::optional<Reply> check_data(ServerSession& s, Parsed& p) {
+  static std::optional<Refusal> check_data(ServerSession& s, Parsed& p) {
     if (!s.have_mail_) return make_reply(503, "5.5.1", "Error: need MAIL command");
     if (s.envelope_.rcpt_to.empty()) return make_reply(554, "5.5.1", "Error: no valid recipients");
     return no_args(s, p);
@@ -165,7 +173,7 @@ struct ServerCommands {
     s.reply(make_reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"));
   }
 
-  static std::optional<Reply> check_starttls(ServerSession& s, Parsed& p) {
+  static std::optional<Refusal> check_starttls(ServerSession& s, Parsed& p) {
     if (!s.config_.tls_available) return make_reply(502, "5.5.1", "Error: command not implemented");
     if (s.tls_active_) return make_reply(503, "5.5.1", "Error: TLS already active");
     return no_args(s, p);
@@ -238,6 +246,7 @@ void ServerSession::error_reply(Reply r) {
 
 void ServerSession::reset_transaction() {
   have_mail_ = false;
+  excess_recipients_ = 0;
   envelope_.mail_from.clear();
   envelope_.rcpt_to.clear();
   envelope_.eight_bit_mime = false;
@@ -282,8 +291,12 @@ void ServerSession::dispatch(std::string_view line) {
     if (!ascii::iequals(verb, row.verb)) continue;
     ServerCommands::Parsed parsed;
     parsed.args = space == std::string_view::npos ? std::string_view{} : ascii::trim(line.substr(space + 1), " ");
-    if (auto error = row.check(*this, parsed)) {
-      error_reply(std::move(*error));
+    if (auto refusal = row.check(*this, parsed)) {
+      if (refusal->counts) {
+        error_reply(std::move(refusal->reply));
+      } else {
+        reply(std::move(refusal->reply));
+      }
     } else {
       row.proceed(*this, parsed);
     }

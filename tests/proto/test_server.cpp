@@ -211,6 +211,51 @@ TEST_CASE("RCPT TO") {
   }
 }
 
+TEST_CASE("excess recipients: 452 4.5.3 without an error up to the overshoot limit, then each counts") {
+  const std::string too_many = "452 4.5.3 Error: too many recipients\r\n";
+  ServerConfig cfg = test_config();
+  cfg.limits.max_recipients = 2;
+  cfg.limits.recipient_overshoot_limit = 3;
+  cfg.limits.max_errors = 2;
+  Client c(cfg);
+  c.send(kEhlo);
+  c.send("MAIL FROM:<a@sender.example>\r\n");
+  std::string rcpts;
+  for (const char* r : {"b", "c", "d", "e", "f"}) rcpts += std::string("RCPT TO:<") + r + "@example.jp>\r\n";
+
+  SUBCASE("within the overshoot limit the session goes on and DATA carries the accepted recipients") {
+    CHECK(c.send(rcpts) == "250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" + too_many + too_many + too_many);
+    CHECK(c.s.errors() == 0);
+    CHECK(c.send("DATA\r\nx\r\n.\r\n") == "354 End data with <CR><LF>.<CR><LF>\r\n");
+    REQUIRE(c.last == Action::Message);
+    CHECK(c.s.envelope().rcpt_to == std::vector<std::string>{"b@example.jp", "c@example.jp"});
+  }
+  SUBCASE("beyond it each excess recipient is an error, up to 421 at max_errors") {
+    c.send(rcpts);
+    CHECK(c.send("RCPT TO:<g@example.jp>\r\n") == too_many);
+    CHECK(c.s.errors() == 1);
+    CHECK(c.send("RCPT TO:<h@example.jp>\r\nNOOP\r\n") ==
+          too_many + "421 4.7.0 mx.test.jp Error: too many errors\r\n");
+    CHECK(c.last == Action::Close);
+  }
+  SUBCASE("the overshoot is counted per transaction") {
+    c.send(rcpts + "RCPT TO:<g@example.jp>\r\n");
+    REQUIRE(c.s.errors() == 1);
+    c.send("RSET\r\nMAIL FROM:<a@sender.example>\r\n");
+    CHECK(c.send(rcpts) == "250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" + too_many + too_many + too_many);
+    CHECK(c.s.errors() == 1);
+    CHECK(c.last == Action::NeedInput);
+  }
+  SUBCASE("overshoot limit 0: every excess recipient counts") {
+    cfg.limits.recipient_overshoot_limit = 0;
+    Client strict(cfg);
+    strict.send(kEhlo);
+    strict.send("MAIL FROM:<a@sender.example>\r\n");
+    CHECK(strict.send(rcpts).ends_with(too_many + too_many + "421 4.7.0 mx.test.jp Error: too many errors\r\n"));
+    CHECK(strict.last == Action::Close);
+  }
+}
+
 TEST_CASE("DATA command") {
   Client c;
   c.send(kEhlo);
