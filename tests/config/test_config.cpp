@@ -88,6 +88,7 @@ TEST_CASE("defaults fill every key not written") {
   CHECK(c.smtp.limits.max_message_size == 25u * 1024 * 1024);
   CHECK(c.smtp.limits.max_command_line == 512);
   CHECK(c.smtp.limits.max_recipients == 100);
+  CHECK(c.smtp.limits.recipient_overshoot_limit == 1000);
   CHECK(c.smtp.idle_timeout == std::chrono::seconds(300));
   CHECK(c.smtp.client_networks.empty());
   CHECK(c.delivery.kind == mugai::config::Delivery::Kind::Smtp);
@@ -331,6 +332,18 @@ TEST_CASE("log, spool, quarantine and server keys") {
   CHECK(error_of(kMinimal, {"quarantine.purge_interval=-1"}).find("quarantine.purge_interval: must be at least 0s") !=
         std::string::npos);
   CHECK(error_of(kMinimal, {"quarantine.retention=0"}).find("quarantine.retention: must be at least 1s") !=
+        std::string::npos);
+}
+
+TEST_CASE("smtp.recipient_overshoot_limit: 0 (every excess recipient an error) up to 1000000") {
+  CHECK(ok(with("smtp", "recipient_overshoot_limit = 0")).smtp.limits.recipient_overshoot_limit == 0);
+  CHECK(ok(kMinimal, {"smtp.recipient_overshoot_limit=5"}).smtp.limits.recipient_overshoot_limit == 5);
+  CHECK(error_of(with("smtp", "recipient_overshoot_limit = -1")) ==
+        "t.toml:7:29: smtp.recipient_overshoot_limit: must be at least 0, got -1");
+  CHECK(error_of(kMinimal, {"smtp.recipient_overshoot_limit=1000001"}) ==
+        "--set smtp.recipient_overshoot_limit=1000001: smtp.recipient_overshoot_limit: must be at most 1000000, "
+        "got 1000001");
+  CHECK(error_of(kMinimal, {"smtp.recipient_overshoot_limit=\"many\""}).find("expected an integer") !=
         std::string::npos);
 }
 
