@@ -572,6 +572,8 @@ constexpr KeyRow kKeys[] = {
      [](Field& f, Config& c) { f.size(c.smtp.limits.max_text_line, 1000, kMiB, " bytes (RFC 5321 §4.5.3.1.6)"); }},
     {"smtp.max_header_section", false, [](Field& f, Config& c) { f.size(c.smtp.limits.max_header_section); }},
     {"smtp.max_recipients", false, [](Field& f, Config& c) { f.integer(c.smtp.limits.max_recipients, 1, kMaxCount); }},
+    {"smtp.recipient_overshoot_limit", false,
+     [](Field& f, Config& c) { f.integer(c.smtp.limits.recipient_overshoot_limit, 0, kMaxCount); }},
     {"smtp.max_errors", false, [](Field& f, Config& c) { f.integer(c.smtp.limits.max_errors, 1, 1000); }},
     {"smtp.idle_timeout", false, [](Field& f, Config& c) { f.duration(c.smtp.idle_timeout); }},
     {"smtp.max_connections", false, [](Field& f, Config& c) { f.integer(c.smtp.max_connections, 1, kMaxCount); }},

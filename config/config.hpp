@@ -29,7 +29,8 @@ struct Smtp {
   std::string hostname;                        // smtp.hostname (greeting, Received)
   std::vector<std::string> accept_domains;     // smtp.accept_domains (lower-cased)
   proto::ServerLimits limits;                  // smtp.max_message_size, max_command_line, max_text_line,
-                                               // max_header_section, max_recipients, max_errors
+                                               // max_header_section, max_recipients,
+                                               // recipient_overshoot_limit, max_errors
   Seconds idle_timeout{300};                   // smtp.idle_timeout
   std::size_t max_connections = 2000;          // smtp.max_connections
   std::size_t max_connections_per_ip = 100;    // smtp.max_connections_per_ip

@@ -80,6 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.limits.max_header_section = 512;
   config.limits.max_message_size = 2048;
   config.limits.max_recipients = 3;
+  config.limits.recipient_overshoot_limit = 2;
   config.limits.max_errors = 6;
   ServerSession session(config, "192.0.2.1");
 

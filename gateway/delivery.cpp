@@ -3,8 +3,11 @@
 #include "gateway/delivery.hpp"
 
 #include "gateway/log.hpp"
+#include "proto/replies.hpp"
 
 namespace mugai::gateway {
+
+using proto::ReplyKind;
 
 namespace {
 proto::TransactionResult fail_all(const std::vector<std::string>& rcpts, proto::Reply reply) {
@@ -79,7 +82,7 @@ awaitable<std::unique_ptr<SmtpDelivery::Link>> SmtpDelivery::connect(proto::Tran
   timer.cancel();
   if (ec) {
     std::string why = expired ? "connect timeout" : ec.message();
-    failure.reply = proto::make_reply(451, "4.4.1", "cannot connect to " + name() + ": " + why);
+    failure.reply = proto::make_reply<ReplyKind::ConnectFailed>(name() + ": " + why);
     co_return nullptr;
   }
   proto::ClientConfig cc;
@@ -113,10 +116,10 @@ awaitable<proto::TransactionResult> SmtpDelivery::deliver(std::string mail_from,
   link->session.begin(std::move(mail_from), rcpt_to, std::move(message));
   auto action = co_await drive(*link);
   proto::TransactionResult result = link->session.result();
-  if (action != proto::ClientSession::Action::Done)
-    if (result.recipients.size() != rcpt_to.size())
-      result = fail_all(rcpt_to, link->session.failure().code ? link->session.failure()
-                                                                : proto::make_reply(451, "4.4.2", "connection lost"));
+  if (action != proto::ClientSession::Action::Done && result.recipients.size() != rcpt_to.size()) {
+    const proto::Reply& why = link->session.failure();
+    result = fail_all(rcpt_to, why.code ? why : proto::make_reply<ReplyKind::ConnectionLost>("connection lost"));
+  }
   ++link->used;
   if (action == proto::ClientSession::Action::Done && !link->session.closed() &&
       link->used < cfg_.delivery.max_messages_per_connection) {

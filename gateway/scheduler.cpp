@@ -10,6 +10,7 @@
 #include "common/durable_file.hpp"
 #include "gateway/log.hpp"
 #include "gateway/maildir.hpp"
+#include "proto/replies.hpp"
 #include "sanitizers/pipeline.hpp"
 
 namespace mugai::gateway {
@@ -166,8 +167,8 @@ awaitable<proto::TransactionResult> Scheduler::deliver_maildir_all(const SpoolEn
     proto::TransactionResult r;
     for (const auto& rcpt : rcpts) {
       auto st = deliver_maildir(cfg_.delivery.maildir, rcpt, entry.message, cfg_.spool.fsync);
-      r.recipients.push_back({rcpt, st ? proto::make_reply(250, "2.0.0", "delivered to maildir")
-                                       : proto::make_reply(451, "4.3.0", st.error().message)});
+      r.recipients.push_back({rcpt, st ? proto::make_reply<proto::ReplyKind::DeliveredToMaildir>()
+                                       : proto::make_reply<proto::ReplyKind::MaildirFailed>(st.error().message)});
     }
     return r;
   });

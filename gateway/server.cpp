@@ -5,10 +5,13 @@
 
 #include "gateway/log.hpp"
 #include "gateway/scheduler.hpp"
+#include "proto/replies.hpp"
 
 #include <ctime>
 
 namespace mugai::gateway {
+
+using proto::ReplyKind;
 
 bool Network::contains(const asio::ip::address& a) const {
   auto addr = a;
@@ -105,14 +108,12 @@ std::optional<proto::Reply> Server::admit(const std::string& ip) {
   if (!networks_.empty()) {
     bool ok = !ec && std::any_of(networks_.begin(), networks_.end(),
                                  [&](const Network& n) { return n.contains(addr); });
-    if (!ok)
-      return proto::make_reply(554, "5.7.1", "Access denied: client network not allowed");
+    if (!ok) return proto::make_reply<ReplyKind::ClientNetworkDenied>();
   }
-  if (stopping_) return proto::make_reply(421, "4.3.2", cfg_.smtp.hostname + " Service shutting down");
-  if (total_ >= cfg_.smtp.max_connections)
-    return proto::make_reply(421, "4.7.0", cfg_.smtp.hostname + " Too many connections, try again later");
+  if (stopping_) return proto::make_reply<ReplyKind::ShuttingDown>(cfg_.smtp.hostname);
+  if (total_ >= cfg_.smtp.max_connections) return proto::make_reply<ReplyKind::TooManyConnections>(cfg_.smtp.hostname);
   if (per_ip_[ip] >= cfg_.smtp.max_connections_per_ip)
-    return proto::make_reply(421, "4.7.0", cfg_.smtp.hostname + " Too many connections from your address");
+    return proto::make_reply<ReplyKind::TooManyConnectionsFromIp>(cfg_.smtp.hostname);
   return std::nullopt;
 }
 
@@ -142,7 +143,7 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
         else
           in_data_.erase(conn.get());
         if (stopping_ && !s.in_data()) {
-          s.refuse(proto::make_reply(421, "4.3.2", cfg_.smtp.hostname + " Service shutting down"));
+          s.refuse(proto::make_reply<ReplyKind::ShuttingDown>(cfg_.smtp.hostname));
           break;
         }
         auto bytes = co_await conn->read_some(io_limit, ec);

@@ -3,8 +3,6 @@
 // line's text carries control bytes (they are replaced, so a reply can never inject a second reply).
 #include "proto/reply.hpp"
 
-#include <utility>
-
 namespace mugai::proto {
 
 namespace {
@@ -34,10 +32,6 @@ std::string Reply::wire() const {
     out += "\r\n";
   }
   return out;
-}
-
-Reply make_reply(int code, std::string enhanced, std::string text) {
-  return Reply{code, std::move(enhanced), {std::move(text)}};
 }
 
 }  // namespace mugai::proto

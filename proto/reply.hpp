@@ -1,5 +1,5 @@
-// SMTP replies (RFC 5321 §4.2) with RFC 3463 enhanced status codes, and their wire form.
-// Every reply the server sends goes through Reply so each one carries an enhanced code.
+// SMTP replies (RFC 5321 §4.2) with RFC 3463 enhanced status codes, and their wire form. Replies we
+// compose come from the table in proto/replies.hpp; replies parsed from a next hop are Replies too.
 #pragma once
 
 #include <string>
@@ -19,7 +19,5 @@ struct Reply {
   bool transient() const { return code >= 400 && code < 500; }
   bool permanent() const { return code >= 500; }
 };
-
-Reply make_reply(int code, std::string enhanced, std::string text);
 
 }  // namespace mugai::proto

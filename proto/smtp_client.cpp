@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "proto/address.hpp"
+#include "proto/replies.hpp"
 
 namespace mugai::proto {
 namespace {
@@ -92,8 +93,6 @@ bool sendable_address(const std::string& address) {
   return parsed && parsed->params.empty();
 }
 
-Reply malformed_reply(std::string_view what) { return make_reply(421, "4.5.0", std::string{what}); }
-
 }  // namespace
 
 ClientSession::ClientSession(ClientConfig config) : config_(std::move(config)) {}
@@ -155,7 +154,7 @@ ClientSession::Parsed ClientSession::parse_reply(Reply& out) {
 ClientSession::Action ClientSession::process() {
   for (;;) {
     if (in_overflow_ && state_ != State::Closed) {
-      fail_connection(malformed_reply("reply flood from next hop"), false);
+      fail_connection(make_reply<ReplyKind::ReplyFlood>(), false);
     }
     switch (state_) {
       case State::AwaitTls:
@@ -175,7 +174,7 @@ ClientSession::Action ClientSession::process() {
       case Parsed::Incomplete:
         return Action::NeedInput;
       case Parsed::Malformed:
-        fail_connection(malformed_reply("malformed reply from next hop"), false);
+        fail_connection(make_reply<ReplyKind::MalformedReply>(), false);
         break;
       case Parsed::Complete:
         on_reply(reply);
@@ -194,12 +193,12 @@ void ClientSession::on_reply(const Reply& r) {
   // hostile server make an undelivered message look delivered.
   const bool expects_intermediate = state_ == State::Data;
   if (r.positive() && (r.code / 100 == 3) != expects_intermediate && state_ != State::Quit) {
-    fail_connection(malformed_reply("unexpected reply from next hop"), false);
+    fail_connection(make_reply<ReplyKind::UnexpectedReply>(), false);
     return;
   }
   switch (state_) {
     case State::Greeting:
-      if (r.code != 220) return fail_connection(r.positive() ? malformed_reply("unexpected greeting") : r, true);
+      if (r.code != 220) return fail_connection(r.positive() ? make_reply<ReplyKind::UnexpectedGreeting>() : r, true);
       send("EHLO " + config_.helo_name);
       state_ = State::Ehlo;
       return;
@@ -222,7 +221,7 @@ void ClientSession::on_reply(const Reply& r) {
         return;
       }
       if (config_.tls == TlsPolicy::Required) {
-        return fail_connection(make_reply(421, "4.7.5", "TLS required but refused by next hop"), true);
+        return fail_connection(make_reply<ReplyKind::TlsRefusedByNextHop>(), true);
       }
       state_ = State::Ready;  // opportunistic: carry on in the clear, as before STARTTLS
       return;
@@ -279,7 +278,7 @@ void ClientSession::after_hello() {
     return;
   }
   if (!tls_active_ && config_.tls == TlsPolicy::Required) {
-    return fail_connection(make_reply(421, "4.7.5", "TLS required but not offered by next hop"), true);
+    return fail_connection(make_reply<ReplyKind::TlsNotOfferedByNextHop>(), true);
   }
   state_ = State::Ready;
 }
@@ -297,12 +296,12 @@ void ClientSession::tls_started() {
 
 void ClientSession::tls_failed(std::string_view why) {
   if (state_ == State::Closed) return;
-  fail_connection(make_reply(421, "4.7.5", "TLS handshake failed: " + std::string{why}), false);
+  fail_connection(make_reply<ReplyKind::TlsHandshakeFailed>(why), false);
 }
 
 void ClientSession::connection_lost(std::string_view why) {
   if (state_ == State::Closed) return;
-  fail_connection(make_reply(421, "4.4.2", std::string{why}), false);
+  fail_connection(make_reply<ReplyKind::ConnectionLost>(why), false);
 }
 
 void ClientSession::begin(std::string mail_from, std::vector<std::string> rcpt_to, std::string message) {
@@ -312,29 +311,29 @@ void ClientSession::begin(std::string mail_from, std::vector<std::string> rcpt_t
   for (std::string& rcpt : rcpt_to) result_.recipients.push_back({std::move(rcpt), {}});
   if (state_ != State::Ready) {
     // Misuse by the driver: fail this transaction and the connection rather than interleave.
-    const Reply not_ready = make_reply(421, "4.4.2", "connection not ready");
+    const Reply not_ready = make_reply<ReplyKind::ConnectionNotReady>();
     if (state_ != State::Closed) fail_connection(not_ready, false);
     settle_pending(not_ready);
     return;
   }
   state_ = State::Done;  // every early exit below reports without touching the wire
   if (!mail_from.empty() && !sendable_address(mail_from)) {
-    return settle_pending(make_reply(553, "5.1.7", "invalid sender address"));
+    return settle_pending(make_reply<ReplyKind::InvalidSender>());
   }
   bool any_valid = false;
   for (RecipientResult& rcpt : result_.recipients) {
     if (sendable_address(rcpt.rcpt)) {
       any_valid = true;
     } else {
-      rcpt.reply = make_reply(553, "5.1.3", "invalid recipient address");
+      rcpt.reply = make_reply<ReplyKind::InvalidRecipient>();
     }
   }
   if (!any_valid) {
-    result_.reply = make_reply(554, "5.5.1", "no valid recipients");
+    result_.reply = make_reply<ReplyKind::NoSendableRecipients>();
     return;
   }
   if (ext_.size > 0 && message.size() > ext_.size) {
-    return settle_pending(make_reply(552, "5.3.4", "message too big for next hop"));
+    return settle_pending(make_reply<ReplyKind::TooBigForNextHop>());
   }
 
   std::string command = "MAIL FROM:<" + mail_from + ">";
@@ -386,7 +385,7 @@ void ClientSession::send_message() {
 
 void ClientSession::quit() {
   if (state_ == State::Closed) return;
-  if (in_transaction()) settle_pending(make_reply(421, "4.4.2", "transaction aborted by quit"));
+  if (in_transaction()) settle_pending(make_reply<ReplyKind::AbortedByQuit>());
   send("QUIT");
   state_ = State::Quit;
 }

@@ -12,6 +12,7 @@
 
 #include "common/ascii.hpp"
 #include "proto/address.hpp"
+#include "proto/replies.hpp"
 
 namespace mugai::proto {
 
@@ -42,7 +43,14 @@ struct ServerCommands {
     PathParams path;        // MAIL/RCPT
     bool eight_bit = false; // MAIL BODY=8BITMIME
   };
-  using Check = std::optional<Reply> (*)(ServerSession&, Parsed&);
+  // A check's error reply; most count towards max_errors, an excess recipient within the
+  // overshoot limit does not.
+  struct Refusal {
+    Refusal(Reply r, bool counted = true) : reply(std::move(r)), counts(counted) {}
+    Reply reply;
+    bool counts;
+  };
+  using Check = std::optional<Refusal> (*)(ServerSession&, Parsed&);
   using Proceed = void (*)(ServerSession&, const Parsed&);
   struct Row {
     std::string_view verb;
@@ -50,14 +58,14 @@ struct ServerCommands {
     Proceed proceed;
   };
 
-  static std::optional<Reply> accept(ServerSession&, Parsed&) { return std::nullopt; }
-  static std::optional<Reply> no_args(ServerSession&, Parsed& p) {
-    if (!p.args.empty()) return make_reply(501, "5.5.4", "Syntax error: no parameters allowed");
+  static std::optional<Refusal> accept(ServerSession&, Parsed&) { return std::nullopt; }
+  static std::optional<Refusal> no_args(ServerSession&, Parsed& p) {
+    if (!p.args.empty()) return make_reply<ReplyKind::NoParameters>();
     return std::nullopt;
   }
 
-  static std::optional<Reply> check_helo(ServerSession&, Parsed& p) {
-    if (!valid_helo(p.args)) return make_reply(501, "5.5.4", "Syntax: EHLO/HELO hostname");
+  static std::optional<Refusal> check_helo(ServerSession&, Parsed& p) {
+    if (!valid_helo(p.args)) return make_reply<ReplyKind::HeloSyntax>();
     return std::nullopt;
   }
   static void greet(ServerSession& s, const Parsed& p, bool esmtp) {
@@ -68,27 +76,25 @@ struct ServerCommands {
   }
   static void proceed_ehlo(ServerSession& s, const Parsed& p) {
     greet(s, p, true);
-    Reply r{250, "", {s.config_.hostname, "PIPELINING",
-                      "SIZE " + std::to_string(s.config_.limits.max_message_size), "8BITMIME",
-                      "ENHANCEDSTATUSCODES"}};
+    Reply r = make_reply<ReplyKind::Ehlo>(s.config_.hostname);
+    r.lines.insert(r.lines.end(), {"PIPELINING", "SIZE " + std::to_string(s.config_.limits.max_message_size),
+                                   "8BITMIME", "ENHANCEDSTATUSCODES"});
     if (s.config_.tls_available && !s.tls_active_) r.lines.emplace_back("STARTTLS");
     s.reply(std::move(r));
   }
   static void proceed_helo(ServerSession& s, const Parsed& p) {
     greet(s, p, false);
-    s.reply(make_reply(250, "2.0.0", s.config_.hostname));
+    s.reply(make_reply<ReplyKind::Helo>(s.config_.hostname));
   }
 
-  static std::optional<Reply> check_mail(ServerSession& s, Parsed& p) {
-    if (!s.have_helo_) return make_reply(503, "5.5.1", "Error: send HELO/EHLO first");
-    if (s.have_mail_) return make_reply(503, "5.5.1", "Error: nested MAIL command");
-    if (s.config_.tls_required && !s.tls_active_) {
-      return make_reply(530, "5.7.0", "Must issue a STARTTLS command first");
-    }
+  static std::optional<Refusal> check_mail(ServerSession& s, Parsed& p) {
+    if (!s.have_helo_) return make_reply<ReplyKind::NeedHelo>();
+    if (s.have_mail_) return make_reply<ReplyKind::NestedMail>();
+    if (s.config_.tls_required && !s.tls_active_) return make_reply<ReplyKind::TlsRequired>();
     const auto arg = after_keyword(p.args, "FROM:");
-    if (!arg) return make_reply(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+    if (!arg) return make_reply<ReplyKind::MailSyntax>();
     auto parsed = parse_path(*arg, true);
-    if (!parsed) return make_reply(501, "5.5.4", parsed.error().message);
+    if (!parsed) return make_reply<ReplyKind::BadSender>(parsed.error().message);
     p.path = std::move(*parsed);
     for (const auto& [key, value] : p.path.params) {
       if (ascii::iequals(key, "SIZE")) {
@@ -96,15 +102,13 @@ struct ServerCommands {
         const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), size);
         const bool out_of_range = ec == std::errc::result_out_of_range;
         if ((ec != std::errc{} && !out_of_range) || end != value.data() + value.size()) {
-          return make_reply(501, "5.5.4", "Syntax error in SIZE parameter");
+          return make_reply<ReplyKind::SizeSyntax>();
         }
-        if (out_of_range || size > s.config_.limits.max_message_size) {
-          return make_reply(552, "5.3.4", "Message size exceeds fixed limit");
-        }
+        if (out_of_range || size > s.config_.limits.max_message_size) return make_reply<ReplyKind::MessageTooBig>();
       } else if (ascii::iequals(key, "BODY") && ascii::iequals(value, "8BITMIME")) {
         p.eight_bit = true;
       } else if (!(ascii::iequals(key, "BODY") && ascii::iequals(value, "7BIT"))) {
-        return make_reply(555, "5.5.4", "Unsupported MAIL parameter");
+        return make_reply<ReplyKind::UnsupportedMailParameter>();
       }
     }
     return std::nullopt;
@@ -113,65 +117,66 @@ struct ServerCommands {
     s.have_mail_ = true;
     s.envelope_.mail_from = p.path.mailbox.str();
     s.envelope_.eight_bit_mime = p.eight_bit;
-    s.reply(make_reply(250, "2.1.0", "Ok"));
+    s.reply(make_reply<ReplyKind::SenderOk>());
   }
 
-  static std::optional<Reply> check_rcpt(ServerSession& s, Parsed& p) {
-    if (!s.have_mail_) return make_reply(503, "5.5.1", "Error: need MAIL command");
+  static std::optional<Refusal> check_rcpt(ServerSession& s, Parsed& p) {
+    if (!s.have_mail_) return make_reply<ReplyKind::NeedMail>();
     const auto arg = after_keyword(p.args, "TO:");
-    if (!arg) return make_reply(501, "5.1.3", "Syntax: RCPT TO:<address>");
+    if (!arg) return make_reply<ReplyKind::RcptSyntax>();
     auto parsed = parse_path(*arg, false);
     if (!parsed && parsed.error().kind == kRoutingRefused)
-      return make_reply(550, "5.7.1", "Relay access denied: " + parsed.error().message);
-    if (!parsed) return make_reply(501, "5.1.3", parsed.error().message);
+      return make_reply<ReplyKind::RoutingRefused>(parsed.error().message);
+    if (!parsed) return make_reply<ReplyKind::BadRecipient>(parsed.error().message);
     p.path = std::move(*parsed);
-    if (!p.path.params.empty()) return make_reply(555, "5.5.4", "Unsupported RCPT parameter");
+    if (!p.path.params.empty()) return make_reply<ReplyKind::UnsupportedRcptParameter>();
     if (s.envelope_.rcpt_to.size() >= s.config_.limits.max_recipients) {
-      return make_reply(452, "4.5.3", "Error: too many recipients");
+      const bool beyond_overshoot = ++s.excess_recipients_ > s.config_.limits.recipient_overshoot_limit;
+      return Refusal{make_reply<ReplyKind::TooManyRecipients>(), beyond_overshoot};
     }
     if (!recipient_allowed(p.path.mailbox, s.config_.accept_domains)) {
-      return make_reply(550, "5.7.1", "<" + p.path.mailbox.str() + ">: Relay access denied");
+      return make_reply<ReplyKind::RelayDenied>(p.path.mailbox.str());
     }
     return std::nullopt;
   }
   static void proceed_rcpt(ServerSession& s, const Parsed& p) {
     s.envelope_.rcpt_to.push_back(p.path.mailbox.str());
-    s.reply(make_reply(250, "2.1.5", "Ok"));
+    s.reply(make_reply<ReplyKind::RecipientOk>());
   }
 
-  static std::optional<Reply> check_data(ServerSession& s, Parsed& p) {
-    if (!s.have_mail_) return make_reply(503, "5.5.1", "Error: need MAIL command");
-    if (s.envelope_.rcpt_to.empty()) return make_reply(554, "5.5.1", "Error: no valid recipients");
+  static std::optional<Refusal> check_data(ServerSession& s, Parsed& p) {
+    if (!s.have_mail_) return make_reply<ReplyKind::NeedMail>();
+    if (s.envelope_.rcpt_to.empty()) return make_reply<ReplyKind::NoValidRecipients>();
     return no_args(s, p);
   }
   static void proceed_data(ServerSession& s, const Parsed&) {
     s.begin_data();
-    s.reply(make_reply(354, "", "End data with <CR><LF>.<CR><LF>"));
+    s.reply(make_reply<ReplyKind::StartData>());
   }
 
   static void proceed_rset(ServerSession& s, const Parsed&) {
     s.reset_transaction();
-    s.reply(make_reply(250, "2.0.0", "Ok"));
+    s.reply(make_reply<ReplyKind::Ok>());
   }
-  static void proceed_noop(ServerSession& s, const Parsed&) { s.reply(make_reply(250, "2.0.0", "Ok")); }
+  static void proceed_noop(ServerSession& s, const Parsed&) { s.reply(make_reply<ReplyKind::Ok>()); }
   static void proceed_quit(ServerSession& s, const Parsed&) {
-    s.reply(make_reply(221, "2.0.0", "Bye"));
+    s.reply(make_reply<ReplyKind::Bye>());
     s.state_ = ServerSession::State::Closing;
   }
   static void proceed_vrfy(ServerSession& s, const Parsed&) {
-    s.reply(make_reply(252, "2.5.0", "Cannot VRFY user, but will accept message"));
+    s.reply(make_reply<ReplyKind::CannotVrfy>());
   }
   static void proceed_help(ServerSession& s, const Parsed&) {
-    s.reply(make_reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"));
+    s.reply(make_reply<ReplyKind::Help>());
   }
 
-  static std::optional<Reply> check_starttls(ServerSession& s, Parsed& p) {
-    if (!s.config_.tls_available) return make_reply(502, "5.5.1", "Error: command not implemented");
-    if (s.tls_active_) return make_reply(503, "5.5.1", "Error: TLS already active");
+  static std::optional<Refusal> check_starttls(ServerSession& s, Parsed& p) {
+    if (!s.config_.tls_available) return make_reply<ReplyKind::NotImplemented>();
+    if (s.tls_active_) return make_reply<ReplyKind::TlsAlreadyActive>();
     return no_args(s, p);
   }
   static void proceed_starttls(ServerSession& s, const Parsed&) {
-    s.reply(make_reply(220, "2.0.0", "Ready to start TLS"));
+    s.reply(make_reply<ReplyKind::ReadyToStartTls>());
     s.state_ = ServerSession::State::StartTls;
   }
 
@@ -192,7 +197,7 @@ struct ServerCommands {
 
 ServerSession::ServerSession(ServerConfig config, std::string client_ip) : config_(std::move(config)) {
   envelope_.client_ip = std::move(client_ip);
-  reply(make_reply(220, "", config_.hostname + " ESMTP mugai"));
+  reply(make_reply<ReplyKind::Greeting>(config_.hostname));
 }
 
 void ServerSession::feed(std::string_view untrusted_bytes) {
@@ -231,13 +236,14 @@ void ServerSession::reply(Reply r) { out_ += r.wire(); }
 void ServerSession::error_reply(Reply r) {
   reply(std::move(r));
   if (++errors_ >= config_.limits.max_errors) {
-    reply(make_reply(421, "4.7.0", config_.hostname + " Error: too many errors"));
+    reply(make_reply<ReplyKind::TooManyErrors>(config_.hostname));
     state_ = State::Closing;
   }
 }
 
 void ServerSession::reset_transaction() {
   have_mail_ = false;
+  excess_recipients_ = 0;
   envelope_.mail_from.clear();
   envelope_.rcpt_to.clear();
   envelope_.eight_bit_mime = false;
@@ -261,14 +267,14 @@ bool ServerSession::process_command_line() {
   }
   in_pos_ += crlf + 2;
   if (std::exchange(discarding_long_line_, false) || crlf + 2 > max_line) {
-    error_reply(make_reply(500, "5.5.2", "Error: line too long"));
+    error_reply(make_reply<ReplyKind::LineTooLong>());
     return true;
   }
   const std::string_view line = pending.substr(0, crlf);
   if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
     // A bare LF is exactly what SMTP smuggling hides a second command or a fake end of DATA behind.
     reset_transaction();
-    error_reply(make_reply(500, "5.5.2", "Syntax error: bare <CR> or <LF> in command"));
+    error_reply(make_reply<ReplyKind::BareLineEndInCommand>());
     return true;
   }
   dispatch(line);
@@ -282,14 +288,18 @@ void ServerSession::dispatch(std::string_view line) {
     if (!ascii::iequals(verb, row.verb)) continue;
     ServerCommands::Parsed parsed;
     parsed.args = space == std::string_view::npos ? std::string_view{} : ascii::trim(line.substr(space + 1), " ");
-    if (auto error = row.check(*this, parsed)) {
-      error_reply(std::move(*error));
+    if (auto refusal = row.check(*this, parsed)) {
+      if (refusal->counts) {
+        error_reply(std::move(refusal->reply));
+      } else {
+        reply(std::move(refusal->reply));
+      }
     } else {
       row.proceed(*this, parsed);
     }
     return;
   }
-  error_reply(make_reply(500, "5.5.2", "Error: command not recognized"));
+  error_reply(make_reply<ReplyKind::UnknownCommand>());
 }
 
 void ServerSession::begin_data() {
@@ -312,7 +322,7 @@ void ServerSession::data_fail(Reply r) {
 void ServerSession::data_count(std::size_t wire_bytes) {
   data_line_len_ += wire_bytes;
   if (data_line_len_ > config_.limits.max_text_line) {
-    data_fail(make_reply(554, "5.6.0", "Message rejected: line too long"));
+    data_fail(make_reply<ReplyKind::TextLineTooLong>());
   }
 }
 
@@ -321,11 +331,11 @@ void ServerSession::data_store(std::string_view unstuffed) {
   if (data_in_headers_) {
     data_header_bytes_ += unstuffed.size();
     if (data_header_bytes_ > config_.limits.max_header_section) {
-      data_fail(make_reply(552, "5.3.4", "Message header section exceeds fixed limit"));
+      data_fail(make_reply<ReplyKind::HeaderSectionTooBig>());
     }
   }
   if (data_size_ > config_.limits.max_message_size) {
-    data_fail(make_reply(552, "5.3.4", "Message size exceeds fixed limit"));
+    data_fail(make_reply<ReplyKind::MessageTooBig>());
   }
   if (!data_failure_) data_.append(unstuffed);
 }
@@ -337,7 +347,7 @@ bool ServerSession::process_data() {
   static constexpr std::string_view specials("\r\n\0", 3);
   const std::string_view buf(in_);
   const auto bare = [this] {
-    data_fail(make_reply(554, "5.6.0", "Message rejected: bare <CR> or <LF> in DATA"));
+    data_fail(make_reply<ReplyKind::BareLineEndInData>());
   };
   std::size_t pos = in_pos_;
   while (pos < buf.size()) {
@@ -397,7 +407,7 @@ bool ServerSession::process_data() {
         } else if (c == '\n') {
           bare();
         } else {
-          data_fail(make_reply(554, "5.6.0", "Message rejected: NUL byte in DATA"));
+          data_fail(make_reply<ReplyKind::NulInData>());
         }
         break;
       }
@@ -423,7 +433,7 @@ void ServerSession::queued(std::string_view queue_id) {
   if (state_ != State::AwaitQueue) return;
   state_ = State::Command;
   reset_transaction();
-  reply(make_reply(250, "2.0.0", "Ok: queued as " + std::string(queue_id)));
+  reply(make_reply<ReplyKind::Queued>(queue_id));
 }
 
 // The reason stays in the gateway's log: internal errors are not the client's business.
@@ -431,7 +441,7 @@ void ServerSession::queue_failed(std::string_view) {
   if (state_ != State::AwaitQueue) return;
   state_ = State::Command;
   reset_transaction();
-  error_reply(make_reply(451, "4.3.0", "Error: queue file write error, try again later"));
+  error_reply(make_reply<ReplyKind::QueueWriteFailed>());
 }
 
 void ServerSession::tls_started() {
@@ -449,7 +459,7 @@ void ServerSession::tls_started() {
 }
 
 void ServerSession::timed_out() {
-  reply(make_reply(421, "4.4.2", config_.hostname + " Error: timeout exceeded"));
+  reply(make_reply<ReplyKind::IdleTimeout>(config_.hostname));
   state_ = State::Closing;
 }
 

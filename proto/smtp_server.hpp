@@ -22,6 +22,11 @@ struct ServerLimits {
   std::size_t max_header_section = 256 * 1024;   // bytes of the header section in DATA
   std::size_t max_message_size = 25 * 1024 * 1024;  // bytes of unstuffed DATA; advertised as SIZE
   std::size_t max_recipients = 100;
+  // Recipients past max_recipients in one transaction answered 452 without counting towards
+  // max_errors: a client that pipelines too many sends the rest later (RFC 5321 §4.5.3.1.10), and
+  // is not disconnected for it. Each one beyond this counts (as Postfix's
+  // smtpd_recipient_overshoot_limit).
+  std::size_t recipient_overshoot_limit = 1000;
   unsigned max_errors = 10;                      // 4xx/5xx replies before 421 and close
 };
 
@@ -119,6 +124,7 @@ class ServerSession {
   bool have_mail_ = false;
   bool tls_active_ = false;
   unsigned errors_ = 0;
+  std::size_t excess_recipients_ = 0;  // RCPTs past max_recipients in this transaction
   bool greeting_taken_ = false;  // until then refuse() replaces the 220 instead of following it
   // DATA framing state; the first failure is kept and answered once the terminator arrives.
   DataState data_state_ = DataState::LineStart;

@@ -46,7 +46,9 @@ Config ok(const std::string& text, const std::vector<std::string>& overrides = {
   return *r;
 }
 
-std::filesystem::path source_root() { return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path(); }
+// Not derived from __FILE__: with ccache's base_dir that is relative to the build directory, not to
+// wherever ctest runs the test.
+std::filesystem::path source_root() { return MUGAI_SOURCE_DIR; }
 
 std::string read(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -88,6 +90,7 @@ TEST_CASE("defaults fill every key not written") {
   CHECK(c.smtp.limits.max_message_size == 25u * 1024 * 1024);
   CHECK(c.smtp.limits.max_command_line == 512);
   CHECK(c.smtp.limits.max_recipients == 100);
+  CHECK(c.smtp.limits.recipient_overshoot_limit == 1000);
   CHECK(c.smtp.idle_timeout == std::chrono::seconds(300));
   CHECK(c.smtp.client_networks.empty());
   CHECK(c.delivery.kind == mugai::config::Delivery::Kind::Smtp);
@@ -331,6 +334,18 @@ TEST_CASE("log, spool, quarantine and server keys") {
   CHECK(error_of(kMinimal, {"quarantine.purge_interval=-1"}).find("quarantine.purge_interval: must be at least 0s") !=
         std::string::npos);
   CHECK(error_of(kMinimal, {"quarantine.retention=0"}).find("quarantine.retention: must be at least 1s") !=
+        std::string::npos);
+}
+
+TEST_CASE("smtp.recipient_overshoot_limit: 0 (every excess recipient an error) up to 1000000") {
+  CHECK(ok(with("smtp", "recipient_overshoot_limit = 0")).smtp.limits.recipient_overshoot_limit == 0);
+  CHECK(ok(kMinimal, {"smtp.recipient_overshoot_limit=5"}).smtp.limits.recipient_overshoot_limit == 5);
+  CHECK(error_of(with("smtp", "recipient_overshoot_limit = -1")) ==
+        "t.toml:7:29: smtp.recipient_overshoot_limit: must be at least 0, got -1");
+  CHECK(error_of(kMinimal, {"smtp.recipient_overshoot_limit=1000001"}) ==
+        "--set smtp.recipient_overshoot_limit=1000001: smtp.recipient_overshoot_limit: must be at most 1000000, "
+        "got 1000001");
+  CHECK(error_of(kMinimal, {"smtp.recipient_overshoot_limit=\"many\""}).find("expected an integer") !=
         std::string::npos);
 }
 

@@ -1,10 +1,13 @@
 # Every configured limit crossed over the wire, with the reply the spec promises: message size
-# (SIZE= and actual), recipients, command and text line length, header section, error count, idle
-# timeout, connection counts (total and per IP) and client networks.
+# (SIZE= and actual), recipients (and the overshoot past which excess recipients count as errors),
+# command and text line length, header section, error count, idle timeout, connection counts (total
+# and per IP) and client networks.
+import smtplib
 import time
 import unittest
 
-from harness import RCPT, SENDER, Gateway, RawClient, first_line, token, wait_until
+from harness import (DOMAIN, RCPT, SENDER, Gateway, RawClient, RelayToSinkCase, first_line, queue_id,
+                     text_message, token, wait_until)
 
 
 def begin(c, rcpts=1):
@@ -26,8 +29,8 @@ class SessionLimitsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.gw = Gateway({"smtp.max_message_size": "10000", "smtp.max_recipients": "3",
-                          "smtp.max_header_section": "4096", "smtp.max_errors": "3",
-                          "smtp.idle_timeout": '"2s"'}).start()
+                          "smtp.recipient_overshoot_limit": "5", "smtp.max_header_section": "4096",
+                          "smtp.max_errors": "3", "smtp.idle_timeout": '"2s"'}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -61,6 +64,24 @@ class SessionLimitsTest(unittest.TestCase):
             for i in range(3):
                 self.assertEqual(c.command("RCPT TO:<u%d@demo.mugai.test>" % i)[0], 250)
             self.assertEqual(first_line(c.command("RCPT TO:<u9@demo.mugai.test>"))[:9], "452 4.5.3")
+
+    def test_recipients_beyond_the_overshoot_count_as_errors(self):
+        too_many = "452 4.5.3 Error: too many recipients"
+        with self.client() as c:
+            c.reply()
+            c.command("EHLO client.example.org")
+            c.send("MAIL FROM:<%s>\r\n" % SENDER +
+                   "".join("RCPT TO:<u%d@%s>\r\n" % (i, DOMAIN) for i in range(8)))
+            replies = [first_line(r) for r in c.replies(9)]
+            self.assertEqual(replies[:4], ["250 2.1.0 Ok"] + ["250 2.1.5 Ok"] * 3)
+            self.assertEqual(replies[4:], [too_many] * 5, "3 accepted, 5 excess within the overshoot")
+            self.assertEqual(c.command("NOOP")[0], 250, "not disconnected: those 5 were not errors")
+            # max_errors=3: the next three excess recipients are errors, the third ends the session.
+            c.send("".join("RCPT TO:<v%d@%s>\r\n" % (i, DOMAIN) for i in range(3)) + "NOOP\r\n")
+            replies = [first_line(r) for r in c.replies(4)]
+            self.assertEqual(replies[:3], [too_many] * 3)
+            self.assertEqual(replies[3], "421 4.7.0 mx.mugai.test Error: too many errors")
+            self.assertTrue(c.closed(), "connection must close after 421")
 
     def test_command_line_too_long(self):
         with self.client() as c:
@@ -115,6 +136,49 @@ class SessionLimitsTest(unittest.TestCase):
             self.assertGreater(waited, 1.5)
             self.assertLess(waited, 6)
             self.assertTrue(c.closed())
+
+
+class ExcessRecipientsTest(RelayToSinkCase):
+    """Default limits (100 recipients, overshoot 1000, 10 errors): a client with too many recipients
+    keeps its session and the accepted ones get the message; the rest follow in a later transaction."""
+
+    def rcpts(self, n, prefix):
+        return ["%s%d@%s" % (prefix, i, DOMAIN) for i in range(n)]
+
+    def test_150_pipelined_recipients_then_data(self):
+        tok = token()
+        rcpts = self.rcpts(150, "p")
+        with RawClient(self.gw.port) as c:
+            c.reply()
+            code, lines = c.command("EHLO client.example.org")
+            self.assertIn(b"250-PIPELINING", lines)
+            c.send("MAIL FROM:<%s>\r\n" % SENDER + "".join("RCPT TO:<%s>\r\n" % r for r in rcpts) + "DATA\r\n")
+            replies = [first_line(r) for r in c.replies(152)]
+            self.assertEqual(replies[0], "250 2.1.0 Ok")
+            self.assertEqual(replies[1:101], ["250 2.1.5 Ok"] * 100)
+            self.assertEqual(replies[101:151], ["452 4.5.3 Error: too many recipients"] * 50)
+            self.assertEqual(replies[151][:3], "354")
+            c.send(text_message("overshoot " + tok, "body " + tok) + b".\r\n")
+            final = c.reply()
+            self.assertTrue(queue_id(final[1][0]), final)
+            self.assertEqual(c.command("NOOP")[0], 250, "the session was not cut")
+            self.assertEqual(c.command("QUIT")[0], 221)
+        got = self.sink.wait_for(tok, 30)
+        self.assertEqual(len(got), 1, "one transaction at the sink")
+        self.assertEqual(got[0].rcpts, rcpts[:100], "the 100 accepted recipients, in order")
+
+    def test_smtplib_sends_the_refused_recipients_later(self):
+        tok = token()
+        rcpts = self.rcpts(150, "s")
+        with smtplib.SMTP("127.0.0.1", self.gw.port, timeout=30) as s:
+            s.ehlo("client.example.org")
+            refused = s.sendmail(SENDER, rcpts, text_message("first " + tok, "first " + tok))
+            self.assertEqual(sorted(refused), sorted(rcpts[100:]))
+            self.assertEqual(set(refused.values()), {(452, b"4.5.3 Error: too many recipients")})
+            self.assertEqual(s.sendmail(SENDER, list(refused), text_message("rest " + tok, "rest " + tok)), {})
+        self.assertTrue(wait_until(lambda: len(self.sink.find(tok)) == 2, 30))
+        delivered = sorted(r for t in self.sink.find(tok) for r in t.rcpts)
+        self.assertEqual(delivered, sorted(rcpts), "every recipient got the message exactly once")
 
 
 class ConnectionLimitsTest(unittest.TestCase):

@@ -6,11 +6,12 @@
 #include <string_view>
 #include <vector>
 
-#include "proto/reply.hpp"
+#include "proto/replies.hpp"
 #include "proto/smtp_server.hpp"
 
 using mugai::proto::make_reply;
 using mugai::proto::Reply;
+using mugai::proto::ReplyKind;
 using mugai::proto::ServerConfig;
 using mugai::proto::ServerSession;
 using Action = ServerSession::Action;
@@ -58,15 +59,15 @@ Client in_data(ServerConfig c = test_config()) {
 }  // namespace
 
 TEST_CASE("Reply wire form: multi-line, enhanced code on every line, control bytes masked") {
-  CHECK(make_reply(250, "2.0.0", "Ok").wire() == "250 2.0.0 Ok\r\n");
-  CHECK(make_reply(220, "", "mx ESMTP").wire() == "220 mx ESMTP\r\n");
+  CHECK(Reply{250, "2.0.0", {"Ok"}}.wire() == "250 2.0.0 Ok\r\n");
+  CHECK(Reply{220, "", {"mx ESMTP"}}.wire() == "220 mx ESMTP\r\n");
   CHECK(Reply{250, "", {"mx", "PIPELINING", "8BITMIME"}}.wire() == "250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
   CHECK(Reply{550, "5.7.1", {"a", "b"}}.wire() == "550-5.7.1 a\r\n550 5.7.1 b\r\n");
-  CHECK(make_reply(550, "5.7.1", "x\r\n250 ok\0y").wire() == "550 5.7.1 x??250 ok\r\n");
-  CHECK(make_reply(550, "5.7.1", std::string("x\r\n250 ok\0y", 11)).wire() == "550 5.7.1 x??250 ok?y\r\n");
-  CHECK(make_reply(451, "4.3.0", "x").transient());
-  CHECK(make_reply(554, "5.6.0", "x").permanent());
-  CHECK(make_reply(354, "", "x").positive());
+  CHECK(Reply{550, "5.7.1", {"x\r\n250 ok\0y"}}.wire() == "550 5.7.1 x??250 ok\r\n");
+  CHECK(Reply{550, "5.7.1", {std::string("x\r\n250 ok\0y", 11)}}.wire() == "550 5.7.1 x??250 ok?y\r\n");
+  CHECK(Reply{451, "4.3.0", {"x"}}.transient());
+  CHECK(Reply{554, "5.6.0", {"x"}}.permanent());
+  CHECK(Reply{354, "", {"x"}}.positive());
 }
 
 TEST_CASE("greeting, EHLO, HELO") {
@@ -208,6 +209,51 @@ TEST_CASE("RCPT TO") {
     CHECK(c.send("rcpt to:<C@EXAMPLE.JP>\r\n") == "250 2.1.5 Ok\r\n");
     CHECK(c.send("RCPT TO:<d@example.jp>\r\n") == "452 4.5.3 Error: too many recipients\r\n");
     CHECK(c.s.envelope().rcpt_to == std::vector<std::string>{"b@example.jp", "C@example.jp"});
+  }
+}
+
+TEST_CASE("excess recipients: 452 4.5.3 without an error up to the overshoot limit, then each counts") {
+  const std::string too_many = "452 4.5.3 Error: too many recipients\r\n";
+  ServerConfig cfg = test_config();
+  cfg.limits.max_recipients = 2;
+  cfg.limits.recipient_overshoot_limit = 3;
+  cfg.limits.max_errors = 2;
+  Client c(cfg);
+  c.send(kEhlo);
+  c.send("MAIL FROM:<a@sender.example>\r\n");
+  std::string rcpts;
+  for (const char* r : {"b", "c", "d", "e", "f"}) rcpts += std::string("RCPT TO:<") + r + "@example.jp>\r\n";
+
+  SUBCASE("within the overshoot limit the session goes on and DATA carries the accepted recipients") {
+    CHECK(c.send(rcpts) == "250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" + too_many + too_many + too_many);
+    CHECK(c.s.errors() == 0);
+    CHECK(c.send("DATA\r\nx\r\n.\r\n") == "354 End data with <CR><LF>.<CR><LF>\r\n");
+    REQUIRE(c.last == Action::Message);
+    CHECK(c.s.envelope().rcpt_to == std::vector<std::string>{"b@example.jp", "c@example.jp"});
+  }
+  SUBCASE("beyond it each excess recipient is an error, up to 421 at max_errors") {
+    c.send(rcpts);
+    CHECK(c.send("RCPT TO:<g@example.jp>\r\n") == too_many);
+    CHECK(c.s.errors() == 1);
+    CHECK(c.send("RCPT TO:<h@example.jp>\r\nNOOP\r\n") ==
+          too_many + "421 4.7.0 mx.test.jp Error: too many errors\r\n");
+    CHECK(c.last == Action::Close);
+  }
+  SUBCASE("the overshoot is counted per transaction") {
+    c.send(rcpts + "RCPT TO:<g@example.jp>\r\n");
+    REQUIRE(c.s.errors() == 1);
+    c.send("RSET\r\nMAIL FROM:<a@sender.example>\r\n");
+    CHECK(c.send(rcpts) == "250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n" + too_many + too_many + too_many);
+    CHECK(c.s.errors() == 1);
+    CHECK(c.last == Action::NeedInput);
+  }
+  SUBCASE("overshoot limit 0: every excess recipient counts") {
+    cfg.limits.recipient_overshoot_limit = 0;
+    Client strict(cfg);
+    strict.send(kEhlo);
+    strict.send("MAIL FROM:<a@sender.example>\r\n");
+    CHECK(strict.send(rcpts).ends_with(too_many + too_many + "421 4.7.0 mx.test.jp Error: too many errors\r\n"));
+    CHECK(strict.last == Action::Close);
   }
 }
 
@@ -512,10 +558,10 @@ TEST_CASE("timeout and refusal close the session") {
   }
   SUBCASE("refuse: the reply replaces the unsent greeting, and input is never processed") {
     ServerSession s(test_config(), "198.51.100.7");
-    s.refuse(make_reply(421, "4.7.0", "Too many connections"));
+    s.refuse(make_reply<ReplyKind::TooManyConnections>("mx.test.jp"));
     s.feed("EHLO x.example\r\n");
     CHECK(s.process() == Action::Close);
-    CHECK(s.take_output() == "421 4.7.0 Too many connections\r\n");
+    CHECK(s.take_output() == "421 4.7.0 mx.test.jp Too many connections, try again later\r\n");
   }
 }
 
@@ -536,15 +582,15 @@ TEST_CASE("performance sanity: a 10 MB message in 4 KB reads completes") {
 
 TEST_CASE("refuse before the greeting is sent replaces the 220, after it follows it") {
   ServerSession early(ServerConfig{}, "192.0.2.1");
-  early.refuse(make_reply(554, "5.7.1", "Access denied"));
+  early.refuse(make_reply<ReplyKind::ClientNetworkDenied>());
   CHECK(early.process() == ServerSession::Action::Close);
-  CHECK(early.take_output() == "554 5.7.1 Access denied\r\n");
+  CHECK(early.take_output() == "554 5.7.1 Access denied: client network not allowed\r\n");
 
   ServerSession late(ServerConfig{}, "192.0.2.1");
   CHECK(late.take_output().rfind("220 ", 0) == 0);
-  late.refuse(make_reply(421, "4.3.2", "shutting down"));
+  late.refuse(make_reply<ReplyKind::ShuttingDown>("localhost"));
   CHECK(late.process() == ServerSession::Action::Close);
-  CHECK(late.take_output() == "421 4.3.2 shutting down\r\n");
+  CHECK(late.take_output() == "421 4.3.2 localhost Service shutting down\r\n");
 }
 
 TEST_CASE("RCPT with a routing construct is a relay refusal, not a syntax error") {
