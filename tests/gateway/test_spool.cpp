@@ -157,8 +157,15 @@ TEST_CASE("spool: a damaged end record or size is detected") {
   auto path = tmp.path() + "/queue/" + *id + ".raw";
   auto full = slurp(path);
 
-  spit(path, full.substr(0, full.size() - 2) + "6\n");  // END <n> disagrees with size
-  CHECK_FALSE(spool.load(*id));
+  const auto end = full.rfind("\nEND ");
+  const std::string size = std::to_string(kMessage.size());
+  REQUIRE(full.compare(end + 5, size.size(), size) == 0);
+  spit(path, full.substr(0, end + 5) + std::to_string(kMessage.size() + 1) + full.substr(end + 5 + size.size()));
+  CHECK_FALSE(spool.load(*id));  // END <n> disagrees with size
+  std::string flipped = full;
+  flipped[flipped.size() - 2] = flipped[flipped.size() - 2] == '0' ? '1' : '0';
+  spit(path, flipped);
+  CHECK_FALSE(spool.load(*id));  // one hex digit of the tag
   spit(path, full + "x");  // trailing garbage
   CHECK_FALSE(spool.load(*id));
   spit(path, full);
