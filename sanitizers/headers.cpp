@@ -1,6 +1,4 @@
 // Header allowlist, checking, RFC 2047 re-encoding and folding for the rebuilt message.
-#include "common/utf8.hpp"
-#include "common/ascii.hpp"
 #include "sanitizers/headers.hpp"
 
 #include <algorithm>
@@ -9,7 +7,10 @@
 #include <cstdio>
 #include <ctime>
 #include <optional>
+#include <vector>
 
+#include "common/ascii.hpp"
+#include "common/utf8.hpp"
 #include "sanitizers/charset.hpp"
 #include "sanitizers/codec.hpp"
 
@@ -36,8 +37,68 @@ std::string normalize_space(std::string_view v) {
   return out;
 }
 
+bool eight_bit(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
+// An address list with raw UTF-8 (RFC 6532) for a next hop that may not speak SMTPUTF8: only the display
+// names are encoded (each run of non-ASCII words outside <...> becomes encoded words, its quotes
+// dropped, a comment's parentheses kept: RFC 2047 §5), so every client still sees the addresses. An address that is itself not
+// ASCII has no such form: nullopt.
+std::optional<std::string> encode_display_names(std::string_view v, std::string& why) {
+  std::vector<std::string_view> words;  // `v` is space-normalized; "名前<a@x>" splits before the '<'
+  for (std::size_t i = 0; i < v.size();) {
+    std::size_t end = v.find(' ', i);
+    if (end == std::string_view::npos) end = v.size();
+    std::string_view w = v.substr(i, end - i);
+    if (const auto lt = w.find('<'); lt != std::string_view::npos && lt > 0) {
+      words.push_back(w.substr(0, lt));
+      w.remove_prefix(lt);
+    }
+    if (!w.empty()) words.push_back(w);
+    i = end + 1;
+  }
+  std::vector<std::string> pieces;
+  std::string run;
+  const auto flush = [&] {
+    if (run.empty()) return;
+    std::string_view phrase = run;
+    const bool quoted = phrase.size() >= 2 && phrase.front() == '"' && phrase.back() == '"';
+    const bool comment = phrase.size() >= 2 && phrase.front() == '(' && phrase.back() == ')';
+    if (quoted || comment) phrase = phrase.substr(1, phrase.size() - 2);
+    pieces.push_back(comment ? "(" + rfc2047_encode(phrase) + ")" : rfc2047_encode(phrase));
+    run.clear();
+  };
+  bool in_angle = false;
+  for (std::string_view w : words) {
+    in_angle = in_angle || w.front() == '<';
+    const bool addr = in_angle || w.find('@') != std::string_view::npos;
+    if (w.find('>') != std::string_view::npos) in_angle = false;
+    if (!eight_bit(w)) {
+      flush();
+      pieces.emplace_back(w);
+      continue;
+    }
+    if (addr) {
+      why = "non-ASCII address (RFC 6532) cannot be carried to a next hop without SMTPUTF8";
+      return std::nullopt;
+    }
+    const bool ends_mailbox = w.back() == ',';  // the list separator ends the display name
+    if (ends_mailbox) w.remove_suffix(1);
+    run += (run.empty() ? "" : " ") + std::string(w);
+    if (ends_mailbox) {
+      flush();
+      pieces.back() += ",";
+    }
+  }
+  flush();
+  std::string out;
+  for (const auto& p : pieces) out += (out.empty() ? "" : " ") + p;
+  return out;
+}
+
 // The value to emit, or nullopt with the reason in `why`.
-std::optional<std::string> safe_value(std::string_view raw, std::string& why) {
+std::optional<std::string> safe_value(std::string_view raw, bool address, std::string& why) {
   const std::string v = normalize_space(raw);
   bool eight_bit = false;
   for (const char ch : v) {
@@ -57,7 +118,7 @@ std::optional<std::string> safe_value(std::string_view raw, std::string& why) {
     why = "control characters";
     return std::nullopt;
   }
-  return rfc2047_encode(v);
+  return address ? encode_display_names(v, why) : rfc2047_encode(v);
 }
 
 bool blank(std::string_view s) {
@@ -190,7 +251,8 @@ RebuiltHeaders rebuild_headers(const std::vector<HeaderField>& fields) {
       // Subject is the one field shown as text: decoded and re-encoded, so legacy charsets and raw
       // 8-bit subjects arrive as UTF-8. Address fields keep their encoded words as they came.
       const std::string source = name == "Subject" ? decode_header_text(f.value) : f.value;
-      const auto value = safe_value(source, why);
+      const bool address = name == "From" || name == "To" || name == "Cc" || name == "Reply-To";
+      const auto value = safe_value(source, address, why);
       std::string line = value ? fold_header(name, *value) : std::string();
       if (value && line.empty()) why = "value cannot be folded to 998 octets";
       if (line.empty()) {

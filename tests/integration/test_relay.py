@@ -68,6 +68,20 @@ class RelayTest(RelayToSinkCase):
         self.assertIsNotNone(ev, "no deliver event for %s" % qid)
         self.assertEqual(ev.get("result"), "sent")
 
+    def test_raw_utf8_headers_arrive_intact(self):
+        """RFC 6532: raw UTF-8 in Subject and in a From display name arrives as the same text, and the
+        From address stays an address the recipient's client can reply to."""
+        tok = token()
+        raw = ("From: 山田太郎 <%s>\r\nTo: <%s>\r\nSubject: 請求書のご送付 %s\r\nMessage-ID: <%s@example.org>\r\n"
+               "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+               "\r\n本文 %s\r\n" % (SENDER, RCPT, tok, tok, tok)).encode()
+        send_smtplib(self.gw.port, raw)
+        msg = self.arrived(tok).message()
+        self.assertEqual(str(msg["Subject"]), "請求書のご送付 " + tok)
+        self.assertEqual(msg["From"].addresses[0].display_name, "山田太郎")
+        self.assertEqual(msg["From"].addresses[0].addr_spec, SENDER)
+        self.assertIn("本文 " + tok, msg.get_content())
+
     def test_non_allowlisted_headers_dropped(self):
         tok = token()
         raw = text_message("hdr " + tok, tok).replace(

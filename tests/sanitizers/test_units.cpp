@@ -69,6 +69,24 @@ TEST_CASE("escape_for_display shows controls, direction marks and every hidden c
   CHECK(escape_for_display(once) == once);
 }
 
+TEST_CASE("raw UTF-8 address fields (RFC 6532): only display names are encoded, addresses stay readable") {
+  const auto rebuilt = [](std::string_view field) {
+    return rebuild_headers(parse_header_block(std::string(field) + "\r\n\r\nbody\r\n"));
+  };
+  CHECK(rebuilt("From: 山田太郎 <a@example.org>").block == "From: =?UTF-8?B?5bGx55Sw5aSq6YOO?= <a@example.org>\r\n");
+  CHECK(rebuilt("To: \"山田 太郎\" <a@example.org>, 鈴木<b@example.org>, c@example.org").block ==
+        "To: =?UTF-8?B?5bGx55SwIOWkqumDjg==?= <a@example.org>, =?UTF-8?B?6Yi05pyo?=\r\n"
+        " <b@example.org>, c@example.org\r\n");
+  CHECK(rebuilt("Cc: a@example.org (山田)").block == "Cc: a@example.org (=?UTF-8?B?5bGx55Sw?=)\r\n");
+  CHECK(rebuilt("Reply-To: =?UTF-8?B?5bGx55Sw?= <a@example.org>").block ==
+        "Reply-To: =?UTF-8?B?5bGx55Sw?= <a@example.org>\r\n");  // already encoded: as it came
+  const auto eai = rebuilt("From: 山田 <山田@例え.jp>");
+  CHECK(eai.block.empty());
+  REQUIRE(eai.notes.size() == 1);
+  CHECK(eai.notes[0].find("non-ASCII address") != std::string::npos);
+  CHECK(rebuilt("Subject: 請求書のご送付").subject == "請求書のご送付");
+}
+
 TEST_CASE("header folding and RFC 2047 encoding") {
   const std::string long_value = std::string(60, 'a') + " " + std::string(60, 'b') + " c";
   CHECK(fold_header("Subject", long_value) ==
