@@ -1,7 +1,9 @@
 // Fuzz target: an arbitrary message through sanitize_message(), the one pipeline the gateway runs.
 // Oracle (issue 5): a delivered message passes the independent checker in fuzz/oracle.hpp; every part
 // the report lists as removed or replaced is in the quarantine record, under the id the caller gave;
-// a quarantined or failed message delivers nothing.
+// a quarantined or failed message delivers nothing. Images and PDFs go to a stand-in renderer that
+// offers the part's own bytes, declared type and name as its artefact, so the pipeline's artefact
+// checks and the multipart rebuild meet hostile bytes and names too.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -16,23 +18,44 @@ namespace {
 using mugai::fuzz::fail;
 using Verdict = mugai::sanitize::Outcome::Verdict;
 
+class OwnBytes final : public mugai::sanitize::Sanitizer {
+ public:
+  std::string_view name() const override { return "fuzz_own_bytes"; }
+  mugai::sanitize::Decision sanitize(std::string_view untrusted, const mugai::sanitize::PartInfo& info) const override {
+    return mugai::sanitize::Decision::replace(
+        {{std::string(untrusted), std::string(info.declared_type), std::string(info.filename)}});
+  }
+};
+
 mugai::sanitize::Policy fuzz_policy() {
+  static const OwnBytes own_bytes;
   mugai::sanitize::Policy policy;
   policy.limits.max_depth = 5;  // small, so short inputs reach the limits
   policy.limits.max_parts = 30;
+  policy.added_sanitizers = {&own_bytes};
+  using mugai::sanitize::Action;
+  using mugai::sanitize::Rule;
+  policy.rules.insert(policy.rules.begin(), {Rule{"image/*", Action::Render, {"fuzz_own_bytes"}},
+                                             Rule{"application/pdf", Action::Render, {"fuzz_own_bytes"}}});
   return policy;
 }
 
-// Parts the report says did not cross as they were.
-std::size_t held_in_report(const std::string& report) {
+// Parts the report says did not cross as they were, and artefacts it says were attached.
+struct Listed {
+  std::size_t held = 0;
+  std::size_t artefacts = 0;
+};
+
+Listed listed_in_report(const std::string& report) {
   const auto r = mugai::json::parse(report);
   if (r.is_discarded() || !r.contains("parts")) fail("report is not the expected JSON", report);
-  std::size_t held = 0;
+  Listed l;
   for (const auto& p : r["parts"]) {
     const std::string decision = p.value("decision", "");
-    if (decision == "removed" || decision == "replaced") ++held;
+    if (decision == "removed" || decision == "replaced") ++l.held;
+    if (p.contains("artefacts")) l.artefacts += p["artefacts"].size();
   }
-  return held;
+  return l;
 }
 
 }  // namespace
@@ -55,11 +78,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!out.quarantine && !out.quarantine_id.empty()) fail("a quarantine id without a record", out.quarantine_id);
   switch (out.verdict) {
     case Verdict::Sanitized: {
-      mugai::fuzz::check_sanitized_message(out.message);
-      const std::size_t held = held_in_report(out.report_json);
+      const std::size_t attachments = mugai::fuzz::check_sanitized_message(out.message);
+      const Listed listed = listed_in_report(out.report_json);
       const std::size_t recorded = out.quarantine ? out.quarantine->parts.size() : 0;
-      if (held != recorded) fail("parts removed or replaced but not in the quarantine record", out.report_json);
-      if (held > 0 && !out.quarantine) fail("parts removed but nothing to quarantine", msg);
+      if (listed.held != recorded) fail("parts removed or replaced but not in the quarantine record", out.report_json);
+      if (listed.held > 0 && !out.quarantine) fail("parts removed but nothing to quarantine", msg);
+      if (listed.artefacts != attachments) fail("attachments differ from the report's artefacts", out.report_json);
       const bool cites = out.message.find("\r\nX-Mugai-Quarantine-Id: " + ctx.quarantine_id + "\r\n") != std::string::npos;
       if (cites != out.quarantine.has_value()) fail("X-Mugai-Quarantine-Id does not match what is quarantined", out.message);
       break;
