@@ -138,6 +138,7 @@ std::string safe_filename(std::string_view untrusted_name, std::string_view exte
   const bool has_extension = s.size() >= extension.size() &&
                              ascii::iequals(std::string_view(s).substr(s.size() - extension.size()), extension);
   std::string_view stem = has_extension ? std::string_view(s).substr(0, s.size() - extension.size()) : s;
+  const std::string suffix(has_extension ? std::string_view(s).substr(stem.size()) : extension);  // its own case kept
   if (stem.size() > kMaxFilename - extension.size()) {
     std::size_t n = kMaxFilename - extension.size();
     while (n > 0 && (static_cast<unsigned char>(stem[n]) & 0xC0) == 0x80) --n;
@@ -145,7 +146,7 @@ std::string safe_filename(std::string_view untrusted_name, std::string_view exte
   }
   // Leading dots hide a file or climb a directory; trailing ones and spaces Windows drops.
   stem = ascii::trim(stem, kTrimmed);
-  return (stem.empty() ? std::string("attachment") : std::string(stem)) + std::string(extension);
+  return (stem.empty() ? std::string("attachment") : std::string(stem)) + suffix;
 }
 
 MimeBody build_mime_body(std::string_view text_lf, std::string_view charset,
