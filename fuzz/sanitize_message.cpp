@@ -84,7 +84,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (listed.held != recorded) fail("parts removed or replaced but not in the quarantine record", out.report_json);
       if (listed.held > 0 && !out.quarantine) fail("parts removed but nothing to quarantine", msg);
       if (listed.artefacts != attachments) fail("attachments differ from the report's artefacts", out.report_json);
-      const bool cites = out.message.find("\r\nX-Mugai-Quarantine-Id: " + ctx.quarantine_id + "\r\n") != std::string::npos;
+      // In the header only: the body may quote anything, this very field included.
+      const std::string header = out.message.substr(0, out.message.find("\r\n\r\n") + 2);
+      const bool cites = header.find("\r\nX-Mugai-Quarantine-Id: " + ctx.quarantine_id + "\r\n") != std::string::npos;
       if (cites != out.quarantine.has_value()) fail("X-Mugai-Quarantine-Id does not match what is quarantined", out.message);
       break;
     }
