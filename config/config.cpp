@@ -633,6 +633,8 @@ constexpr KeyRow kKeys[] = {
      [](Field& f, Config& c) { f.size(c.sanitize.limits.max_header_section, kKiB, 16 * kMiB); }},
     {"sanitize.max_line_length", false,
      [](Field& f, Config& c) { f.size(c.sanitize.limits.max_line_length, 1000, kMaxMessageSize); }},
+    {"sanitize.max_artefact_size", false,
+     [](Field& f, Config& c) { f.size(c.sanitize.limits.max_artefact_size, kKiB, kMaxMessageSize); }},
     {"sanitize.output_charset", false, apply_output_charset},
     {"sanitize.links", false, [](Field& f, Config& c) { apply_choice(f, c.sanitize.links, kLinkPolicies); }},
     {"sanitize.notice_template", false, apply_notice_template},
@@ -809,6 +811,17 @@ class Loader {
                         ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
     }
     if (c.spool.key_file.empty()) c.spool.key_file = c.spool.dir + "/spool.key";
+    // All artefacts of a message together are held to max_decoded_total, so a larger artefact could
+    // never cross; the default follows a lower total instead of making a config that was valid invalid.
+    if (!set("sanitize.max_artefact_size")) {
+      c.sanitize.limits.max_artefact_size = std::min(sl.max_artefact_size, sl.max_decoded_total);
+    } else if (valid("sanitize.max_artefact_size") && valid("sanitize.max_decoded_total") &&
+               sl.max_artefact_size > sl.max_decoded_total) {
+      const auto key = set("sanitize.max_artefact_size") ? "sanitize.max_artefact_size" : "sanitize.max_decoded_total";
+      problems_.add(where(key), key,
+                    "sanitize.max_artefact_size (" + std::to_string(sl.max_artefact_size) +
+                        ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
+    }
     if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.smtp.hostname;
     if (c.delivery.bounce.empty()) {
       c.delivery.dead_letter_dir = c.spool.dir + "/dead-letter";

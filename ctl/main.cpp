@@ -205,8 +205,16 @@ int cmd_sanitize(Args args) {
   auto opened = mugai::quarantine::QuarantineDb::open(
       mugai::quarantine::store_options(*config, true, mugai::ctl::resolve_operator("")));
   if (!opened) return fail(opened.error().message);
-  mugai::quarantine::QuarantineDb& quarantine = **opened;
-  const auto outcome = mugai::sanitize::sanitize_message(*untrusted_message, ctx, *policy, quarantine);
+  auto quarantine_id = mugai::quarantine::QuarantineDb::new_id();
+  if (!quarantine_id) return fail(quarantine_id.error().message);
+  ctx.quarantine_id = *quarantine_id;
+  const auto outcome = mugai::sanitize::sanitize_message(*untrusted_message, ctx, *policy);
+  // Stored before anything citing the id is written, as the gateway does.
+  if (outcome.quarantine) {
+    if (auto st = (*opened)->put(*untrusted_message, *outcome.quarantine, outcome.quarantine_id); !st) {
+      return fail("cannot quarantine '" + shown_name(in, "<stdin>") + "': " + st.error().message);
+    }
+  }
 
   // The report is written whatever the verdict: it is how the admin learns what was removed and why.
   if (!report_file.empty()) {

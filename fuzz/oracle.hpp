@@ -142,9 +142,19 @@ inline bool reply_line_ok(std::string_view line, bool need_enhanced) {
 
 // ---- Sanitized messages --------------------------------------------------------------------------
 
-// The only leaf types the current pipeline may emit. Later issues (image rendering, PDF to pixels)
-// extend this list, and only this list.
+// The only type the text part may have, and the only types attachments may have (base64, with the
+// leading signature readers of that type look for). Later issues extend these lists, and only these.
 inline constexpr std::array<std::string_view, 1> kAllowedLeafTypes = {"text/plain"};
+struct AttachmentType {
+  std::string_view type;
+  std::string_view signature;
+  std::size_t search;  // how far into the bytes readers look for the signature (1 = at the start)
+};
+inline constexpr std::array<AttachmentType, 3> kAllowedAttachmentTypes = {{
+    {"application/pdf", "%PDF-", 1024},  // PDF readers accept it within the first 1024 bytes
+    {"image/png", "\x89PNG\r\n\x1a\n", 1},
+    {"image/jpeg", "\xFF\xD8", 1},
+}};
 
 // The original's header fields the rebuild may keep (sanitizers/headers.cpp keeps its own copy: the
 // point of the oracle is to disagree with it when it changes by accident), and what the rebuild adds.
@@ -234,6 +244,19 @@ inline std::string qp_decode_strict(std::string_view body) {
   return out;
 }
 
+// True when `headers` (a header block, each line ending in CRLF) has a field `name`.
+inline bool has_header(std::string_view headers, std::string_view name) {
+  for (std::size_t pos = 0; pos < headers.size();) {
+    const std::size_t eol = headers.find("\r\n", pos);
+    const std::string_view line = headers.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (!line.empty() && line.front() != ' ' && line.front() != '\t' && iequals(line.substr(0, line.find(':')), name)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The value of the one `name` header in `headers` (unfolded), or fail() when it is absent or repeated.
 inline std::string single_header(std::string_view headers, std::string_view name) {
   std::string value;
@@ -261,38 +284,114 @@ inline std::string single_header(std::string_view headers, std::string_view name
   return b == std::string::npos ? std::string() : value.substr(b, e - b + 1);
 }
 
-// Checks a message the pipeline delivered; fail()s on the first violation of the issue 5 oracle.
-inline void check_sanitized_message(std::string_view msg) {
-  if (!crlf_only(msg)) fail("bare CR or LF in the sanitized message", msg);
-  // Split header section / body; check every line length and every field name.
-  std::size_t pos = 0;
-  std::size_t header_end = std::string_view::npos;
-  while (pos < msg.size()) {
-    const std::size_t eol = msg.find("\r\n", pos);
-    if (eol == std::string_view::npos) fail("message does not end with CRLF", msg.substr(pos));
-    const std::string_view line = msg.substr(pos, eol - pos);
-    if (line.size() > 998) fail("line longer than 998 octets", line);
-    if (header_end == std::string_view::npos) {
-      if (line.empty()) {
-        header_end = pos;
-      } else if (line.front() != ' ' && line.front() != '\t') {
-        const std::size_t colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0) fail("header line without a field name", line);
-        const std::string_view name = line.substr(0, colon);
-        for (const char c : name) {
-          if (c < 33 || c > 126) fail("header field name with a forbidden octet", line);
-        }
-        if (!header_allowed(name)) fail("header outside the allowlist", line);
-      } else if (pos == 0) {
-        fail("message starts with a continuation line", line);
-      }
-    }
+// Each header line of a part names one of `allowed`, and nothing else.
+template <std::size_t N>
+inline void check_part_fields(std::string_view headers, const std::array<std::string_view, N>& allowed) {
+  for (std::size_t pos = 0; pos < headers.size();) {
+    const std::size_t eol = headers.find("\r\n", pos);
+    const std::string_view line = headers.substr(pos, eol - pos);
     pos = eol + 2;
+    if (line.empty() || line.front() == ' ' || line.front() == '\t') continue;
+    bool ok = false;
+    for (const std::string_view a : allowed) ok = ok || iequals(line.substr(0, line.find(':')), a);
+    if (!ok) fail("part header outside the allowlist", line);
   }
-  if (header_end == std::string_view::npos) fail("no empty line between header and body", msg);
-  const std::string_view headers = msg.substr(0, header_end);
-  const std::string_view body = msg.substr(header_end + 2);
+}
 
+// The parameter `name` of a header value ("type; a=b; c=\"d\""), unquoted; nullopt when absent. The
+// builder never needs quoted-pair escapes, so a backslash inside quotes is a finding.
+inline std::optional<std::string> header_param(std::string_view value, std::string_view name) {
+  std::optional<std::string> found;
+  std::size_t i = value.find(';');
+  while (i != std::string_view::npos && i < value.size()) {
+    ++i;
+    while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+    const std::size_t eq = value.find('=', i);
+    if (eq == std::string_view::npos) fail("parameter without a value", value.substr(i));
+    const std::string_view attr = value.substr(i, eq - i);
+    std::string v;
+    std::size_t end = eq + 1;
+    if (end < value.size() && value[end] == '"') {
+      const std::size_t close = value.find('"', end + 1);
+      if (close == std::string_view::npos) fail("unterminated quoted parameter", value.substr(i));
+      v = std::string(value.substr(end + 1, close - end - 1));
+      if (v.find('\\') != std::string::npos) fail("backslash in a quoted parameter", v);
+      end = close + 1;
+    } else {
+      const std::size_t semi = value.find(';', end);
+      v = std::string(value.substr(end, (semi == std::string_view::npos ? value.size() : semi) - end));
+      end = semi == std::string_view::npos ? value.size() : semi;
+    }
+    if (iequals(attr, name)) {
+      if (found) fail("parameter repeated", name);
+      found = v;
+    }
+    i = value.find(';', end);
+  }
+  return found;
+}
+
+// A filename as the mail client will use it: no controls, no path separators, no bidi controls, not
+// hidden or climbing (leading dot), valid UTF-8, not empty.
+inline void check_filename(std::string_view name) {
+  if (name.empty() || !valid_utf8(name)) fail("attachment name empty or not UTF-8", name);
+  if (name.front() == '.' || name.find_first_of("/\\") != std::string_view::npos) {
+    fail("attachment name with a path separator or a leading dot", name);
+  }
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    const std::string_view rest = name.substr(i);
+    const bool c1 = c == 0xC2 && i + 1 < name.size() && static_cast<unsigned char>(name[i + 1]) < 0xA0;
+    // U+200E/F, U+202A-202E, U+2066-2069 in UTF-8.
+    const bool bidi = rest.substr(0, 3) == "\xE2\x80\x8E" || rest.substr(0, 3) == "\xE2\x80\x8F" ||
+                      (rest.substr(0, 2) == "\xE2\x80" && rest.size() > 2 &&
+                       static_cast<unsigned char>(rest[2]) >= 0xAA && static_cast<unsigned char>(rest[2]) <= 0xAE) ||
+                      (rest.substr(0, 2) == "\xE2\x81" && rest.size() > 2 &&
+                       static_cast<unsigned char>(rest[2]) >= 0xA6 && static_cast<unsigned char>(rest[2]) <= 0xA9);
+    if (c < 0x20 || c == 0x7F || c1 || bidi) fail("control or bidi character in an attachment name", name);
+  }
+}
+
+// `=?UTF-8?B?…?=` words separated by spaces (the fallback for old clients), decoded; ASCII as it is.
+inline std::string decode_name_fallback(std::string_view v) {
+  if (!v.starts_with("=?")) return std::string(v);
+  std::string out;
+  for (std::size_t i = 0; i < v.size();) {
+    const std::size_t sp = std::min(v.find(' ', i), v.size());
+    const std::string_view word = v.substr(i, sp - i);
+    if (!word.starts_with("=?UTF-8?B?") || !word.ends_with("?=") || word.size() > 75) {
+      fail("malformed encoded word in an attachment name", word);
+    }
+    const auto bytes = base64_decode_strict(word.substr(10, word.size() - 12));
+    if (!bytes) fail("encoded word with bad base64 in an attachment name", word);
+    out += *bytes;
+    i = sp + 1;
+  }
+  return out;
+}
+
+// RFC 2231 `UTF-8''%XX…` (no language), decoded.
+inline std::string decode_name_extended(std::string_view v) {
+  if (!v.starts_with("UTF-8''")) fail("filename* not in UTF-8", v);
+  std::string out;
+  for (std::size_t i = 7; i < v.size(); ++i) {
+    if (v[i] != '%') {
+      if (v[i] <= 0x20 || v[i] >= 0x7F || std::string_view("*'\"()<>@,;:\\/[]?=").find(v[i]) != std::string_view::npos) {
+        fail("filename* holds a character RFC 2231 requires encoded", v);
+      }
+      out.push_back(v[i]);
+      continue;
+    }
+    if (i + 2 >= v.size() || hex_value(v[i + 1]) < 0 || hex_value(v[i + 2]) < 0) fail("bad %XX in filename*", v);
+    out.push_back(static_cast<char>(hex_value(v[i + 1]) * 16 + hex_value(v[i + 2])));
+    i += 2;
+  }
+  return out;
+}
+
+// Checks one text part (the whole message's, or the first of a multipart/mixed): its type, its
+// encoding, and what the decoded text may not hold.
+inline void check_text_part(std::string_view headers, std::string_view body) {
   const std::string content_type = single_header(headers, "Content-Type");
   const std::string type = content_type.substr(0, content_type.find_first_of("; \t"));
   bool allowed = false;
@@ -340,6 +439,123 @@ inline void check_sanitized_message(std::string_view msg) {
       fail("\"<script\" or \"javascript:\" in the delivered text", rest);
     }
   }
+}
+
+// Checks one attachment part: an allowed type whose bytes carry that type's signature, strict base64
+// in lines of at most 76 characters, and the same safe name in every parameter that names it.
+inline void check_attachment_part(std::string_view headers, std::string_view body) {
+  check_part_fields(headers, std::array<std::string_view, 3>{"Content-Type", "Content-Disposition",
+                                                             "Content-Transfer-Encoding"});
+  const std::string content_type = single_header(headers, "Content-Type");
+  const std::string type = content_type.substr(0, content_type.find_first_of("; \t"));
+  const AttachmentType* allowed = nullptr;
+  for (const AttachmentType& t : kAllowedAttachmentTypes) allowed = iequals(type, t.type) ? &t : allowed;
+  if (allowed == nullptr) fail("attachment type not in the allowed list", content_type);
+  if (!iequals(single_header(headers, "Content-Transfer-Encoding"), "base64")) fail("attachment not in base64", headers);
+
+  std::string flat;
+  for (std::size_t pos = 0; pos < body.size();) {
+    const std::size_t eol = std::min(body.find("\r\n", pos), body.size());  // the last line's CRLF is the delimiter's
+    if (eol - pos > 76) fail("base64 line longer than 76 characters", body.substr(pos, eol - pos));
+    flat.append(body.substr(pos, eol - pos));
+    pos = eol + 2;
+  }
+  const auto bytes = base64_decode_strict(flat);
+  if (!bytes) fail("attachment body is not strict base64", flat);
+  const std::size_t look = std::min(bytes->size(), allowed->search - 1 + allowed->signature.size());
+  if (std::string_view(*bytes).substr(0, look).find(allowed->signature) == std::string_view::npos) {
+    fail("attachment bytes lack the signature of their declared type", content_type);
+  }
+
+  const std::string disposition = single_header(headers, "Content-Disposition");
+  if (!iequals(disposition.substr(0, disposition.find(';')), "attachment")) fail("not an attachment", disposition);
+  const auto name = header_param(content_type, "name");
+  const auto filename = header_param(disposition, "filename");
+  if (!name || !filename) fail("attachment without name and filename parameters", headers);
+  const std::string shown = decode_name_fallback(*filename);
+  check_filename(shown);
+  if (decode_name_fallback(*name) != shown) fail("name and filename parameters differ", headers);
+  if (const auto extended = header_param(disposition, "filename*")) {
+    if (decode_name_extended(*extended) != shown) fail("filename* and filename parameters differ", headers);
+  }
+}
+
+// Checks a message the pipeline delivered; fail()s on the first violation of the issue 5 oracle.
+// Returns how many attachments it carries (0 for a single text/plain message).
+inline std::size_t check_sanitized_message(std::string_view msg) {
+  if (!crlf_only(msg)) fail("bare CR or LF in the sanitized message", msg);
+  // Split header section / body; check every line length and every field name.
+  std::size_t pos = 0;
+  std::size_t header_end = std::string_view::npos;
+  while (pos < msg.size()) {
+    const std::size_t eol = msg.find("\r\n", pos);
+    if (eol == std::string_view::npos) fail("message does not end with CRLF", msg.substr(pos));
+    const std::string_view line = msg.substr(pos, eol - pos);
+    if (line.size() > 998) fail("line longer than 998 octets", line);
+    if (header_end == std::string_view::npos) {
+      if (line.empty()) {
+        header_end = pos;
+      } else if (line.front() != ' ' && line.front() != '\t') {
+        const std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0) fail("header line without a field name", line);
+        const std::string_view name = line.substr(0, colon);
+        for (const char c : name) {
+          if (c < 33 || c > 126) fail("header field name with a forbidden octet", line);
+        }
+        if (!header_allowed(name)) fail("header outside the allowlist", line);
+      } else if (pos == 0) {
+        fail("message starts with a continuation line", line);
+      }
+    }
+    pos = eol + 2;
+  }
+  if (header_end == std::string_view::npos) fail("no empty line between header and body", msg);
+  const std::string_view headers = msg.substr(0, header_end);
+  const std::string_view body = msg.substr(header_end + 2);
+
+  const std::string content_type = single_header(headers, "Content-Type");
+  if (!iequals(content_type.substr(0, content_type.find_first_of("; \t")), "multipart/mixed")) {
+    check_text_part(headers, body);
+    return 0;
+  }
+  // multipart/mixed: no preamble, no epilogue, the text part first, then attachments only.
+  if (has_header(headers, "Content-Transfer-Encoding") &&
+      !iequals(single_header(headers, "Content-Transfer-Encoding"), "7bit")) {
+    fail("multipart with a transfer encoding other than 7bit", headers);
+  }
+  const auto boundary = header_param(content_type, "boundary");
+  if (!boundary || boundary->empty() || boundary->size() > 70) fail("multipart without a usable boundary", content_type);
+  const std::string open = "--" + *boundary + "\r\n";
+  const std::string next = "\r\n--" + *boundary + "\r\n";
+  const std::string close = "\r\n--" + *boundary + "--\r\n";
+  if (body.size() < open.size() + close.size() || !body.starts_with(open) || !body.ends_with(close)) {
+    fail("multipart body not framed by its boundary", body);
+  }
+  // What lies between the first delimiter and the close delimiter: the parts, separated by `next`.
+  const std::string_view inner = body.substr(open.size(), body.size() - open.size() - close.size());
+  std::size_t parts = 0;
+  for (std::size_t at = 0;;) {
+    const std::size_t found = inner.find(next, at);
+    const std::size_t end = found == std::string_view::npos ? inner.size() : found;
+    const std::string_view part = inner.substr(at, end - at);
+    // A boundary must occur in no part at all (RFC 2046 §5.1.1), not only at the start of a line.
+    if (part.find(*boundary) != std::string_view::npos) fail("the boundary occurs inside a part", part);
+    const std::size_t split = part.find("\r\n\r\n");
+    if (split == std::string_view::npos) fail("part without an empty line after its header", part);
+    const std::string_view part_headers = part.substr(0, split + 2);
+    const std::string_view part_body = part.substr(split + 4);
+    if (parts == 0) {
+      check_part_fields(part_headers, std::array<std::string_view, 2>{"Content-Type", "Content-Transfer-Encoding"});
+      check_text_part(part_headers, part_body);
+    } else {
+      check_attachment_part(part_headers, part_body);
+    }
+    ++parts;
+    if (found == std::string_view::npos) break;
+    at = found + next.size();
+  }
+  if (parts < 2) fail("multipart/mixed without an attachment", body);
+  return parts - 1;
 }
 
 }  // namespace mugai::fuzz

@@ -1,33 +1,62 @@
 // Fuzz target: an arbitrary message through sanitize_message(), the one pipeline the gateway runs.
-// Oracle (issue 5): a delivered message passes the independent checker in fuzz/oracle.hpp; nothing
-// removed goes unquarantined; a quarantined or failed message delivers nothing.
+// Oracle (issue 5): a delivered message passes the independent checker in fuzz/oracle.hpp; every part
+// the report lists as removed or replaced is in the quarantine record, under the id the caller gave;
+// a quarantined or failed message delivers nothing. Images and PDFs go to a stand-in renderer that
+// offers the part's own bytes, declared type and name as its artefact, so the pipeline's artefact
+// checks and the multipart rebuild meet hostile bytes and names too.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/json.hpp"
 #include "fuzz/oracle.hpp"
 #include "sanitizers/pipeline.hpp"
-#include "sanitizers/quarantine.hpp"
 
 namespace {
 
 using mugai::fuzz::fail;
 using Verdict = mugai::sanitize::Outcome::Verdict;
 
-// Fuzzing never writes files: the store only remembers what it was given.
-class MemoryQuarantine final : public mugai::sanitize::QuarantineStore {
+class OwnBytes final : public mugai::sanitize::Sanitizer {
  public:
-  mugai::Expected<std::string> put(std::string_view original, const mugai::sanitize::QuarantineRecord& record) override {
-    ++puts;
-    last_original = std::string(original);
-    last_parts = record.parts.size();
-    return std::string("Q") + std::to_string(puts);
+  std::string_view name() const override { return "fuzz_own_bytes"; }
+  mugai::sanitize::Decision sanitize(std::string_view untrusted, const mugai::sanitize::PartInfo& info) const override {
+    return mugai::sanitize::Decision::replace(
+        {{std::string(untrusted), std::string(info.declared_type), std::string(info.filename)}});
   }
-  std::size_t puts = 0;
-  std::string last_original;
-  std::size_t last_parts = 0;
 };
+
+mugai::sanitize::Policy fuzz_policy() {
+  static const OwnBytes own_bytes;
+  mugai::sanitize::Policy policy;
+  policy.limits.max_depth = 5;  // small, so short inputs reach the limits
+  policy.limits.max_parts = 30;
+  policy.added_sanitizers = {&own_bytes};
+  using mugai::sanitize::Action;
+  using mugai::sanitize::Rule;
+  policy.rules.insert(policy.rules.begin(), {Rule{"image/*", Action::Render, {"fuzz_own_bytes"}},
+                                             Rule{"application/pdf", Action::Render, {"fuzz_own_bytes"}}});
+  return policy;
+}
+
+// Parts the report says did not cross as they were, and artefacts it says were attached.
+struct Listed {
+  std::size_t held = 0;
+  std::size_t artefacts = 0;
+};
+
+Listed listed_in_report(const std::string& report) {
+  const auto r = mugai::json::parse(report);
+  if (r.is_discarded() || !r.contains("parts")) fail("report is not the expected JSON", report);
+  Listed l;
+  for (const auto& p : r["parts"]) {
+    const std::string decision = p.value("decision", "");
+    if (decision == "removed" || decision == "replaced") ++l.held;
+    if (p.contains("artefacts")) l.artefacts += p["artefacts"].size();
+  }
+  return l;
+}
 
 }  // namespace
 
@@ -41,28 +70,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ctx.mail_from = "sender@example.net";
   ctx.rcpt_to = {"user@example.org"};
   ctx.received_unix = 1700000000;
-  mugai::sanitize::Policy policy;
-  policy.limits.max_depth = 5;  // small, so short inputs reach the limits
-  policy.limits.max_parts = 30;
-  MemoryQuarantine store;
+  ctx.quarantine_id = "QFUZ-0001";
+  static const mugai::sanitize::Policy policy = fuzz_policy();
 
-  const mugai::sanitize::Outcome out = mugai::sanitize::sanitize_message(msg, ctx, policy, store);
+  const mugai::sanitize::Outcome out = mugai::sanitize::sanitize_message(msg, ctx, policy);
+  if (out.quarantine && out.quarantine_id != ctx.quarantine_id) fail("quarantine asked for under another id", out.quarantine_id);
+  if (!out.quarantine && !out.quarantine_id.empty()) fail("a quarantine id without a record", out.quarantine_id);
   switch (out.verdict) {
-    case Verdict::Sanitized:
-      mugai::fuzz::check_sanitized_message(out.message);
-      if (!out.removed.empty() && (store.puts != 1 || out.quarantine_id.empty() || store.last_original != msg)) {
-        fail("parts removed but the original was not quarantined", msg);
-      }
-      if (out.removed.empty() && store.puts != 0) fail("quarantined although nothing was removed", msg);
+    case Verdict::Sanitized: {
+      const std::size_t attachments = mugai::fuzz::check_sanitized_message(out.message);
+      const Listed listed = listed_in_report(out.report_json);
+      const std::size_t recorded = out.quarantine ? out.quarantine->parts.size() : 0;
+      if (listed.held != recorded) fail("parts removed or replaced but not in the quarantine record", out.report_json);
+      if (listed.held > 0 && !out.quarantine) fail("parts removed but nothing to quarantine", msg);
+      if (listed.artefacts != attachments) fail("attachments differ from the report's artefacts", out.report_json);
+      // In the header only: the body may quote anything, this very field included.
+      const std::string header = out.message.substr(0, out.message.find("\r\n\r\n") + 2);
+      const bool cites = header.find("\r\nX-Mugai-Quarantine-Id: " + ctx.quarantine_id + "\r\n") != std::string::npos;
+      if (cites != out.quarantine.has_value()) fail("X-Mugai-Quarantine-Id does not match what is quarantined", out.message);
       break;
+    }
     case Verdict::Quarantined:
       if (!out.message.empty()) fail("quarantined message still delivers bytes", out.message);
-      if (store.puts == 0 || store.last_original != msg || out.quarantine_id.empty()) {
-        fail("quarantined verdict without the original in the store", msg);
-      }
+      if (!out.quarantine) fail("quarantined verdict without a record to store the original with", msg);
       break;
     case Verdict::Failed:
       if (!out.message.empty()) fail("failed pipeline still delivers bytes", out.message);
+      if (out.quarantine) fail("failed pipeline asks to quarantine", msg);
       break;
   }
   return 0;

@@ -31,7 +31,7 @@ std::string dead_letter_dir(const config::Config& cfg) {
 }  // namespace
 
 Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, const config::Config& cfg,
-                     Spool& spool, sanitize::QuarantineStore& quarantine,
+                     Spool& spool, quarantine::QuarantineDb& quarantine,
                      std::shared_ptr<ssl::context> client_tls)
     : io_(io),
       workers_(workers),
@@ -123,17 +123,37 @@ awaitable<void> Scheduler::process(std::string id) {
   SpoolEntry entry = std::move(*loaded);
 
   if (entry.stage == Stage::Raw) {
+    // The id comes first so the notice can cite it; the original is stored under it only if asked.
+    auto quarantine_id = quarantine::QuarantineDb::new_id();
+    if (!quarantine_id) {
+      log::event("quarantine-error", {{"id", id}, {"error", quarantine_id.error().message}});
+      retry_later(id);
+      co_return;
+    }
     sanitize::MessageContext ctx{entry.id,        cfg_.smtp.hostname, entry.client_ip, entry.helo,
-                                 entry.mail_from, entry.rcpt_to,      entry.arrival_unix};
+                                 entry.mail_from, entry.rcpt_to,      entry.arrival_unix, *quarantine_id};
     auto outcome = co_await run_blocking(workers_, [&] {
-      return sanitize::sanitize_message(entry.message, ctx, cfg_.sanitize, quarantine_);
+      return sanitize::sanitize_message(entry.message, ctx, cfg_.sanitize);
     });
     std::string verdict = outcome.verdict == sanitize::Outcome::Verdict::Sanitized     ? "sanitized"
                           : outcome.verdict == sanitize::Outcome::Verdict::Quarantined ? "quarantined"
                                                                                        : "failed";
     log::event("sanitize", {{"id", id}, {"verdict", verdict}, {"reason", outcome.reason},
-                            {"removed", std::to_string(outcome.removed.size())},
+                            {"removed", std::to_string(outcome.quarantine ? outcome.quarantine->parts.size() : 0)},
                             {"quarantine_id", outcome.quarantine_id}});
+    // The original is durable in quarantine before anything citing it is stored or delivered; if it
+    // cannot be, nothing goes and the whole message is tried again later.
+    if (outcome.quarantine) {
+      auto held = co_await run_blocking(workers_, [&] {
+        return quarantine_.put(entry.message, *outcome.quarantine, outcome.quarantine_id);
+      });
+      if (!held) {
+        log::event("quarantine-error", {{"id", id}, {"quarantine_id", outcome.quarantine_id},
+                                        {"error", held.error().message}});
+        retry_later(id);
+        co_return;
+      }
+    }
     switch (outcome.verdict) {
       case sanitize::Outcome::Verdict::Sanitized: {
         auto st = co_await run_blocking(workers_, [&] { return spool_.store_clean(entry, outcome.message); });

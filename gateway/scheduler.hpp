@@ -14,14 +14,14 @@
 #include "gateway/bounce.hpp"
 #include "gateway/delivery.hpp"
 #include "gateway/spool.hpp"
-#include "sanitizers/quarantine.hpp"
+#include "quarantine/store.hpp"
 
 namespace mugai::gateway {
 
 class Scheduler {
  public:
   Scheduler(asio::io_context& io, asio::thread_pool& workers, const config::Config& cfg, Spool& spool,
-            sanitize::QuarantineStore& quarantine, std::shared_ptr<ssl::context> client_tls);
+            quarantine::QuarantineDb& quarantine, std::shared_ptr<ssl::context> client_tls);
 
   void start(const std::vector<std::string>& recovered_ids);
   // Thread-safe: queue a message for processing now.
@@ -43,7 +43,7 @@ class Scheduler {
   asio::thread_pool& workers_;
   const config::Config& cfg_;
   Spool& spool_;
-  sanitize::QuarantineStore& quarantine_;
+  quarantine::QuarantineDb& quarantine_;
   SmtpDelivery next_hop_;
   std::unique_ptr<SmtpDelivery> bounce_relay_;
   asio::steady_timer sweep_;

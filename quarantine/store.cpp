@@ -168,15 +168,6 @@ QuarantineEntry entry_from(const Stmt& s) {
   return e;
 }
 
-Expected<std::string> new_id() {
-  unsigned char rnd[5];
-  if (RAND_bytes(rnd, sizeof rnd) != 1) return Error{"no random bytes for a quarantine id"};
-  std::uint64_t v = 0;
-  for (const unsigned char b : rnd) v = (v << 8) | b;
-  const std::string digits = id::crockford(v, 8);
-  return digits.substr(0, 4) + "-" + digits.substr(4);
-}
-
 Expected<std::string> seal(const std::string& key, std::string_view plain, std::string_view aad) {
   std::string out(kMagic);
   out.resize(kMagic.size() + kNonce + plain.size() + kTag);
@@ -379,14 +370,55 @@ Status QuarantineDb::exec(const char* sql) {
 
 std::string QuarantineDb::blob_path(const std::string& sha256) const { return options_.dir + "/blobs/" + sha256; }
 
-Expected<std::string> QuarantineDb::put(std::string_view original, const sanitize::QuarantineRecord& record) {
+Expected<std::string> QuarantineDb::new_id() {
+  unsigned char rnd[5];
+  if (RAND_bytes(rnd, sizeof rnd) != 1) return Error{"no random bytes for a quarantine id"};
+  std::uint64_t v = 0;
+  for (const unsigned char b : rnd) v = (v << 8) | b;
+  const std::string digits = id::crockford(v, 8);
+  return digits.substr(0, 4) + "-" + digits.substr(4);
+}
+
+Status QuarantineDb::put(std::string_view original, const sanitize::QuarantineRecord& record, const std::string& id) {
+  if (auto normal = normalize_id(id); !normal || *normal != id) {
+    return Error{"cannot store under '" + id + "': not a quarantine id from new_id()"};
+  }
   const std::string sha = hex::sha256(original);
   const std::int64_t now = now_unix();
-  std::string id;
   {
     std::lock_guard lock(mu_);
     WriteTx tx(db_);
     if (auto st = tx.begun(); !st) return st.error();
+    Stmt insert(db_, "INSERT INTO entries(id, received_unix, stored_unix, queue_id, client_ip, helo, mail_from, "
+                     "rcpt_to, subject, message_id, reason, size, sha256, status, retain_until) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'held', ?14)");
+    if (!insert.prepared()) return db_error(db_, "cannot prepare insert");
+    insert.bind(1, id)
+        .bind(2, record.received_unix ? record.received_unix : now)
+        .bind(3, now)
+        .bind(4, record.queue_id)
+        .bind(5, record.client_ip)
+        .bind(6, record.helo)
+        .bind(7, record.mail_from)
+        .bind(8, join_lines(record.rcpt_to))
+        .bind(9, record.subject)
+        .bind(10, record.message_id)
+        .bind(11, record.reason)
+        .bind(12, static_cast<std::int64_t>(original.size()))
+        .bind(13, sha)
+        .bind(14, now + options_.retention.count());
+    // The id is the primary key: a taken one fails here, before any blob is written for it.
+    const int rc = insert.step();
+    if (rc == SQLITE_CONSTRAINT) return Error{"quarantine id " + id + " is already taken; nothing was stored"};
+    if (rc != SQLITE_DONE) return db_error(db_, "cannot insert entry");
+    for (std::size_t i = 0; i < record.parts.size(); ++i) {
+      const auto& p = record.parts[i];
+      Stmt part(db_, "INSERT INTO parts VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      part.bind(1, id).bind(2, static_cast<std::int64_t>(i + 1)).bind(3, p.filename).bind(4, p.declared_type)
+          .bind(5, p.detected_type).bind(6, static_cast<std::int64_t>(p.size)).bind(7, p.sha256).bind(8, p.reason)
+          .bind(9, p.sanitizer);
+      if (part.step() != SQLITE_DONE) return db_error(db_, "cannot insert part");
+    }
     // Under the write lock: no purge can drop this blob between the check and the row's commit.
     const std::string path = blob_path(sha);
     struct stat st {};
@@ -398,55 +430,18 @@ Expected<std::string> QuarantineDb::put(std::string_view original, const sanitiz
       auto written = durable::write_file(tmp, path, {*sealed}, true, false);
       if (!written && errno != EEXIST) return written.error();
     }
-    Stmt insert(db_, "INSERT INTO entries(id, received_unix, stored_unix, queue_id, client_ip, helo, mail_from, "
-                     "rcpt_to, subject, message_id, reason, size, sha256, status, retain_until) "
-                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'held', ?14)");
-    if (!insert.prepared()) return db_error(db_, "cannot prepare insert");
-    for (int attempt = 0; attempt < 8 && id.empty(); ++attempt) {
-      auto candidate = new_id();
-      if (!candidate) return candidate.error();
-      insert.bind(1, *candidate)
-          .bind(2, record.received_unix ? record.received_unix : now)
-          .bind(3, now)
-          .bind(4, record.queue_id)
-          .bind(5, record.client_ip)
-          .bind(6, record.helo)
-          .bind(7, record.mail_from)
-          .bind(8, join_lines(record.rcpt_to))
-          .bind(9, record.subject)
-          .bind(10, record.message_id)
-          .bind(11, record.reason)
-          .bind(12, static_cast<std::int64_t>(original.size()))
-          .bind(13, sha)
-          .bind(14, now + options_.retention.count());
-      const int rc = insert.step();
-      if (rc == SQLITE_DONE) id = *candidate;
-      else if (rc != SQLITE_CONSTRAINT) return db_error(db_, "cannot insert entry");
-      insert.reset();
-    }
-    if (id.empty()) return Error{"could not allocate a unique quarantine id"};
-    for (std::size_t i = 0; i < record.parts.size(); ++i) {
-      const auto& p = record.parts[i];
-      Stmt part(db_, "INSERT INTO parts VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-      part.bind(1, id).bind(2, static_cast<std::int64_t>(i + 1)).bind(3, p.filename).bind(4, p.declared_type)
-          .bind(5, p.detected_type).bind(6, static_cast<std::int64_t>(p.size)).bind(7, p.sha256).bind(8, p.reason)
-          .bind(9, p.sanitizer);
-      if (part.step() != SQLITE_DONE) return db_error(db_, "cannot insert part");
-    }
     if (auto st = tx.commit(); !st) return st.error();
   }
   // After the commit: on an audit failure the row stays and the caller retries into a second entry for
   // the same blob, which is harmless; an entry that exists without its "stored" record is reported.
-  auto audited = audit("stored", {{"id", id},
-                                  {"queue_id", record.queue_id},
-                                  {"client_ip", record.client_ip},
-                                  {"mail_from", record.mail_from},
-                                  {"size", std::to_string(original.size())},
-                                  {"sha256", sha},
-                                  {"reason", record.reason},
-                                  {"parts", std::to_string(record.parts.size())}});
-  if (!audited) return audited.error();
-  return id;
+  return audit("stored", {{"id", id},
+                          {"queue_id", record.queue_id},
+                          {"client_ip", record.client_ip},
+                          {"mail_from", record.mail_from},
+                          {"size", std::to_string(original.size())},
+                          {"sha256", sha},
+                          {"reason", record.reason},
+                          {"parts", std::to_string(record.parts.size())}});
 }
 
 Status QuarantineDb::audit(std::string_view event, const AuditFields& fields) {

@@ -1,7 +1,8 @@
 // The embedded quarantine store: each original encrypted at rest (AES-256-GCM) in a content-addressed
 // blob, indexed in SQLite (WAL, so the gateway writes while mugaictl reads), every event audited.
 // Guarantees: a blob is fsync'd before its index row commits and the row commits before put() returns;
-// a blob whose GCM tag fails is reported as tampered, never returned as if valid.
+// an id is stored once, never overwritten; a blob whose GCM tag fails is reported as tampered, never
+// returned as if valid.
 #pragma once
 
 #include <sqlite3.h>
@@ -19,7 +20,7 @@
 
 #include "config/config.hpp"
 #include "quarantine/audit.hpp"
-#include "sanitizers/quarantine.hpp"
+#include "sanitizers/quarantine_record.hpp"
 
 namespace mugai::quarantine {
 
@@ -89,15 +90,20 @@ Expected<AnchorState> read_audit_anchor(const std::string& quarantine_dir);
 // "q7k4m2px", "Q7K4-M2PX", "Q7K4-M2PO" (O read as 0) → "Q7K4-M2P0"; Error for anything else.
 Expected<std::string> normalize_id(std::string_view untrusted_id);
 
-class QuarantineDb final : public sanitize::QuarantineStore {
+class QuarantineDb {
  public:
   static Expected<std::unique_ptr<QuarantineDb>> open(StoreOptions options);
-  ~QuarantineDb() override;
+  ~QuarantineDb();
   QuarantineDb(const QuarantineDb&) = delete;
   QuarantineDb& operator=(const QuarantineDb&) = delete;
 
-  // Safe from any thread: one connection behind a mutex; SQLite's lock orders it against mugaictl.
-  Expected<std::string> put(std::string_view original, const sanitize::QuarantineRecord& record) override;
+  // A fresh random id ("Q7K4-M2PX", 40 bits), allocated before sanitizing so the notice can cite it;
+  // put() refuses it if it is taken. Needs no store: callers may allocate before opening one.
+  static Expected<std::string> new_id();
+  // Stores the whole original with its record under `id` (from new_id()). An id already in the index is
+  // an error, the entry there is left as it was. Safe from any thread: one connection behind a mutex;
+  // SQLite's lock orders it against mugaictl.
+  Status put(std::string_view original, const sanitize::QuarantineRecord& record, const std::string& id);
 
   Expected<std::vector<QuarantineEntry>> list(const ListFilter& filter);
   Expected<QuarantineEntry> get(std::string_view untrusted_id);

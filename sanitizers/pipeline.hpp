@@ -1,16 +1,18 @@
 // The one sanitization entry point, shared by the gateway, `mugaictl sanitize` and the fuzz oracle
-// (DESIGN.md principle 7). Fail closed: the result is either a freshly built message holding only
-// what a sanitizer positively made safe, or a verdict that the whole message is held back.
-// Never throws; never returns the original bytes.
+// (DESIGN.md principle 8). Pure: no I/O; everything comes back as values. Fail closed: the result is
+// either a freshly built message holding only what a sanitizer positively made safe, or a verdict that
+// the whole message is held back; whenever anything did not cross as it was, it also says what the
+// caller must quarantine. Never throws; never returns the original bytes.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "sanitizers/policy.hpp"
-#include "sanitizers/quarantine.hpp"
+#include "sanitizers/quarantine_record.hpp"
 
 namespace mugai::sanitize {
 
@@ -23,24 +25,30 @@ struct MessageContext {
   std::string mail_from;
   std::vector<std::string> rcpt_to;
   std::int64_t received_unix = 0;  // time comes in as a value (for Received/Date)
+  // Allocated by the caller before the call (required): the notice and X-Mugai-Quarantine-Id cite it,
+  // so the caller must store the original under it whenever the outcome asks for quarantine.
+  std::string quarantine_id;
 };
 
 struct Outcome {
   enum class Verdict {
     Sanitized,    // `message` holds the rebuilt, safe message to deliver
-    Quarantined,  // nothing deliverable: the whole original is in quarantine (`quarantine_id`);
+    Quarantined,  // nothing deliverable: the whole original is to be held (`quarantine`);
                   // `rejected` says a reject rule (not a limit or a quarantine rule) decided it
-    Failed,       // the pipeline could not run (e.g. quarantine store failed): retry later, deliver nothing
+    Failed,       // even holding the message back failed (an error while handling an error):
+                  // nothing to deliver or store, retry later
   } verdict = Verdict::Failed;
   std::string message;        // CRLF line ends
   std::string reason;         // human-readable summary for logs
-  std::string quarantine_id;  // set when anything was quarantined
+  // Set when the caller must store the whole original with this record under `quarantine_id` (then
+  // ctx.quarantine_id, else empty), durably, before `message` is delivered: on every Quarantined
+  // verdict, and on a Sanitized one whenever a part was removed or replaced.
+  std::optional<QuarantineRecord> quarantine;
+  std::string quarantine_id;
   bool rejected = false;
-  std::vector<RemovedPart> removed;
   std::string report_json;    // per-message report
 };
 
-Outcome sanitize_message(std::string_view untrusted_message, const MessageContext& ctx,
-                         const Policy& policy, QuarantineStore& quarantine);
+Outcome sanitize_message(std::string_view untrusted_message, const MessageContext& ctx, const Policy& policy);
 
 }  // namespace mugai::sanitize

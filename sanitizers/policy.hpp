@@ -26,6 +26,9 @@ struct Limits {
   // take 16 times this. mimetic grows header buffers quadratically, so this bounds its time.
   std::size_t max_header_section = 64 * 1024;
   std::size_t max_line_length = 1024 * 1024;  // longest raw line, line end included
+  // Each artefact a sanitizer puts in a part's place; all artefacts of a message together are bounded
+  // by max_decoded_total, their number by max_parts. Crossing either removes that part instead.
+  std::size_t max_artefact_size = 32 * 1024 * 1024;
 };
 
 enum class Action {
@@ -54,6 +57,10 @@ struct Policy {
   // the reader why it looks plain): nullopt = the built-in one, "" = no notice on such messages.
   std::optional<std::string> clean_notice_template;
   std::vector<Rule> rules = default_rules();
+  // Sanitizers a program adds for this policy (never from config): a test's stand-in, later a renderer
+  // running elsewhere. Rules find them by name() before the registered ones. Not owned: they must
+  // outlive every use of the policy.
+  std::vector<const Sanitizer*> added_sanitizers;
 };
 
 // "keep"/"defang"/"remove", "convert"/.../"reject": the spelling used in config and reports.
@@ -69,8 +76,8 @@ const Rule* match_rule(const std::vector<Rule>& rules, std::string_view type);
 // Notice templates: UTF-8 text with the placeholders below; anything else in braces is an error, so a
 // typo cannot silently end up in every delivered notice.
 //   {quarantine_id}  the quarantine id of the original
-//   {removed_count}  how many parts were removed
-//   {parts}          one line per removed part (name, declared and detected type, size, SHA-256, reason)
+//   {removed_count}  how many parts were removed or replaced (their originals are in quarantine)
+//   {parts}          one line per such part (name, declared and detected type, size, SHA-256, reason)
 inline constexpr std::size_t kMaxNoticeTemplate = 16 * 1024;
 Status check_notice_template(std::string_view tmpl);
 // `tmpl` must have passed check_notice_template (or be empty for the built-in one).
@@ -79,8 +86,11 @@ std::string render_notice(std::string_view tmpl, std::string_view quarantine_id,
 // The notice for a sanitized message from which nothing was removed; empty when the policy turned it off.
 std::string clean_notice(const Policy& policy);
 
-// The registered sanitizer `name` configured with the policy's link handling, or nullptr.
+// The registered sanitizer `name` configured with the given link handling, or nullptr.
 const Sanitizer* find_sanitizer(std::string_view name, LinkPolicy links);
+// What a rule of `policy` naming `name` runs: an added sanitizer of that name, else the registered one
+// with the policy's link handling, else nullptr.
+const Sanitizer* find_sanitizer(const Policy& policy, std::string_view name);
 // Every registered name, in registry order (for config errors).
 std::vector<std::string_view> sanitizer_names();
 

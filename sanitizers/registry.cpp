@@ -43,6 +43,13 @@ const Sanitizer* find_sanitizer(std::string_view name, LinkPolicy links) {
 
 const Sanitizer* find_sanitizer(std::string_view name) { return find_sanitizer(name, Policy{}.links); }
 
+const Sanitizer* find_sanitizer(const Policy& policy, std::string_view name) {
+  for (const Sanitizer* s : policy.added_sanitizers) {
+    if (s != nullptr && s->name() == name) return s;
+  }
+  return find_sanitizer(name, policy.links);
+}
+
 std::vector<std::string_view> sanitizer_names() {
   std::vector<std::string_view> names;
   for (const auto& f : kFactories) names.push_back(f.first);

@@ -1,12 +1,16 @@
 // The one interface every sanitizer implements, and the registry that finds them by name. A
-// sanitizer sees one decoded leaf part and either turns it into plain UTF-8 text or removes it with a
-// reason; it never fails open. Adding one = a new file defining make_<name>() + one line in registry.cpp.
+// sanitizer sees one decoded leaf part and turns it into plain UTF-8 text, replaces it with safe
+// artefacts (a rendering), or removes it with a reason; it never fails open: the pipeline checks
+// what it returns again before anything of it is delivered. Adding one = a new file defining
+// make_<name>() + one line in registry.cpp.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mugai::sanitize {
 
@@ -17,16 +21,54 @@ struct PartInfo {
   std::string_view filename;       // raw, may be empty
 };
 
+// A safe file that takes a part's place in the delivered message, e.g. a PDF rebuilt from pixels.
+struct Artefact {
+  std::string bytes;
+  std::string content_type;  // lowercase "type/subtype"; must be one of kArtefactTypes
+  std::string filename;      // UTF-8 name to show; the pipeline makes it safe for display and headers
+};
+
+// The only types an artefact may have, with the extension an unnamed one gets. The pipeline also
+// checks that the bytes' detected type (libmagic) is the declared one.
+struct ArtefactType {
+  std::string_view content_type;
+  std::string_view extension;
+};
+inline constexpr std::array<ArtefactType, 3> kArtefactTypes{{
+    {"application/pdf", ".pdf"},
+    {"image/png", ".png"},
+    {"image/jpeg", ".jpg"},
+}};
+
 struct Decision {
-  enum class Action { KeepText, Remove };
+  enum class Action { KeepText, Replace, Remove };
   Action action = Action::Remove;
-  std::string text;                   // KeepText: valid UTF-8, LF line ends, no other controls but TAB
-  std::string reason;                 // Remove: why; KeepText: optional note (e.g. unknown charset)
+  // KeepText: valid UTF-8, LF line ends, no other controls but TAB. Replace: optional text of the
+  // same kind for the body (e.g. the text extracted from a rendered document).
+  std::string text;
+  std::vector<Artefact> artefacts;    // Replace: one or more
+  std::string reason;                 // Remove: why; otherwise an optional note (e.g. unknown charset)
   std::size_t replacement_chars = 0;  // U+FFFD inserted for undecodable bytes
   std::size_t dropped_controls = 0;
 
-  static Decision keep(std::string text) { return Decision{Action::KeepText, std::move(text), {}, 0, 0}; }
-  static Decision remove(std::string reason) { return Decision{Action::Remove, {}, std::move(reason), 0, 0}; }
+  static Decision keep(std::string text) {
+    Decision d;
+    d.action = Action::KeepText;
+    d.text = std::move(text);
+    return d;
+  }
+  static Decision replace(std::vector<Artefact> artefacts, std::string text = {}) {
+    Decision d;
+    d.action = Action::Replace;
+    d.artefacts = std::move(artefacts);
+    d.text = std::move(text);
+    return d;
+  }
+  static Decision remove(std::string reason) {
+    Decision d;
+    d.reason = std::move(reason);
+    return d;
+  }
 };
 
 class Sanitizer {

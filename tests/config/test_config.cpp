@@ -454,6 +454,21 @@ TEST_CASE("[sanitize]: limits, output, links, and defaults that reproduce the bu
         std::string::npos);
 }
 
+TEST_CASE("sanitize.max_artefact_size is applied, bounded, and never above max_decoded_total") {
+  CHECK(ok(kMinimal).sanitize.limits.max_artefact_size == 32 * 1024 * 1024);
+  CHECK(ok(with("sanitize", "max_artefact_size = \"1MiB\"")).sanitize.limits.max_artefact_size == 1024 * 1024);
+  CHECK(ok(with("sanitize", "max_artefact_size = 1024")).sanitize.limits.max_artefact_size == 1024);
+  CHECK(error_of(with("sanitize", "max_artefact_size = 1023")).find("sanitize.max_artefact_size") != std::string::npos);
+  CHECK(error_of(with("sanitize", "max_artefact_size = \"100MiB\"")) ==
+        "t.toml:8:21: sanitize.max_artefact_size: sanitize.max_artefact_size (104857600) must not exceed "
+        "sanitize.max_decoded_total (67108864)");
+  const auto raised = ok(with("sanitize", "max_artefact_size = \"100MiB\"\nmax_decoded_total = \"128MiB\""));
+  CHECK(raised.sanitize.limits.max_artefact_size == 100 * 1024 * 1024);
+  // Unset, it follows a lower total: a config that was valid before the key existed stays valid.
+  const auto lowered = ok(with("sanitize", "max_decoded_part = \"8MiB\"\nmax_decoded_total = \"16MiB\""));
+  CHECK(lowered.sanitize.limits.max_artefact_size == 16 * 1024 * 1024);
+}
+
 TEST_CASE("[[sanitize.rules]] are validated rule by rule") {
   const auto c = ok(with("sanitize", "[[sanitize.rules]]\ntype = \"application/pdf\"\naction = \"render\"\n"
                                      "[[sanitize.rules]]\ntype = \"application/*\"\naction = \"reject\"\n"))

@@ -55,6 +55,14 @@ sanitize::QuarantineRecord record(std::string from, std::vector<std::string> to,
   return r;
 }
 
+// Stores `original` under a fresh id, as the gateway does (allocate, sanitize, then put); returns the id.
+Expected<std::string> put_new(QuarantineDb& store, std::string_view original, const sanitize::QuarantineRecord& r) {
+  auto id = QuarantineDb::new_id();
+  if (!id) return id.error();
+  if (auto st = store.put(original, r, *id); !st) return st.error();
+  return id;
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream ss;
@@ -93,7 +101,7 @@ TEST_CASE("put stores an encrypted, content-addressed original that get/original
   const auto o = options_in(tmp.path());
   auto store = open_store(o);
   const std::string original = "Subject: x\r\n\r\nATTACHMENT-SECRET-BYTES\r\n";
-  auto id = store->put(original, record("a@sender.example", {"bob@city.example.lg.jp"}, 1700000000));
+  auto id = put_new(*store, original, record("a@sender.example", {"bob@city.example.lg.jp"}, 1700000000));
   REQUIRE(id.has_value());
   REQUIRE(id->size() == 9);
   CHECK((*id)[4] == '-');
@@ -119,7 +127,7 @@ TEST_CASE("put stores an encrypted, content-addressed original that get/original
   const std::string blob = slurp(o.dir + "/blobs/" + hex::sha256(original));
   CHECK(blob.size() == 8 + 12 + original.size() + 16);
   CHECK(blob.find("ATTACHMENT-SECRET") == std::string::npos);
-  auto id2 = store->put(original, record("a@sender.example", {"bob@city.example.lg.jp"}));
+  auto id2 = put_new(*store, original, record("a@sender.example", {"bob@city.example.lg.jp"}));
   REQUIRE(id2.has_value());
   CHECK(*id2 != *id);
   CHECK(blob_count(tmp.path()) == 1);
@@ -136,6 +144,31 @@ TEST_CASE("put stores an encrypted, content-addressed original that get/original
   CHECK(store->get("Q7K4-M2PU").error().message.find("not a quarantine id") != std::string::npos);
 }
 
+TEST_CASE("put under a taken id fails and leaves that entry as it was; only ids from new_id() are taken") {
+  test::TempDir tmp;
+  const auto o = options_in(tmp.path());
+  auto store = open_store(o);
+  auto id = QuarantineDb::new_id();
+  REQUIRE(id.has_value());
+  REQUIRE(store->put("first original", record("a@x.example", {"b@y.example"}), *id).has_value());
+  auto again = store->put("second original", record("z@other.example", {"c@y.example"}), *id);
+  REQUIRE_FALSE(again.has_value());
+  CHECK(again.error().message.find("already taken") != std::string::npos);
+  auto e = store->get(*id);
+  REQUIRE(e.has_value());
+  CHECK(e->record.mail_from == "a@x.example");
+  CHECK(*store->original(*e) == "first original");
+  CHECK(blob_count(tmp.path()) == 1);  // nothing was written for the refused put
+
+  for (const std::string bad : {"", "q7k4-m2px", "Q7K4M2PX", "Q7K4-M2PU", "../../x"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(store->put("x", record("a@x.example", {"b@y.example"}), bad).has_value());
+  }
+  auto list = store->list({});
+  REQUIRE(list.has_value());
+  CHECK(list->size() == 1);
+}
+
 TEST_CASE("the key file: created once, refused when others can read it, required by the CLI") {
   test::TempDir tmp;
   auto o = options_in(tmp.path());
@@ -143,7 +176,7 @@ TEST_CASE("the key file: created once, refused when others can read it, required
   {
     auto store = open_store(o);
     first_key = slurp(o.key_file);
-    REQUIRE(store->put("m", record("a@x.example", {"b@y.example"})).has_value());
+    REQUIRE(put_new(*store, "m", record("a@x.example", {"b@y.example"})).has_value());
   }
   {
     auto again = open_store(o);  // reopening keeps the key: the old entry still decrypts
@@ -179,7 +212,7 @@ TEST_CASE("a tampered blob fails its tag, is audited, and is never returned") {
   const auto o = options_in(tmp.path());
   auto store = open_store(o);
   const std::string original = "Subject: t\r\n\r\nbody\r\n";
-  auto id = store->put(original, record("a@x.example", {"b@y.example"}));
+  auto id = put_new(*store, original, record("a@x.example", {"b@y.example"}));
   REQUIRE(id.has_value());
   const std::string path = o.dir + "/blobs/" + hex::sha256(original);
   SUBCASE("one flipped ciphertext bit") {
@@ -210,9 +243,9 @@ TEST_CASE("a tampered blob fails its tag, is audited, and is never returned") {
 TEST_CASE("list filters and orders newest first") {
   test::TempDir tmp;
   auto store = open_store(options_in(tmp.path()));
-  auto a = store->put("1", record("alice@a.example", {"x@city.lg.jp"}, 1000));
-  auto b = store->put("2", record("bob@b.example", {"y@city.lg.jp", "x@city.lg.jp"}, 3000));
-  auto c = store->put("3", record("ALICE@a.example", {"z@city.lg.jp"}, 2000));
+  auto a = put_new(*store, "1", record("alice@a.example", {"x@city.lg.jp"}, 1000));
+  auto b = put_new(*store, "2", record("bob@b.example", {"y@city.lg.jp", "x@city.lg.jp"}, 3000));
+  auto c = put_new(*store, "3", record("ALICE@a.example", {"z@city.lg.jp"}, 2000));
   REQUIRE((a && b && c));
   const auto ids = [&](auto set) {
     ListFilter f;
@@ -242,7 +275,7 @@ TEST_CASE("two-person rule: the requester cannot approve; status and audit follo
   auto bob_opts = alice_opts;
   bob_opts.operator_name = "bob";
   auto alice = open_store(alice_opts);
-  auto id = alice->put("m", record("s@x.example", {"r@y.example"}));
+  auto id = put_new(*alice, "m", record("s@x.example", {"r@y.example"}));
   REQUIRE(id.has_value());
   REQUIRE(alice->request_release(*id, {}, "invoice is genuine").has_value());
   CHECK_FALSE(alice->request_release(*id, {}, "again").has_value());  // one pending request at a time
@@ -278,9 +311,9 @@ TEST_CASE("delete and purge: retention respected, shared blobs kept while refere
   test::TempDir tmp;
   const auto o = options_in(tmp.path());
   auto store = open_store(o);
-  auto a = store->put("same", record("s@x.example", {"r@y.example"}));
-  auto b = store->put("same", record("s@x.example", {"r@y.example"}));
-  auto c = store->put("other", record("s@x.example", {"r@y.example"}));
+  auto a = put_new(*store, "same", record("s@x.example", {"r@y.example"}));
+  auto b = put_new(*store, "same", record("s@x.example", {"r@y.example"}));
+  auto c = put_new(*store, "other", record("s@x.example", {"r@y.example"}));
   REQUIRE((a && b && c));
   CHECK(blob_count(tmp.path()) == 2);
 
@@ -303,7 +336,7 @@ TEST_CASE("delete and purge: retention respected, shared blobs kept while refere
   CHECK(store->get(*b)->status == EntryStatus::Expired);
   CHECK(store->get(*c)->status == EntryStatus::Expired);
 
-  auto d = store->put("late", record("s@x.example", {"r@y.example"}));
+  auto d = put_new(*store, "late", record("s@x.example", {"r@y.example"}));
   REQUIRE(d.has_value());
   const auto d_stored = store->get(*d)->stored_unix;
   auto expired = store->purge(d_stored + 100, std::nullopt);  // deadline reached
@@ -323,7 +356,7 @@ TEST_CASE("concurrent puts from worker threads all get distinct, resolvable ids"
   for (std::size_t t = 0; t < ids.size(); ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 10; ++i) {
-        auto id = store->put("msg " + std::to_string(t) + "/" + std::to_string(i), record("s@x.example", {"r@y.example"}));
+        auto id = put_new(*store, "msg " + std::to_string(t) + "/" + std::to_string(i), record("s@x.example", {"r@y.example"}));
         if (id) ids[t].push_back(*id);
       }
     });
@@ -453,7 +486,7 @@ TEST_CASE("audit verify names the first edited, deleted, reordered or forged rec
 TEST_CASE("an index from before audit anchors is upgraded; a newer schema is refused") {
   test::TempDir tmp;
   const auto o = options_in(tmp.path());
-  REQUIRE(open_store(o)->put("x", record("s@x.example", {"r@y.example"})).has_value());
+  REQUIRE(put_new(*open_store(o), "x", record("s@x.example", {"r@y.example"})).has_value());
   const std::string index = o.dir + "/index.sqlite";
   const auto sql = [&](const char* statement) {
     sqlite3* db = nullptr;
@@ -468,7 +501,7 @@ TEST_CASE("an index from before audit anchors is upgraded; a newer schema is ref
   REQUIRE_FALSE(old.has_value());
   CHECK(old.error().message.find("start the gateway once to upgrade it") != std::string::npos);
   auto store = open_store(o);  // migrates to version 3
-  REQUIRE(store->put("y", record("s@x.example", {"r@y.example"})).has_value());
+  REQUIRE(put_new(*store, "y", record("s@x.example", {"r@y.example"})).has_value());
   auto check = verify_store_audit(o);
   REQUIRE(check.has_value());
   CHECK(check->records == 2);

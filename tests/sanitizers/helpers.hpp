@@ -1,5 +1,6 @@
-// Shared fixtures for the sanitizer tests: in-memory quarantine stores and a structural check that a
-// rebuilt message is one text/plain part with CRLF line ends and no line over 998 octets.
+// Shared fixtures for the sanitizer tests: the context a caller passes (with its quarantine id), the
+// parts an outcome asks to hold, and a structural check that a rebuilt message is one text/plain part
+// with CRLF line ends and no line over 998 octets.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -13,22 +14,6 @@
 
 namespace mugai::sanitize::test {
 
-struct MemoryQuarantine final : QuarantineStore {
-  struct Entry {
-    std::string original;
-    QuarantineRecord record;
-  };
-  std::vector<Entry> entries;
-  Expected<std::string> put(std::string_view original, const QuarantineRecord& record) override {
-    entries.push_back(Entry{std::string(original), record});
-    return "QTEST" + std::to_string(entries.size());
-  }
-};
-
-struct FailingQuarantine final : QuarantineStore {
-  Expected<std::string> put(std::string_view, const QuarantineRecord&) override { return Error{"disk full"}; }
-};
-
 inline MessageContext test_context() {
   MessageContext ctx;
   ctx.queue_id = "Q1234";
@@ -38,7 +23,13 @@ inline MessageContext test_context() {
   ctx.mail_from = "alice@sender.example";
   ctx.rcpt_to = {"bob@city.example.lg.jp"};
   ctx.received_unix = 1700000000;  // Tue, 14 Nov 2023 22:13:20 +0000
+  ctx.quarantine_id = "QTEST1";
   return ctx;
+}
+
+// The parts the outcome asks to quarantine; none when it asks for nothing.
+inline std::vector<RemovedPart> held(const Outcome& out) {
+  return out.quarantine ? out.quarantine->parts : std::vector<RemovedPart>{};
 }
 
 struct Rebuilt {

@@ -16,8 +16,8 @@ using Verdict = Outcome::Verdict;
 
 bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
 
-Outcome run(const std::string& msg, QuarantineStore& q, const Policy& policy = {}) {
-  return sanitize_message(msg, test_context(), policy, q);
+Outcome run(const std::string& msg, const Policy& policy = {}) {
+  return sanitize_message(msg, test_context(), policy);
 }
 
 const std::string kExe = std::string("MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00", 16) +
@@ -42,9 +42,8 @@ std::string alternative(const std::string& plain, const std::string& html) {
 }  // namespace
 
 TEST_CASE("an executable declared as an image is detected from its content and removed") {
-  MemoryQuarantine q;
   const std::string msg = with_attachment("image/png", "photo.png", kExe);
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK_FALSE(contains(out.message, "MZ"));
@@ -53,14 +52,13 @@ TEST_CASE("an executable declared as an image is detected from its content and r
   CHECK(contains(r.body, "See attached.\n"));
   CHECK(contains(r.body, "  - photo.png | 申告/declared: image/png | 検出/detected: application/x-dosexec | "));
   CHECK(contains(r.body, "警告/warning: executable_disguised, type_mismatch\n"));
-  REQUIRE(out.removed.size() == 1);
-  CHECK(out.removed[0].detected_type == "application/x-dosexec");
+  REQUIRE(held(out).size() == 1);
+  CHECK(held(out)[0].detected_type == "application/x-dosexec");
   CHECK(contains(out.report_json, "\"flags\":[\"executable_disguised\",\"type_mismatch\"]"));
 }
 
 TEST_CASE("an executable declared as text is not shown as text") {
-  MemoryQuarantine q;
-  const Outcome out = run(with_attachment("text/plain", "readme.txt", kExe), q);
+  const Outcome out = run(with_attachment("text/plain", "readme.txt", kExe));
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK_FALSE(contains(r.body, "DOS mode"));
@@ -69,8 +67,7 @@ TEST_CASE("an executable declared as text is not shown as text") {
 }
 
 TEST_CASE("double extensions are flagged in the notice and the report") {
-  MemoryQuarantine q;
-  const Outcome out = run(with_attachment("application/pdf", "invoice.pdf.exe", "%PDF-1.4\n%\xe2\xe3\n"), q);
+  const Outcome out = run(with_attachment("application/pdf", "invoice.pdf.exe", "%PDF-1.4\n%\xe2\xe3\n"));
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK(contains(r.body, "  - invoice.pdf.exe | 申告/declared: application/pdf | 検出/detected: application/pdf | "));
@@ -82,7 +79,6 @@ TEST_CASE("double extensions are flagged in the notice and the report") {
 }
 
 TEST_CASE("HTML bodies become text: no markup, no script, links defanged by default") {
-  MemoryQuarantine q;
   const std::string msg =
       "From: a@sender.example\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
       "<html><head><style>p{}</style></head><body><script>alert('x')</script>"
@@ -90,47 +86,47 @@ TEST_CASE("HTML bodies become text: no markup, no script, links defanged by defa
       "<a href=\"javascript:alert(1)\">click</a></p></body></html>\r\n";
   Policy policy;
   SUBCASE("defang") {
-    const Rebuilt r = check_rebuilt(run(msg, q, policy).message);
+    const Rebuilt r = check_rebuilt(run(msg, policy).message);
     CHECK(contains(r.body, "Dear staff,"));
     CHECK(contains(r.body, "hxxps://evil[.]example/login"));
     CHECK_FALSE(contains(r.body, "https://evil.example"));
   }
   SUBCASE("remove") {
     policy.links = LinkPolicy::Remove;
-    const Rebuilt r = check_rebuilt(run(msg, q, policy).message);
+    const Rebuilt r = check_rebuilt(run(msg, policy).message);
     CHECK(contains(r.body, "the portal"));
     CHECK_FALSE(contains(r.body, "evil"));
   }
-  const Rebuilt r = check_rebuilt(run(msg, q, policy).message);
+  const Outcome out = run(msg, policy);
+  const Rebuilt r = check_rebuilt(out.message);
   CHECK_FALSE(contains(r.body, "<p"));
   CHECK_FALSE(contains(r.body, "<a "));
   CHECK_FALSE(contains(r.body, "<script"));
   CHECK_FALSE(contains(r.body, "alert("));
   CHECK_FALSE(contains(r.body, "javascript:"));
   CHECK_FALSE(contains(r.body, "p{}"));
-  CHECK(q.entries.empty());
+  CHECK_FALSE(out.quarantine.has_value());
 }
 
 TEST_CASE("multipart/alternative: a stub text/plain loses to the converted HTML") {
-  MemoryQuarantine q;
   const std::string html = "<p>" + std::string(30, 'x') + " Quarterly report: revenue up, costs down.</p>";
   SUBCASE("known stub phrase") {
-    const Outcome out = run(alternative("This is an HTML message. Please use an HTML capable mail program.", html), q);
+    const Outcome out = run(alternative("This is an HTML message. Please use an HTML capable mail program.", html));
     const Rebuilt r = check_rebuilt(out.message);
     CHECK(contains(r.body, "Quarterly report: revenue up, costs down."));
     CHECK(contains(r.body, "the text/plain alternative was only a stub"));
   }
   SUBCASE("empty text/plain") {
-    const Rebuilt r = check_rebuilt(run(alternative("", html), q).message);
+    const Rebuilt r = check_rebuilt(run(alternative("", html)).message);
     CHECK(contains(r.body, "Quarterly report"));
   }
   SUBCASE("text/plain far shorter than the HTML's text") {
     const std::string long_html = "<p>" + std::string(2000, 'y') + "</p>";
-    const Rebuilt r = check_rebuilt(run(alternative("hi", long_html), q).message);
+    const Rebuilt r = check_rebuilt(run(alternative("hi", long_html)).message);
     CHECK(contains(r.body, std::string(2000, 'y')));
   }
   SUBCASE("a real rendering wins") {
-    const Rebuilt r = check_rebuilt(run(alternative("Quarterly report: revenue up, costs down.", html), q).message);
+    const Rebuilt r = check_rebuilt(run(alternative("Quarterly report: revenue up, costs down.", html)).message);
     CHECK(contains(r.body, "Quarterly report: revenue up, costs down.\n"));
     CHECK_FALSE(contains(r.body, std::string(30, 'x')));
     CHECK(contains(r.body, "alternative removed (text/plain alternative kept)"));
@@ -138,7 +134,6 @@ TEST_CASE("multipart/alternative: a stub text/plain loses to the converted HTML"
 }
 
 TEST_CASE("uuencode, BinHex and yEnc blocks in text are removed like attachments") {
-  MemoryQuarantine q;
   const std::string body =
       "Hello,\r\nthe tool is below.\r\n\r\n"
       "begin 644 tool.exe\r\nM35J0``,````$````__\\``+@`````````0```````````````````````````\r\n`\r\nend\r\n"
@@ -148,7 +143,7 @@ TEST_CASE("uuencode, BinHex and yEnc blocks in text are removed like attachments
       "=ybegin line=128 size=3 name=x.zip\r\nabc\r\n=yend size=3\r\n"
       "Bye.\r\n";
   const std::string msg = "From: a@sender.example\r\nContent-Type: text/plain\r\n\r\n" + body;
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK_FALSE(contains(r.body, "begin 644"));
@@ -163,9 +158,8 @@ TEST_CASE("uuencode, BinHex and yEnc blocks in text are removed like attachments
   CHECK(contains(r.body, "  - (no name) | 申告/declared: text/plain | 検出/detected: text/x-binhex |"));
   CHECK(contains(r.body, "  - x.zip | 申告/declared: text/plain | 検出/detected: text/x-yenc |"));
   CHECK(contains(r.body, "[mugai: uuencode block removed"));
-  REQUIRE(out.removed.size() == 3);
-  REQUIRE(q.entries.size() == 1);
-  CHECK(q.entries[0].original == msg);
+  REQUIRE(held(out).size() == 3);
+  CHECK(out.quarantine_id == "QTEST1");  // one record for the whole original
 }
 
 TEST_CASE("an unterminated uuencode block is removed to the end of the text") {
@@ -178,7 +172,6 @@ TEST_CASE("an unterminated uuencode block is removed to the end of the text") {
 }
 
 TEST_CASE("a forwarded message is sanitized recursively and inlined with its headers summarized") {
-  MemoryQuarantine q;
   const std::string inner =
       "From: =?UTF-8?B?5bGx55Sw?= <yamada@example.jp>\r\nTo: bob@example.jp\r\nDate: Mon, 13 Nov 2023 09:00:00 +0900\r\n"
       "Subject: =?UTF-8?B?YQ0KQmNjOiB4QHk=?=\r\nX-Secret: hidden\r\n"
@@ -189,7 +182,7 @@ TEST_CASE("a forwarded message is sanitized recursively and inlined with its hea
   const std::string msg = "From: a@sender.example\r\nContent-Type: multipart/mixed; boundary=out\r\n\r\n"
                           "--out\r\nContent-Type: text/plain\r\n\r\nFYI below.\r\n"
                           "--out\r\nContent-Type: message/rfc822\r\n\r\n" + inner + "--out--\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK(contains(r.body, "FYI below.\n"));
@@ -210,11 +203,10 @@ TEST_CASE("a forwarded message is sanitized recursively and inlined with its hea
 }
 
 TEST_CASE("an mbox envelope line is skipped; an unreadable forwarded message is removed, not the whole mail") {
-  MemoryQuarantine q;
   const std::string msg = "From someone@example.jp Tue May 10 11:28:07 2005\r\nFrom: a@x\r\nSubject: s\r\n"
                           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
                           "outer text\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n\r\nno header here\r\n--b--\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK(contains(r.header, "Subject: s\r\n"));
@@ -222,26 +214,24 @@ TEST_CASE("an mbox envelope line is skipped; an unreadable forwarded message is 
   CHECK_FALSE(contains(r.body, "no header here"));
   CHECK_FALSE(contains(r.body, "Forwarded message"));
   CHECK(contains(r.body, "| embedded message unparseable: "));
-  REQUIRE(out.removed.size() == 1);
+  REQUIRE(held(out).size() == 1);
 }
 
 TEST_CASE("nested forwarded messages respect the depth limit") {
-  MemoryQuarantine q;
   std::string msg = "From: a@x\r\nContent-Type: text/plain\r\n\r\ninnermost\r\n";
   for (int i = 0; i < 4; ++i) msg = "From: a@x\r\nContent-Type: message/rfc822\r\n\r\n" + msg;
   Policy policy;
   policy.limits.max_depth = 3;
-  const Outcome out = run(msg, q, policy);
+  const Outcome out = run(msg, policy);
   CHECK(out.verdict == Verdict::Quarantined);
   CHECK(contains(out.reason, "max_depth"));
   policy.limits.max_depth = 5;
-  const Outcome ok = run(msg, q, policy);
+  const Outcome ok = run(msg, policy);
   REQUIRE(ok.verdict == Verdict::Sanitized);
   CHECK(contains(check_rebuilt(ok.message).body, "innermost\n"));
 }
 
 TEST_CASE("the most cautious reading: ambiguous structure quarantines the whole message") {
-  MemoryQuarantine q;
   std::string msg;
   std::string why;
   SUBCASE("duplicated boundary parameters") {
@@ -260,68 +250,66 @@ TEST_CASE("the most cautious reading: ambiguous structure quarantines the whole 
           "Content-Transfer-Encoding: 7bit\r\n\r\nSGVsbG8=\r\n";
     why = "conflicting Content-Transfer-Encoding";
   }
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   CHECK(out.verdict == Verdict::Quarantined);
   CHECK(out.message.empty());
   CHECK(contains(out.reason, why));
-  REQUIRE(q.entries.size() == 1);
-  CHECK(q.entries[0].original == msg);
+  REQUIRE(out.quarantine.has_value());
+  CHECK(out.quarantine_id == "QTEST1");
+  CHECK(contains(out.quarantine->reason, why));
 }
 
 TEST_CASE("repeating the same transfer encoding or boundary is not ambiguous") {
-  MemoryQuarantine q;
   const std::string msg = "From: a@x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n"
                           "Content-Transfer-Encoding: 7BIT\r\n\r\nHello\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   CHECK(after_clean_notice(check_rebuilt(out.message).body) == "Hello\n");
 }
 
 TEST_CASE("the time limit is checked between parts and quarantines the whole message") {
-  MemoryQuarantine q;
   Policy policy;
   policy.limits.max_time_per_message = std::chrono::milliseconds(-1);  // already crossed at the first part
-  const Outcome out = run(with_attachment("image/png", "a.png", "x"), q, policy);
+  const Outcome out = run(with_attachment("image/png", "a.png", "x"), policy);
   CHECK(out.verdict == Verdict::Quarantined);
   CHECK(contains(out.reason, "limit exceeded: max_time_per_message"));
   CHECK(contains(out.report_json, "\"limit\":\"max_time_per_message\""));
 }
 
 TEST_CASE("policy rules: first match wins; quarantine, reject, render and strip actions") {
-  MemoryQuarantine q;
   Policy policy;
   const std::string pdf = with_attachment("application/pdf", "a.pdf", "%PDF-1.4\n%\xe2\xe3\n");
   SUBCASE("quarantine the whole message") {
     policy.rules = {Rule{"application/pdf", Action::Quarantine, {}}, Rule{"*", Action::Convert, {"text_plain"}}};
-    const Outcome out = run(pdf, q, policy);
+    const Outcome out = run(pdf, policy);
     CHECK(out.verdict == Verdict::Quarantined);
     CHECK_FALSE(out.rejected);
     CHECK(contains(out.reason, "policy: quarantine application/pdf (part 1.2)"));
   }
   SUBCASE("reject") {
     policy.rules = {Rule{"application/*", Action::Reject, {}}};
-    const Outcome out = run(pdf, q, policy);
+    const Outcome out = run(pdf, policy);
     CHECK(out.verdict == Verdict::Quarantined);
     CHECK(out.rejected);
     CHECK(contains(out.report_json, "\"verdict\":\"rejected\""));
   }
   SUBCASE("render falls back to removal with a clear reason") {
     policy.rules = {Rule{"text/*", Action::Convert, {"text_plain"}}, Rule{"application/pdf", Action::Render, {}}};
-    const Outcome out = run(pdf, q, policy);
+    const Outcome out = run(pdf, policy);
     REQUIRE(out.verdict == Verdict::Sanitized);
     CHECK(contains(check_rebuilt(out.message).body, "removed: rendering to images is not available yet"));
   }
   SUBCASE("strip text too") {
     policy.rules = {Rule{"text/*", Action::Strip, {}}};
-    const Outcome out = run(pdf, q, policy);
+    const Outcome out = run(pdf, policy);
     REQUIRE(out.verdict == Verdict::Sanitized);
     const Rebuilt r = check_rebuilt(out.message);
     CHECK_FALSE(contains(r.body, "See attached."));
-    CHECK(out.removed.size() == 2);  // the text by its rule, the PDF by no rule at all
+    CHECK(held(out).size() == 2);  // the text by its rule, the PDF by no rule at all
   }
   SUBCASE("a convert rule whose sanitizers all decline removes the part") {
     policy.rules = {Rule{"text/plain", Action::Convert, {"strip"}}};
-    const Outcome out = run(pdf, q, policy);
+    const Outcome out = run(pdf, policy);
     REQUIRE(out.verdict == Verdict::Sanitized);
     CHECK_FALSE(contains(check_rebuilt(out.message).body, "See attached."));
   }
@@ -331,11 +319,10 @@ TEST_CASE("policy rules: first match wins; quarantine, reject, render and strip 
 }
 
 TEST_CASE("ISO-2022-JP output for legacy clients, 7-bit with the right label") {
-  MemoryQuarantine q;
   Policy policy;
   policy.output_charset = "ISO-2022-JP";
   const std::string msg = "From: a@x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n日本語のテキスト①です\r\n";
-  const Outcome out = run(msg, q, policy);
+  const Outcome out = run(msg, policy);
   REQUIRE(out.verdict == Verdict::Sanitized);
   CHECK(contains(out.message, "Content-Type: text/plain; charset=ISO-2022-JP\r\n"));
   CHECK(contains(out.message, "Content-Transfer-Encoding: 7bit\r\n"));
@@ -344,39 +331,36 @@ TEST_CASE("ISO-2022-JP output for legacy clients, 7-bit with the right label") {
 }
 
 TEST_CASE("a configured notice template replaces the built-in one") {
-  MemoryQuarantine q;
   Policy policy;
   policy.notice_template = "庁内規定により{removed_count}件を削除 ({quarantine_id})\n{parts}";
   REQUIRE(check_notice_template(policy.notice_template).has_value());
   CHECK_FALSE(check_notice_template("{qid}").has_value());
   CHECK_FALSE(check_notice_template("\xff").has_value());
-  const Rebuilt r = check_rebuilt(run(with_attachment("image/png", "a.png", kPng), q, policy).message);
+  const Rebuilt r = check_rebuilt(run(with_attachment("image/png", "a.png", kPng), policy).message);
   CHECK(r.body.starts_with("庁内規定により1件を削除 (QTEST1)\n  - a.png | 申告/declared: image/png | 検出/detected: "));
   CHECK_FALSE(contains(r.body, "【mugai"));
 }
 
 TEST_CASE("a message with nothing removed opens with the clean notice, which the policy can replace or turn off") {
-  MemoryQuarantine q;
   const std::string msg = "From: a@x\r\nContent-Type: text/html\r\n\r\n<p>Hello</p>\r\n";
-  const Rebuilt built_in = check_rebuilt(run(msg, q).message);
+  const Rebuilt built_in = check_rebuilt(run(msg).message);
   CHECK(built_in.body.starts_with("【mugai 無害化通知】このメールは無害化されました。本文はテキストに変換されています。\n"
                                   "[mugai sanitization notice] This message was sanitized"));
   CHECK(after_clean_notice(built_in.body) == "Hello\n");
   Policy policy;
   policy.clean_notice_template = "無害化済み\n";
-  CHECK(check_rebuilt(run(msg, q, policy).message).body == "無害化済み\n\nHello\n");
+  CHECK(check_rebuilt(run(msg, policy).message).body == "無害化済み\n\nHello\n");
   policy.clean_notice_template = "";
-  const Outcome plain = run(msg, q, policy);
+  const Outcome plain = run(msg, policy);
   CHECK(check_rebuilt(plain.message).body == "Hello\n");
   CHECK(contains(plain.message, "Content-Transfer-Encoding: 7bit\r\n"));  // nothing forces 8-bit any more
-  CHECK(q.entries.empty());
+  CHECK_FALSE(plain.quarantine.has_value());
   // A removed part always gets the full notice, whatever the clean template says.
-  CHECK(check_rebuilt(run(with_attachment("image/png", "a.png", kPng), q, policy).message).body.starts_with("【mugai"));
+  CHECK(check_rebuilt(run(with_attachment("image/png", "a.png", kPng), policy).message).body.starts_with("【mugai"));
 }
 
 TEST_CASE("the report has every part with its decision, hashes and timings") {
-  MemoryQuarantine q;
-  const Outcome out = run(with_attachment("image/png", "a.png", kPng), q);
+  const Outcome out = run(with_attachment("image/png", "a.png", kPng));
   REQUIRE(out.verdict == Verdict::Sanitized);
   const std::string& j = out.report_json;
   CHECK(contains(j, "\"path\":\"1\",\"declared_type\":\"multipart/mixed\""));

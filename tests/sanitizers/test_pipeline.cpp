@@ -18,8 +18,8 @@ std::string from_hex(std::string_view hex) {
 
 bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
 
-Outcome run(const std::string& msg, QuarantineStore& q, Policy policy = {}) {
-  return sanitize_message(msg, test_context(), policy, q);
+Outcome run(const std::string& msg, Policy policy = {}) {
+  return sanitize_message(msg, test_context(), policy);
 }
 
 const std::string kMzBytes = std::string("MZ\x90\x00\x03\x00\x00\x00", 8) + "This program cannot be run in DOS mode";
@@ -50,7 +50,6 @@ std::string attachment_message() {
 }  // namespace
 
 TEST_CASE("plain text is kept, the header is rebuilt from the allowlist only") {
-  MemoryQuarantine q;
   const std::string msg =
       "Received: from evil by evil\r\n"
       "From: Alice <alice@sender.example>\r\n"
@@ -64,11 +63,11 @@ TEST_CASE("plain text is kept, the header is rebuilt from the allowlist only") {
       "Content-Type: text/plain; charset=us-ascii\r\n"
       "\r\n"
       "Hello Bob,\r\n\tsee you tomorrow.\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
-  CHECK(q.entries.empty());
+  CHECK_FALSE(out.quarantine.has_value());
   CHECK(out.quarantine_id.empty());
-  CHECK(out.removed.empty());
+  CHECK(held(out).empty());
   const Rebuilt r = check_rebuilt(out.message);
   CHECK(after_clean_notice(r.body) == "Hello Bob,\n\tsee you tomorrow.\n");
   CHECK(header_names(r.header) ==
@@ -87,13 +86,12 @@ TEST_CASE("plain text is kept, the header is rebuilt from the allowlist only") {
 }
 
 TEST_CASE("an HTML-only message is converted to text; nothing is removed or quarantined") {
-  MemoryQuarantine q;
   const std::string msg =
       "From: a@sender.example\r\nSubject: news\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
       "<html><body><script>alert(1)</script><p>Hi</p></body></html>\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
-  CHECK(q.entries.empty());
+  CHECK_FALSE(out.quarantine.has_value());
   const Rebuilt r = check_rebuilt(out.message);
   CHECK_FALSE(contains(out.message, "<script"));
   CHECK_FALSE(contains(out.message, "alert("));
@@ -106,16 +104,14 @@ TEST_CASE("an HTML-only message is converted to text; nothing is removed or quar
 }
 
 TEST_CASE("the notice lists each removed part: name, declared and detected type, size, hash, reason, id") {
-  MemoryQuarantine q;
   Policy policy;
   policy.rules = {Rule{"*", Action::Strip, {}}};
   const std::string msg =
       "From: a@sender.example\r\nSubject: news\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
       "<html><body><script>alert(1)</script><p>Hi</p></body></html>\r\n";
-  const Outcome out = run(msg, q, policy);
+  const Outcome out = run(msg, policy);
   REQUIRE(out.verdict == Verdict::Sanitized);
-  REQUIRE(q.entries.size() == 1);
-  CHECK(q.entries[0].original == msg);
+  REQUIRE(out.quarantine.has_value());
   CHECK(out.quarantine_id == "QTEST1");
   const Rebuilt r = check_rebuilt(out.message);
   CHECK_FALSE(contains(out.message, "<script"));
@@ -125,16 +121,16 @@ TEST_CASE("the notice lists each removed part: name, declared and detected type,
   CHECK(contains(r.body, "the original is kept in quarantine (id: QTEST1).\n"));
   CHECK(contains(r.body, "  - (no name) | 申告/declared: text/html | 検出/detected: text/html | 62 bytes | sha256:"));
   CHECK(contains(r.body, "| text part removed by policy | 隔離ID/quarantine id: QTEST1\n"));
-  REQUIRE(out.removed.size() == 1);
-  CHECK(out.removed[0].sanitizer == "strip");
-  CHECK(q.entries[0].record.parts.size() == 1);
-  CHECK(q.entries[0].record.subject == "news");
+  REQUIRE(held(out).size() == 1);
+  CHECK(held(out)[0].sanitizer == "strip");
+  CHECK(out.quarantine->parts.size() == 1);
+  CHECK(out.quarantine->subject == "news");
+  CHECK(out.quarantine->reason == "parts removed");
 }
 
 TEST_CASE("an executable attachment is removed, the whole original goes to the quarantine store") {
-  MemoryQuarantine q;
   const std::string msg = attachment_message();
-  const Outcome out = sanitize_message(msg, test_context(), Policy{}, q);
+  const Outcome out = sanitize_message(msg, test_context(), Policy{});
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK_FALSE(contains(out.message, "MZ"));
@@ -149,9 +145,8 @@ TEST_CASE("an executable attachment is removed, the whole original goes to the q
   // Notice first, then the kept text.
   CHECK(r.body.find("【mugai") < r.body.find("Please see"));
   CHECK(out.quarantine_id == "QTEST1");
-  REQUIRE(q.entries.size() == 1);
-  CHECK(q.entries[0].original == msg);
-  const QuarantineRecord& rec = q.entries[0].record;
+  REQUIRE(out.quarantine.has_value());
+  const QuarantineRecord& rec = *out.quarantine;
   REQUIRE(rec.parts.size() == 1);
   CHECK(rec.parts[0].filename == "invoice.exe");
   CHECK(rec.parts[0].sha256 == kMzSha);
@@ -159,25 +154,23 @@ TEST_CASE("an executable attachment is removed, the whole original goes to the q
 }
 
 TEST_CASE("multipart/alternative keeps the text/plain alternative and lists the others") {
-  MemoryQuarantine q;
   const std::string msg =
       "From: a@sender.example\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n"
       "--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nplain version\r\n"
       "--alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>html version</p>\r\n"
       "--alt--\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK(contains(r.body, "plain version\n"));
   CHECK_FALSE(contains(r.body, "html version"));
   CHECK(contains(r.body, "| 申告/declared: text/html | 検出/detected: text/html | 19 bytes |"));
   CHECK(contains(r.body, "alternative removed (text/plain alternative kept)"));
-  REQUIRE(out.removed.size() == 1);
-  CHECK(out.removed[0].sanitizer == "alternative");
+  REQUIRE(held(out).size() == 1);
+  CHECK(held(out)[0].sanitizer == "alternative");
 }
 
 TEST_CASE("S/MIME, TNEF, message/partial and message/external-body are removed, whatever the rules") {
-  MemoryQuarantine q;
   Policy keep_everything;
   keep_everything.rules = {Rule{"*", Action::Convert, {"text_plain"}}};
   const std::string msg =
@@ -188,7 +181,7 @@ TEST_CASE("S/MIME, TNEF, message/partial and message/external-body are removed, 
       "--b\r\nContent-Type: message/external-body; access-type=URL; URL=\"http://e.example/x\"\r\n\r\n"
       "Content-Type: application/octet-stream\r\n\r\n"
       "--b--\r\n";
-  const Outcome out = run(msg, q, keep_everything);
+  const Outcome out = run(msg, keep_everything);
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK_FALSE(contains(r.body, "xyz"));
@@ -199,14 +192,14 @@ TEST_CASE("S/MIME, TNEF, message/partial and message/external-body are removed, 
   CHECK(contains(r.body, "TNEF (winmail.dat) removed"));
   CHECK(contains(r.body, "message/partial removed: fragments are never reassembled"));
   CHECK(contains(r.body, "message/external-body removed: external content is never fetched"));
-  CHECK(out.removed.size() == 4);
-  CHECK(q.entries.size() == 1);  // the whole original once, not once per part
+  CHECK(held(out).size() == 4);
+  REQUIRE(out.quarantine.has_value());  // the whole original once, not once per part
+  CHECK(out.quarantine->parts.size() == 4);
 }
 
 TEST_CASE("an encoded CRLF in a header cannot create a header line") {
-  MemoryQuarantine q;
   const std::string msg = "From: a@sender.example\r\nSubject: =?UTF-8?B?YQ0KQmNjOiB4QHk=?=\r\nBcc2: z\r\n\r\nbody\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   for (const auto& name : header_names(r.header)) CHECK(name.rfind("Bcc", 0) == std::string::npos);
@@ -215,10 +208,9 @@ TEST_CASE("an encoded CRLF in a header cannot create a header line") {
 }
 
 TEST_CASE("raw 8-bit header values: UTF-8 is re-encoded, anything else is dropped and reported") {
-  MemoryQuarantine q;
   const std::string msg = "From: a@sender.example\r\nSubject: 会議のお知らせ\r\nTo: \xff\xfe@x\r\n"
                           "Cc: a\x01" "b@x\r\n\r\nbody\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK(contains(r.header, "Subject: =?UTF-8?B?5Lya6K2w44Gu44GK55+l44KJ44Gb?=\r\n"));
@@ -230,11 +222,10 @@ TEST_CASE("raw 8-bit header values: UTF-8 is re-encoded, anything else is droppe
 }
 
 TEST_CASE("Japanese charsets are converted to UTF-8") {
-  MemoryQuarantine q;
   SUBCASE("ISO-2022-JP") {
     const std::string msg = "From: a@x\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\r\n" +
                             from_hex("1B2442467C4B5C386C244E2546252D25392548244724391B2842") + "\r\n";
-    const Outcome out = run(msg, q);
+    const Outcome out = run(msg);
     REQUIRE(out.verdict == Verdict::Sanitized);
     CHECK(after_clean_notice(check_rebuilt(out.message).body) == "日本語のテキストです\n");
   }
@@ -242,14 +233,14 @@ TEST_CASE("Japanese charsets are converted to UTF-8") {
     const std::string sjis = from_hex("93FA967B8CEA82CC8365834C83588367874082C582B7");
     const std::string msg = "From: a@x\r\nContent-Type: text/plain; charset=Shift_JIS\r\n"
                             "Content-Transfer-Encoding: base64\r\n\r\n" + base64_encode(sjis) + "\r\n";
-    const Outcome out = run(msg, q);
+    const Outcome out = run(msg);
     REQUIRE(out.verdict == Verdict::Sanitized);
     CHECK(after_clean_notice(check_rebuilt(out.message).body) == "日本語のテキスト①です\n");
     CHECK(contains(out.message, "Content-Transfer-Encoding: quoted-printable\r\n"));
   }
   SUBCASE("invalid bytes become U+FFFD and are counted, controls are dropped") {
     const std::string msg = "From: a@x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nok\xff\x1b[31mred\x07\r\n";
-    const Outcome out = run(msg, q);
+    const Outcome out = run(msg);
     REQUIRE(out.verdict == Verdict::Sanitized);
     CHECK(after_clean_notice(check_rebuilt(out.message).body) == "ok\xEF\xBF\xBD[31mred\n");
     CHECK(contains(out.report_json, "\"replacement_chars\":1"));
@@ -258,11 +249,10 @@ TEST_CASE("Japanese charsets are converted to UTF-8") {
 }
 
 TEST_CASE("filenames are shown with controls and bidi overrides escaped") {
-  MemoryQuarantine q;
   const std::string msg =
       "From: a@x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
       "--b\r\nContent-Type: application/octet-stream; name=\"invoice\xE2\x80\xAEgpj.exe\"\r\n\r\nxx\r\n--b--\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   const Rebuilt r = check_rebuilt(out.message);
   CHECK(contains(r.body, "  - invoice\\u202Egpj.exe | 申告/declared: application/octet-stream | 検出/detected: "));
@@ -270,16 +260,14 @@ TEST_CASE("filenames are shown with controls and bidi overrides escaped") {
 }
 
 TEST_CASE("long lines force quoted-printable without exceeding line limits") {
-  MemoryQuarantine q;
   const std::string msg = "From: a@x\r\n\r\n" + std::string(5000, 'a') + "\r\nend\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   CHECK(contains(out.message, "Content-Transfer-Encoding: quoted-printable\r\n"));
   CHECK(after_clean_notice(check_rebuilt(out.message).body) == std::string(5000, 'a') + "\nend\n");
 }
 
 TEST_CASE("each limit crossed quarantines the whole message, naming the limit") {
-  MemoryQuarantine q;
   Policy policy;
   const std::string nested =
       "From: a@x\r\nContent-Type: multipart/mixed; boundary=l1\r\n\r\n--l1\r\n"
@@ -306,61 +294,82 @@ TEST_CASE("each limit crossed quarantines the whole message, naming the limit") 
           "abcdef\r\n--b--\r\n";
     limit = "max_decoded_total";
   }
-  const Outcome out = run(msg, q, policy);
+  const Outcome out = run(msg, policy);
   CHECK(out.verdict == Verdict::Quarantined);
   CHECK(out.message.empty());
   CHECK(contains(out.reason, "limit exceeded: " + limit));
   CHECK(contains(out.report_json, "\"limit\":\"" + limit + "\""));
-  REQUIRE(q.entries.size() == 1);
-  CHECK(q.entries[0].original == msg);
+  REQUIRE(out.quarantine.has_value());
+  CHECK(out.quarantine->reason == out.reason);
+  CHECK(out.quarantine->parts.empty());  // the record describes the message as a whole
   CHECK(out.quarantine_id == "QTEST1");
 }
 
 TEST_CASE("the default limits let an ordinary nested message through") {
-  MemoryQuarantine q;
   const std::string msg =
       "From: a@x\r\nContent-Type: multipart/mixed; boundary=l1\r\n\r\n--l1\r\n"
       "Content-Type: multipart/alternative; boundary=l2\r\n\r\n--l2\r\nContent-Type: text/plain\r\n\r\ntext\r\n"
       "--l2\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n--l2--\r\n--l1\r\nContent-Type: image/png\r\n\r\npng\r\n--l1--\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   CHECK(contains(check_rebuilt(out.message).body, "\ntext\n"));
-  CHECK(out.removed.size() == 2);
+  CHECK(held(out).size() == 2);
   CHECK(contains(out.report_json, "\"path\":\"1.1.2\""));
   CHECK(contains(out.report_json, "\"path\":\"1.2\""));
 }
 
-TEST_CASE("nothing is delivered when the quarantine store fails") {
-  FailingQuarantine q;
+// The pipeline stores nothing: what the caller must hold comes back with the outcome, and the caller
+// delivers nothing when it cannot store it (gateway/scheduler.cpp, ctl/main.cpp).
+TEST_CASE("what to quarantine is a value of the outcome, under the id the caller allocated") {
+  MessageContext ctx = test_context();
+  ctx.quarantine_id = "Q7K4-M2PX";
   SUBCASE("parts removed") {
-    const Outcome out = sanitize_message(attachment_message(), test_context(), Policy{}, q);
-    CHECK(out.verdict == Verdict::Failed);
-    CHECK(out.message.empty());
-    CHECK(contains(out.reason, "disk full"));
+    const Outcome out = sanitize_message(attachment_message(), ctx, Policy{});
+    REQUIRE(out.verdict == Verdict::Sanitized);
+    REQUIRE(out.quarantine.has_value());
+    CHECK(out.quarantine_id == "Q7K4-M2PX");
+    CHECK(contains(out.message, "\r\nX-Mugai-Quarantine-Id: Q7K4-M2PX\r\n"));
+    CHECK(contains(check_rebuilt(out.message).body, "隔離ID: Q7K4-M2PX"));
+    const QuarantineRecord& rec = *out.quarantine;
+    CHECK(rec.reason == "parts removed");
+    CHECK(rec.received_unix == ctx.received_unix);
+    CHECK(rec.client_ip == ctx.client_ip);
+    CHECK(rec.helo == ctx.helo);
+    CHECK(rec.mail_from == ctx.mail_from);
+    CHECK(rec.rcpt_to == ctx.rcpt_to);
+    CHECK(rec.subject == "invoice");
+    CHECK(contains(out.report_json, "\"quarantine_id\":\"Q7K4-M2PX\""));
   }
-  SUBCASE("whole message quarantined") {
-    const Outcome out = sanitize_message("", test_context(), Policy{}, q);
-    CHECK(out.verdict == Verdict::Failed);
+  SUBCASE("whole message held back") {
+    const Outcome out = sanitize_message("", ctx, Policy{});
+    CHECK(out.verdict == Verdict::Quarantined);
     CHECK(out.message.empty());
+    REQUIRE(out.quarantine.has_value());
+    CHECK(out.quarantine_id == "Q7K4-M2PX");
+  }
+  SUBCASE("nothing removed: nothing to hold, no id cited") {
+    const Outcome out = sanitize_message("From: a@x\r\n\r\nhello\r\n", ctx, Policy{});
+    REQUIRE(out.verdict == Verdict::Sanitized);
+    CHECK_FALSE(out.quarantine.has_value());
+    CHECK(out.quarantine_id.empty());
+    CHECK_FALSE(contains(out.message, "Q7K4-M2PX"));
   }
 }
 
 TEST_CASE("unparseable input is quarantined") {
-  MemoryQuarantine q;
   for (const std::string& msg : {std::string(), std::string("\r\n\r\nno header at all\r\n")}) {
-    const Outcome out = run(msg, q);
+    const Outcome out = run(msg);
     CHECK(out.verdict == Verdict::Quarantined);
     CHECK(contains(out.reason, "unparseable"));
     CHECK(out.message.empty());
+    CHECK(out.quarantine.has_value());
   }
-  CHECK(q.entries.size() == 2);
 }
 
 TEST_CASE("an unknown transfer encoding is removed, not shown") {
-  MemoryQuarantine q;
   const std::string msg = "From: a@x\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n"
                           "begin 644 a.exe\r\nM35H`\r\nend\r\n";
-  const Outcome out = run(msg, q);
+  const Outcome out = run(msg);
   REQUIRE(out.verdict == Verdict::Sanitized);
   CHECK_FALSE(contains(out.message, "begin 644"));
   CHECK(contains(check_rebuilt(out.message).body, "unknown transfer encoding (x-uuencode)"));

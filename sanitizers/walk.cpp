@@ -1,0 +1,439 @@
+// The walk (see walk.hpp): pre-scan → parse (mimetic) → one decision per leaf. A sanitizer's text and
+// artefacts are checked again here, whoever made them; anything that fails a check removes its part.
+// Embedded messages (message/rfc822) go through the same walk and are inlined as text.
+#include "sanitizers/walk.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "common/ascii.hpp"
+#include "common/hex.hpp"
+#include "common/utf8.hpp"
+#include "sanitizers/charset.hpp"
+#include "sanitizers/codec.hpp"
+#include "sanitizers/detect.hpp"
+#include "sanitizers/encoded_blocks.hpp"
+#include "sanitizers/headers.hpp"
+#include "sanitizers/mime.hpp"
+#include "sanitizers/mime_builder.hpp"
+
+namespace mugai::sanitize {
+namespace {
+
+// Parts that are never opened, whatever the policy says: fragments (never reassembled), pointers to
+// outside content (never fetched), containers we cannot inspect.
+std::optional<std::string_view> never_opened(std::string_view type) {
+  if (type == "message/partial") return "message/partial removed: fragments are never reassembled";
+  if (type == "message/external-body") return "message/external-body removed: external content is never fetched";
+  if (type == "application/ms-tnef" || type == "application/vnd.ms-tnef") {
+    return "TNEF (winmail.dat) removed: not understood";
+  }
+  if (type == "application/pkcs7-mime" || type == "application/x-pkcs7-mime") {
+    return "S/MIME encrypted part removed: its content cannot be inspected";
+  }
+  return std::nullopt;
+}
+
+// Known "your mailer cannot show HTML" stand-ins for a real text alternative.
+constexpr std::array<std::string_view, 9> kStubPhrases{
+    "html message",      "html format", "html version",          "html email",    "html e-mail",
+    "not support html",  "in your browser", "html形式",          "htmlメール",
+};
+
+std::size_t visible_length(std::string_view utf8) {
+  return static_cast<std::size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
+    return c != ' ' && c != '\t' && c != '\n' && c != '\r';
+  }));
+}
+
+// Messages saved from a mailbox start with the mbox envelope line ("From addr date", no colon after
+// the name): no header field, so it is skipped rather than making the whole header unreadable.
+std::string_view skip_mbox_line(std::string_view message) {
+  if (!message.starts_with("From ")) return message;
+  const auto lf = message.find('\n');
+  return lf == std::string_view::npos ? std::string_view() : message.substr(lf + 1);
+}
+
+Stop limit(LimitBreach b) {
+  std::string reason = "limit exceeded: " + b.limit + " (" + b.detail + ")";
+  return Stop{std::move(reason), std::move(b), false, false};
+}
+
+bool known_encoding(const std::string& cte) {
+  return cte.empty() || cte == "7bit" || cte == "8bit" || cte == "binary" || cte == "base64" ||
+         cte == "quoted-printable";
+}
+
+// A sanitizer's text goes into the body only as its contract says: valid UTF-8 without controls but
+// TAB and LF. It is detected again too: dropping controls can join a signature the bytes did not show
+// ("%P\0DF-" becomes "%PDF-"), and text that has become a binary format is not delivered.
+std::optional<std::string> text_problem(std::string_view text) {
+  if (!utf8::is_valid(text)) return "the sanitized text is not valid UTF-8";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const bool c1 = c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9F;
+    if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7F || c1) return "the sanitized text holds control characters";
+  }
+  const std::string kept_type = detect_part_type("text/plain", text);
+  if (effective_type("text/plain", kept_type) != "text/plain") return "the sanitized text reads as " + kept_type + " content";
+  return std::nullopt;
+}
+
+const ArtefactType* artefact_type(std::string_view content_type) {
+  const auto it = std::find_if(kArtefactTypes.begin(), kArtefactTypes.end(),
+                               [&](const ArtefactType& t) { return t.content_type == content_type; });
+  return it == kArtefactTypes.end() ? nullptr : &*it;
+}
+
+std::string allowed_artefact_types() {
+  std::string out;
+  for (const auto& t : kArtefactTypes) out += (out.empty() ? "" : ", ") + std::string(t.content_type);
+  return out;
+}
+
+class Walker {
+ public:
+  Walker(const Policy& policy, Clock::time_point start) : policy_(policy), start_(start) {}
+
+  Walk run(std::string_view message) {
+    if (auto stop = walk(message, "", 0)) {
+      if (stop->breach) out_.breaches.push_back(*stop->breach);
+      out_.stop = std::move(stop);
+    }
+    return std::move(out_);
+  }
+
+ private:
+  // Only for known encodings; the only error is the size limit.
+  Expected<std::string> decode(const MimePart& part) const {
+    const std::size_t max = policy_.limits.max_decoded_part;
+    if (part.transfer_encoding == "base64") return base64_decode(part.body, max);
+    if (part.transfer_encoding == "quoted-printable") return qp_decode(part.body, max);
+    if (part.body.size() > max) return Error{"decoded size exceeds " + std::to_string(max) + " bytes"};
+    return std::string(part.body);
+  }
+
+  std::optional<Stop> check_time() const {
+    const auto spent = Clock::now() - start_;
+    if (spent <= policy_.limits.max_time_per_message) return std::nullopt;
+    return limit(LimitBreach{"max_time_per_message",
+                             std::to_string(micros(spent) / 1000) + " ms spent, limit " +
+                                 std::to_string(policy_.limits.max_time_per_message.count()) + " ms"});
+  }
+
+  // One message (the original, or one embedded in it at nesting `depth`), paths prefixed by `prefix`.
+  std::optional<Stop> walk(std::string_view message, const std::string& prefix, std::size_t depth) {
+    Limits limits = policy_.limits;
+    if (depth > limits.max_depth) {
+      return limit(LimitBreach{"max_depth", "nesting deeper than " + std::to_string(limits.max_depth)});
+    }
+    limits.max_depth -= depth;
+    message = skip_mbox_line(message);
+    const PrescanResult pre = prescan(message, limits);
+    if (pre.breach) return limit(*pre.breach);
+    ParsedMime parsed = parse_mime(message, limits);
+    if (parsed.breach) return limit(*parsed.breach);
+    if (!parsed.tree) return Stop{"unparseable: " + parsed.error, std::nullopt, false, true};
+    return visit(*parsed.tree, 0, prefix, depth, nullptr);
+  }
+
+  // Decides every leaf below `index`. `losing` is the reason when an alternative elsewhere was chosen.
+  std::optional<Stop> visit(const MimeTree& tree, std::size_t index, const std::string& prefix, std::size_t depth,
+                            const char* losing) {
+    const MimePart& part = tree.parts[index];
+    if (part.container && !part.children.empty()) {
+      PartReport rep;
+      rep.path = prefix + part.path;
+      rep.declared_type = part.type;
+      rep.decision = "container";
+      out_.parts.push_back(std::move(rep));
+      std::optional<std::size_t> chosen;
+      const char* why = nullptr;
+      if (part.type == "multipart/alternative") chosen = choose_alternative(tree, part, why);
+      for (const std::size_t child : part.children) {
+        const char* l = losing != nullptr ? losing : (chosen && child != *chosen) ? why : nullptr;
+        if (auto stop = visit(tree, child, prefix, depth, l)) return stop;
+      }
+      return std::nullopt;
+    }
+    return decide_leaf(part, prefix, depth, losing);
+  }
+
+  // The text/plain alternative when it is a real rendering, else the HTML one.
+  std::optional<std::size_t> choose_alternative(const MimeTree& tree, const MimePart& part, const char*& why) const {
+    const auto leaf = [&](std::string_view type) -> std::optional<std::size_t> {
+      for (const std::size_t c : part.children) {
+        const MimePart& p = tree.parts[c];
+        if (!p.container && p.type == type && known_encoding(p.transfer_encoding)) return c;
+      }
+      return std::nullopt;
+    };
+    const auto plain = leaf("text/plain");
+    const auto html = leaf("text/html");
+    why = "alternative removed (text/plain alternative kept)";
+    if (!plain || !html) return plain;
+    const auto plain_bytes = decode(tree.parts[*plain]);
+    const auto html_bytes = decode(tree.parts[*html]);
+    if (!plain_bytes || !html_bytes) return plain;  // the size limit is reported when the part is decided
+    const std::string plain_text = to_utf8(*plain_bytes, tree.parts[*plain].charset).text;
+    const std::size_t plain_len = visible_length(plain_text);
+    // The HTML's text is never longer than its bytes: convert it only when the ratio could matter.
+    const bool may_be_short = plain_len * 20 < html_bytes->size();
+    const std::size_t html_len =
+        may_be_short
+            ? visible_length(html_to_text(to_utf8(*html_bytes, tree.parts[*html].charset).text, policy_.links).text)
+            : 0;
+    bool stub = plain_len == 0 || plain_len * 20 < html_len;
+    if (!stub && plain_len < 400) {
+      const std::string l = ascii::lower(plain_text);
+      stub = std::any_of(kStubPhrases.begin(), kStubPhrases.end(),
+                         [&](std::string_view p) { return l.find(p) != std::string::npos; });
+    }
+    if (!stub) return plain;
+    why = "alternative removed (the text/plain alternative was only a stub; the HTML was converted)";
+    return html;
+  }
+
+  std::optional<Stop> decide_leaf(const MimePart& part, const std::string& prefix, std::size_t depth,
+                                   const char* losing) {
+    if (auto stop = check_time()) return stop;
+    const auto t0 = Clock::now();
+    const bool known = known_encoding(part.transfer_encoding);
+    std::string decoded;
+    if (known) {
+      auto d = decode(part);
+      if (!d) return limit(LimitBreach{"max_decoded_part", "part " + prefix + part.path + ": " + d.error().message});
+      decoded = std::move(*d);
+    }
+    // An unknown encoding is removed as it stands; its raw size still counts against the total.
+    const std::string_view bytes = known ? std::string_view(decoded) : part.body;
+    decoded_total_ += bytes.size();
+    if (decoded_total_ > policy_.limits.max_decoded_total) {
+      return limit(LimitBreach{"max_decoded_total", "decoded parts exceed " +
+                                                        std::to_string(policy_.limits.max_decoded_total) + " bytes"});
+    }
+    PartReport rep;
+    rep.path = prefix + part.path;
+    rep.declared_type = part.type;
+    rep.detected_type = detect_part_type(part.type, bytes);
+    rep.filename = escape_for_display(part.filename);
+    rep.size = bytes.size();
+    rep.sha256 = hex::sha256(bytes);
+    rep.flags = risk_flags(part.type, rep.detected_type, part.filename);
+    rep.sanitizer = "pipeline";
+    Decision d;
+    const auto never = never_opened(part.type) ? never_opened(part.type) : never_opened(rep.detected_type);
+    if (!known) {
+      d = Decision::remove("unknown transfer encoding (" + part.transfer_encoding + ")");
+    } else if (part.container) {
+      d = Decision::remove("multipart without parts (malformed)");
+    } else if (never) {
+      d = Decision::remove(std::string(*never));
+    } else if (losing != nullptr) {
+      rep.sanitizer = "alternative";
+      d = Decision::remove(losing);
+    } else if (part.type == "message/rfc822" || part.type == "message/global") {
+      return inline_message(std::move(rep), bytes, depth + part.depth + 1, t0);
+    } else {
+      const std::string type = effective_type(part.type, rep.detected_type);
+      const Rule* rule = match_rule(policy_.rules, type);
+      const Action action = rule != nullptr ? rule->action : Action::Strip;
+      const std::string what = "policy: " + std::string(action_name(action)) + " " + type + " (part " + rep.path + ")";
+      if (action == Action::Quarantine) return Stop{what, std::nullopt, false, false};
+      if (action == Action::Reject) return Stop{"rejected by " + what, std::nullopt, true, false};
+      d = apply(action, rule, bytes, part, rep);
+    }
+    if (d.action != Decision::Action::Remove && !d.text.empty()) {
+      if (auto problem = text_problem(d.text)) d = Decision::remove(std::move(*problem));
+    }
+    std::vector<ArtefactSummary> artefacts;
+    if (d.action == Decision::Action::Replace) {
+      auto checked = check_artefacts(d.artefacts);
+      if (checked) {
+        artefacts = std::move(*checked);
+      } else {
+        d = Decision::remove(checked.error().message);
+      }
+    }
+    rep.reason = d.reason;
+    out_.replacement_chars += d.replacement_chars;
+    out_.dropped_controls += d.dropped_controls;
+    rep.timing_us = micros(Clock::now() - t0);
+    const std::string path = rep.path;
+    switch (d.action) {
+      case Decision::Action::KeepText:
+        rep.decision = "kept";
+        out_.parts.push_back(std::move(rep));
+        keep(std::move(d.text), path);
+        break;
+      case Decision::Action::Replace:
+        rep.reason = replaced_reason(artefacts, d.reason);
+        rep.artefacts = std::move(artefacts);
+        list_held(std::move(rep), true);
+        for (auto& a : d.artefacts) out_.attachments.push_back(std::move(a));
+        if (!d.text.empty()) keep(std::move(d.text), path);
+        break;
+      case Decision::Action::Remove:
+        list_held(std::move(rep), false);
+        break;
+    }
+    return std::nullopt;
+  }
+
+  // convert/render: the first sanitizer that keeps or replaces the part wins; strip (and no rule) removes it.
+  Decision apply(Action action, const Rule* rule, std::string_view bytes, const MimePart& part, PartReport& rep) {
+    const PartInfo info{rep.path, part.type, part.charset, part.filename};
+    if (action == Action::Convert || action == Action::Render) {
+      std::string reasons;
+      for (const auto& name : rule->sanitizers) {
+        const Sanitizer* s = find_sanitizer(policy_, name);
+        if (s == nullptr) continue;  // config validation names every sanitizer; a policy built in code may not
+        rep.sanitizer = name;
+        Decision d = s->sanitize(bytes, info);
+        if (d.action != Decision::Action::Remove) return d;
+        reasons += reasons.empty() ? d.reason : "; " + d.reason;
+      }
+      if (action == Action::Render) {
+        return Decision::remove("removed: rendering to images is not available yet" +
+                                (reasons.empty() ? std::string() : " (" + reasons + ")"));
+      }
+      return Decision::remove(reasons.empty() ? "no sanitizer could convert this part" : reasons);
+    }
+    const Sanitizer* strip = find_sanitizer("strip", policy_.links);
+    rep.sanitizer = "strip";
+    return strip->sanitize(bytes, info);
+  }
+
+  // Every artefact again, whoever made it: an allowed type, within the size and count bounds, content
+  // that libmagic reads as that very type; its name made safe. The first failed check is the error,
+  // and it costs the whole part.
+  Expected<std::vector<ArtefactSummary>> check_artefacts(std::vector<Artefact>& artefacts) {
+    if (artefacts.empty()) return Error{"the sanitizer replaced the part with nothing"};
+    const Limits& limits = policy_.limits;
+    std::size_t total = artefact_total_;
+    std::vector<ArtefactSummary> out;
+    for (std::size_t i = 0; i < artefacts.size(); ++i) {
+      Artefact& a = artefacts[i];
+      const std::string which = "artefact " + std::to_string(i + 1) + " (" + escape_for_display(a.content_type) + ") refused: ";
+      const ArtefactType* type = artefact_type(a.content_type);
+      if (type == nullptr) return Error{which + "type not allowed (allowed: " + allowed_artefact_types() + ")"};
+      if (a.bytes.size() > limits.max_artefact_size) {
+        return Error{which + std::to_string(a.bytes.size()) + " bytes exceed sanitize.max_artefact_size (" +
+                     std::to_string(limits.max_artefact_size) + ")"};
+      }
+      total += a.bytes.size();
+      if (total > limits.max_decoded_total) {
+        return Error{which + "the message's artefacts exceed sanitize.max_decoded_total (" +
+                     std::to_string(limits.max_decoded_total) + " bytes)"};
+      }
+      if (out_.attachments.size() + i + 1 > limits.max_parts) {
+        return Error{which + "more artefacts than sanitize.max_parts (" + std::to_string(limits.max_parts) + ")"};
+      }
+      const std::string detected = detect_type(a.bytes);
+      if (detected != a.content_type) return Error{which + "its content is detected as " + detected};
+      a.filename = safe_filename(a.filename, type->extension);
+      out.push_back(ArtefactSummary{a.content_type, a.filename, a.bytes.size(), hex::sha256(a.bytes)});
+    }
+    artefact_total_ = total;
+    return out;
+  }
+
+  static std::string replaced_reason(const std::vector<ArtefactSummary>& artefacts, const std::string& note) {
+    std::string r = "replaced by the attached safe cop" + std::string(artefacts.size() == 1 ? "y " : "ies ");
+    for (std::size_t i = 0; i < artefacts.size(); ++i) {
+      const ArtefactSummary& a = artefacts[i];
+      r += (i ? ", " : "") + a.filename + " (" + a.content_type + ", " + std::to_string(a.size) + " bytes)";
+    }
+    return note.empty() ? r : r + "; " + note;
+  }
+
+  // For the notice and the quarantine record as well as the report.
+  void list_held(PartReport rep, bool replaced) {
+    rep.decision = replaced ? "replaced" : "removed";
+    out_.held.push_back(HeldPart{RemovedPart{rep.filename.empty() ? "(no name)" : rep.filename, rep.declared_type,
+                                             rep.detected_type, rep.size, rep.sha256, rep.reason, rep.sanitizer},
+                                 rep.flags, replaced});
+    out_.parts.push_back(std::move(rep));
+  }
+
+  // Kept text never carries a file: encoded blocks are cut out and listed like attachments.
+  void keep(std::string text, const std::string& path) {
+    TextWithoutBlocks t = remove_encoded_blocks(text);
+    for (std::size_t i = 0; i < t.blocks.size(); ++i) {
+      const EncodedBlock& b = t.blocks[i];
+      PartReport rep;
+      rep.path = path + "#" + b.kind + std::to_string(i + 1);
+      rep.declared_type = "text/plain";
+      rep.detected_type = "text/x-" + b.kind;
+      rep.filename = escape_for_display(b.filename);
+      rep.sanitizer = "encoded_blocks";
+      rep.size = b.bytes.size();
+      rep.sha256 = hex::sha256(b.bytes);
+      rep.reason = b.kind + " block embedded in text removed";
+      rep.flags = risk_flags("text/plain", rep.detected_type, b.filename);
+      list_held(std::move(rep), false);
+    }
+    out_.texts.push_back(t.blocks.empty() ? std::move(text) : std::move(t.text));
+  }
+
+  // A forwarded message: its header summarized, its parts sanitized by the same walk, inlined.
+  std::optional<Stop> inline_message(PartReport rep, std::string_view bytes, std::size_t depth, Clock::time_point t0) {
+    rep.decision = "inlined";
+    rep.sanitizer = "pipeline";
+    rep.reason = "embedded message sanitized and inlined";
+    const std::string prefix = rep.path + "/";
+    const auto parts_before = out_.parts.size();
+    const auto texts_before = out_.texts.size();
+    std::string summary = "---------- 転送されたメッセージ / Forwarded message ----------\n";
+    for (const auto& f : parse_header_block(skip_mbox_line(bytes))) {
+      const std::string name = ascii::lower(f.name);
+      const std::string_view shown = name == "from" ? "From" : name == "to" ? "To" : name == "cc" ? "Cc"
+                                     : name == "date" ? "Date" : name == "subject" ? "Subject" : "";
+      if (shown.empty()) continue;
+      std::string value = decode_header_text(f.value);
+      if (value.size() > 998) {  // a summary line, not a dump; cut on a character boundary
+        std::size_t n = 998;
+        while (n > 0 && (static_cast<unsigned char>(value[n]) & 0xC0) == 0x80) --n;
+        value.resize(n);
+      }
+      summary += std::string(shown) + ": " + escape_for_display(value) + "\n";
+    }
+    rep.timing_us = micros(Clock::now() - t0);
+    out_.parts.push_back(std::move(rep));
+    out_.texts.push_back(std::move(summary));
+    if (auto stop = walk(bytes, prefix, depth)) {
+      if (!stop->unparseable) return stop;
+      // Nothing of it was decided yet (parsing comes first); its summary goes and the part is listed
+      // as removed instead.
+      PartReport r = std::move(out_.parts[parts_before]);
+      out_.parts.resize(parts_before);
+      out_.texts.resize(texts_before);
+      r.reason = "embedded message " + stop->reason;
+      list_held(std::move(r), false);
+      return std::nullopt;
+    }
+    out_.texts.emplace_back("---------- 転送されたメッセージここまで / End of forwarded message ----------\n");
+    return std::nullopt;
+  }
+
+  const Policy& policy_;
+  const Clock::time_point start_;
+  Walk out_;
+  std::size_t decoded_total_ = 0;
+  std::size_t artefact_total_ = 0;
+};
+
+}  // namespace
+
+std::int64_t micros(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+
+std::size_t count_replaced(const Walk& walk) {
+  return static_cast<std::size_t>(
+      std::count_if(walk.held.begin(), walk.held.end(), [](const HeldPart& h) { return h.replaced; }));
+}
+
+Walk walk_message(std::string_view untrusted_message, const Policy& policy, Clock::time_point start) {
+  return Walker(policy, start).run(untrusted_message);
+}
+
+}  // namespace mugai::sanitize
