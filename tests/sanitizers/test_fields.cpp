@@ -8,7 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "sanitizers/codec.hpp"
+#include "sanitizers/mime.hpp"
 #include "sanitizers/params.hpp"
+#include "sanitizers/pipeline.hpp"
+#include "sanitizers/prescan.hpp"
+#include "tests/sanitizers/helpers.hpp"
 
 namespace mugai::sanitize {
 namespace {
@@ -24,6 +29,12 @@ std::vector<std::string> texts(const FieldTokens& t) {
 std::string param(const StructuredField& f, const std::string& name) {
   const auto it = f.params.values.find(name);
   return it == f.params.values.end() ? "<absent>" : it->second;
+}
+
+bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
+
+Outcome run(const std::string& msg, QuarantineStore& q) {
+  return sanitize_message(msg, test::test_context(), Policy{}, q);
 }
 
 }  // namespace
@@ -177,6 +188,58 @@ TEST_CASE("long fields are read in linear time") {
   const FieldTokens comments = tokenize_field(std::string(1 << 20, '(') + "x");
   CHECK(comments.too_deep);
   CHECK(tokenize_field(std::string(1 << 20, '"')).tokens.size() == (1u << 19));
+}
+
+TEST_CASE("mimetic splits where params.cpp reads the boundary and the type") {
+  const std::string msg =
+      "Content-Type: multipart (x) / mixed; boundary = \"b1\" (comment)\r\n\r\n"
+      "--b1\r\nContent-Type: text/html (fancy) ; charset = utf-8\r\nContent-Transfer-Encoding: base64 (x)\r\n\r\n"
+      "PHA+aGk8L3A+\r\n"
+      "--b1\r\nContent-Type: message/rfc822 (fwd)\r\n\r\n"
+      "From: x@y\r\nContent-Type: multipart/alternative; boundary=\"in (not a comment)\"\r\n\r\n"
+      "--in (not a comment)\r\nContent-Type: text/plain\r\n\r\ninner\r\n--in (not a comment)--\r\n"
+      "--b1\r\nContent-Disposition: attachment (x); filename = \"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+      "%PDF-1.4\r\n--b1--\r\n";
+  const PrescanResult pre = prescan(msg, Limits{});
+  CHECK_FALSE(pre.breach.has_value());
+  CHECK(pre.estimated_parts == 5);  // the root, three parts, the embedded message's one part
+  const ParsedMime p = parse_mime(msg, Limits{});
+  REQUIRE(p.tree.has_value());
+  const auto& parts = p.tree->parts;
+  REQUIRE(parts.size() == 4);
+  CHECK(parts[0].type == "multipart/mixed");
+  CHECK(parts[0].children == std::vector<std::size_t>{1, 2, 3});
+  CHECK(parts[1].type == "text/html");
+  CHECK(parts[1].charset == "utf-8");
+  CHECK(parts[1].transfer_encoding == "base64");
+  // The embedded message is its bytes as sent, for the pipeline to parse on its own.
+  CHECK(parts[2].type == "message/rfc822");
+  CHECK(parts[2].children.empty());
+  CHECK(parts[2].body.starts_with("From: x@y\r\nContent-Type: multipart/alternative; boundary=\"in (not a comment)\""));
+  CHECK(parts[2].body.ends_with("--in (not a comment)--"));
+  CHECK(parts[3].type == "application/pdf");
+  CHECK(parts[3].filename == "a.pdf");
+  const ParsedMime inner = parse_mime(parts[2].body, Limits{});
+  REQUIRE(inner.tree.has_value());
+  REQUIRE(inner.tree->parts.size() == 2);
+  CHECK(inner.tree->parts[1].body == "inner");
+}
+
+TEST_CASE("whole messages: a commented HTML type is converted, a commented base64 decodes") {
+  test::MemoryQuarantine q;
+  const std::string msg =
+      "From: a@sender.example\r\nSubject: fields\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary = \"b1\" (comment)\r\n\r\n"
+      "--b1\r\nContent-Type: text/html (fancy) ; charset = utf-8\r\n\r\n<p>Hello <b>world</b></p>\r\n"
+      "--b1\r\nContent-Type: text/plain; charset=\"utf-8\" (u)\r\nContent-Transfer-Encoding: base64 (x)\r\n\r\n" +
+      base64_encode("decoded from base64") + "\r\n--b1--\r\n";
+  const Outcome out = run(msg, q);
+  REQUIRE(out.verdict == Outcome::Verdict::Sanitized);
+  CHECK(out.removed.empty());
+  const std::string body = test::after_clean_notice(test::check_rebuilt(out.message).body);
+  CHECK(contains(body, "Hello world"));
+  CHECK_FALSE(contains(body, "<p>"));
+  CHECK(contains(body, "decoded from base64"));
 }
 
 }  // namespace mugai::sanitize
