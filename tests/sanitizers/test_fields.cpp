@@ -242,4 +242,40 @@ TEST_CASE("whole messages: a commented HTML type is converted, a commented base6
   CHECK(contains(body, "decoded from base64"));
 }
 
+TEST_CASE("the ambiguity check reads fields as the parser does and refuses what readers split two ways") {
+  test::MemoryQuarantine q;
+  const auto held = [&q](const std::string& header, std::string_view why) {
+    const Outcome out = run("From: a@x\r\n" + header + "\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n", q);
+    CHECK_MESSAGE(out.verdict == Outcome::Verdict::Quarantined, header);
+    CHECK_MESSAGE(contains(out.reason, why), header << ": " << out.reason);
+  };
+  held("Content-Type: multipart/mixed; boundary=\"b\"\r\nContent-Type: multipart/mixed; boundary=c",
+       "duplicated boundary parameters");
+  held("Content-Type: multipart/mixed; boundary=b; boundary=B", "duplicated boundary parameters");  // case counts
+  held("Content-Type: multipart/mixed; boundary=c; boundary*=''b", "duplicated boundary parameters");
+  held("Content-Type : multipart/mixed; boundary=c\r\nContent-Type: multipart/mixed; boundary=b",
+       "duplicated boundary parameters");  // mimetic takes "Content-Type :" for the field too
+  held("Content-Type: multipart/mixed; boundary=b\r\nContent-Type: text/plain", "conflicting Content-Type");
+  held("Content-Type: multipart/mixed; boundary=b c", "a boundary of several words");
+  held("Content-Type: multipart/mixed; boundary=\"b\"c", "a boundary of several words");
+  held("Content-Type: multipart/mixed; boundary=b (open", "unterminated");
+  held("Content-Type: multipart/mixed; boundary=\"b", "unterminated");
+  held("Content-Type: multipart/mixed; boundary=b " + std::string(kMaxCommentDepth + 1, '(') +
+           std::string(kMaxCommentDepth + 1, ')'),
+       "nested deeper");
+  held("Content-Type: multipart/mixed; boundary=b\r\nContent-Transfer-Encoding: 7bit (", "unterminated");
+  held("Content-Type: multipart/mixed; boundary=b\r\nContent-Transfer-Encoding: base64\r\n"
+       "Content-Transfer-Encoding: 7bit (x)",
+       "conflicting Content-Transfer-Encoding");
+
+  // The same reading written differently is one reading.
+  const Outcome same = run(
+      "From: a@x\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\nContent-type: multipart/MIXED (x);\r\n"
+      " boundary = b (c)\r\nContent-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: (x) 7BIT\r\n\r\n"
+      "--b\r\n\r\nkept\r\n--b--\r\n",
+      q);
+  REQUIRE(same.verdict == Outcome::Verdict::Sanitized);
+  CHECK(contains(test::check_rebuilt(same.message).body, "kept\n"));
+}
+
 }  // namespace mugai::sanitize
