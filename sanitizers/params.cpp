@@ -48,10 +48,10 @@ std::string unfold(std::string_view raw) {
       out.push_back(raw[i++]);
       continue;
     }
-    while (i < raw.size() && (raw[i] == '\r' || raw[i] == '\n')) ++i;
-    const std::size_t white = i;
+    // One line break (CR LF, or a CR or LF alone) at a time: a blank continuation line is a space too.
+    i += raw.compare(i, 2, "\r\n") == 0 ? 2 : 1;
     while (i < raw.size() && is_wsp(raw[i])) ++i;
-    if (i > white) out.push_back(' ');
+    if (i < raw.size() && raw[i] != '\0') out.push_back(' ');
   }
   return out;
 }

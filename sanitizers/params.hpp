@@ -30,12 +30,13 @@ struct FieldTokens {
   bool too_deep = false;           // a comment nested deeper than kMaxCommentDepth: the rest is not read
 };
 
-// RFC 2045 §5.1 tokens (any byte but white space, controls excepted, 8-bit included as readers take
-// raw UTF-8 names) and tspecials, RFC 5322 quoted strings and comments (with quoted-pairs). Both
-// raw folded text and mimetic's copy of a field read alike: CR and LF are dropped and the white
-// space after them reads as one space (inside quoted strings too), which is what mimetic keeps of
-// a fold; a NUL ends the value, as mimetic keeps values as C strings. An unterminated quoted
-// string or comment runs to the end of the value (as in RFC 5322 readers such as Python's email).
+// RFC 2045 §5.1 tokens (any byte but white space and tspecials: controls and 8-bit bytes included,
+// as readers take raw UTF-8 names) and tspecials, RFC 5322 quoted strings and comments (with
+// quoted-pairs). Raw folded text and mimetic's copy of a field read alike: each line break with the
+// white space after it reads as one space, inside quoted strings too (what mimetic keeps of a
+// fold), and as nothing at the end of the value; a NUL ends the value (mimetic keeps values as C
+// strings). An unterminated quoted string or comment runs to the end of the value, as in RFC 5322
+// readers such as Python's email.
 FieldTokens tokenize_field(std::string_view untrusted_value);
 
 struct Params {

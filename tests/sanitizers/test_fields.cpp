@@ -68,7 +68,11 @@ TEST_CASE("the tokenizer reads raw folded text and mimetic's unfolded copy alike
   const FieldTokens unfolded = tokenize_field("multipart/mixed; boundary=\"a b\"");
   CHECK(texts(raw) == texts(unfolded));
   CHECK(texts(raw).back() == "a b");
-  CHECK(texts(tokenize_field("\"a\r\n\"")) == std::vector<std::string>{"a"});  // a trailing line end is no space
+  // mimetic keeps a blank continuation line as one more space.
+  CHECK(texts(tokenize_field("\"a\r\n   \r\n b\"")) == std::vector<std::string>{"a  b"});
+  CHECK(texts(tokenize_field("\"open\r")) == std::vector<std::string>{"open"});  // a line end at the end is nothing
+  // A line break never joins what it separates (it cannot occur inside a field mimetic reads).
+  CHECK(texts(tokenize_field("a\r\nb")) == std::vector<std::string>{"a", "b"});
   // A NUL ends the value: mimetic keeps field values as C strings.
   CHECK(texts(tokenize_field(std::string("text/plain\0; boundary=x", 24))) ==
         std::vector<std::string>{"text", "/", "plain"});
