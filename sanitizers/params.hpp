@@ -40,8 +40,9 @@ struct FieldTokens {
 FieldTokens tokenize_field(std::string_view untrusted_value);
 
 struct Params {
-  // Lowercase name → value: quoted strings unquoted, unquoted words joined by one space (Outlook
-  // writes long names unquoted), comments dropped; RFC 2047 words kept raw. RFC 2231 values
+  // Lowercase name → value: quoted strings unquoted, comments dropped, the rest as written with one
+  // space where white space or a comment stood (Outlook writes long names unquoted, Outlook Express
+  // boundaries with '='); RFC 2047 words kept raw. RFC 2231 values
   // (name*=charset''%XX, name*0*=..., name*1=...) are joined and decoded to UTF-8 and take
   // precedence over a plain value of the same name.
   std::map<std::string, std::string> values;
