@@ -19,6 +19,7 @@ namespace {
 using mugai::fuzz::fail;
 using mugai::sanitize::FieldToken;
 using mugai::sanitize::FieldTokens;
+using mugai::sanitize::kMaxFieldValue;
 
 constexpr std::string_view kTspecials = "()<>@,;:\\\"/[]?=";
 
@@ -101,17 +102,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const FieldTokens tokens = mugai::sanitize::tokenize_field(input);
   check_tokens(input, tokens);
-  const FieldTokens again = mugai::sanitize::tokenize_field(canonical(tokens));
-  if (!same_tokens(tokens, again) || again.unterminated || again.too_deep) {
-    fail("the canonical form of the tokens reads differently", canonical(tokens));
+  // Re-quoting can make a canonical form longer than what is read of it: those are not compared.
+  const std::string written = canonical(tokens);
+  const FieldTokens again = mugai::sanitize::tokenize_field(written);
+  if (written.size() <= kMaxFieldValue &&
+      (!same_tokens(tokens, again) || again.unterminated || again.too_deep || again.too_long)) {
+    fail("the canonical form of the tokens reads differently", written);
   }
 
   const auto field = mugai::sanitize::parse_field(input);
-  const auto reread = mugai::sanitize::parse_field(canonical(field));
-  if (reread.value != field.value || reread.params.values != field.params.values ||
-      reread.params.given != field.params.given || reread.params.duplicates != field.params.duplicates ||
-      !reread.params.unclear.empty()) {
-    fail("the canonical form of the parsed field reads differently", canonical(field));
+  const std::string field_written = canonical(field);
+  const auto reread = mugai::sanitize::parse_field(field_written);
+  if (field_written.size() <= kMaxFieldValue &&
+      (reread.value != field.value || reread.params.values != field.params.values ||
+       reread.params.given != field.params.given || reread.params.duplicates != field.params.duplicates ||
+       !reread.params.unclear.empty())) {
+    fail("the canonical form of the parsed field reads differently", field_written);
   }
   const std::string cte = mugai::sanitize::transfer_encoding(input);
   if (!field.value.empty() && cte != field.value) fail("transfer_encoding disagrees with parse_field", input);

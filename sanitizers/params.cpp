@@ -39,11 +39,16 @@ bool is_special(const FieldToken& t, char c) {
   return t.kind == FieldToken::Kind::Special && t.text.size() == 1 && t.text[0] == c;
 }
 
-// What mimetic's header reader keeps of a raw value: see tokenize_field.
-std::string unfold(std::string_view raw) {
+// What mimetic's header reader keeps of a raw value, at most kMaxFieldValue bytes of it (`*cut`
+// says whether more was there): see tokenize_field.
+std::string unfold(std::string_view raw, bool* cut = nullptr) {
   std::string out;
-  out.reserve(raw.size());
+  out.reserve(std::min(raw.size(), kMaxFieldValue));
   for (std::size_t i = 0; i < raw.size() && raw[i] != '\0';) {
+    if (out.size() == kMaxFieldValue) {
+      if (cut != nullptr) *cut = true;
+      break;
+    }
     if (raw[i] != '\r' && raw[i] != '\n') {
       out.push_back(raw[i++]);
       continue;
@@ -110,8 +115,8 @@ std::string join_segments(const std::map<std::size_t, Segment>& segments) {
 }  // namespace
 
 FieldTokens tokenize_field(std::string_view untrusted_value) {
-  const std::string s = unfold(untrusted_value);
   FieldTokens out;
+  const std::string s = unfold(untrusted_value, &out.too_long);
   bool spaced = false;
   const auto push = [&](FieldToken::Kind kind, std::string text) {
     out.tokens.push_back(FieldToken{kind, std::move(text), spaced});
@@ -165,6 +170,7 @@ StructuredField parse_field(std::string_view untrusted_value) {
   StructuredField out;
   out.unterminated = lexed.unterminated;
   out.too_deep = lexed.too_deep;
+  out.too_long = lexed.too_long;
   const std::span<const FieldToken> tokens(lexed.tokens);
   const auto segment_end = [&tokens](std::size_t from) {
     while (from < tokens.size() && !is_special(tokens[from], ';')) ++from;

@@ -17,6 +17,12 @@ namespace mugai::sanitize {
 // readers that recurse do (Python's email fails near 1,000 levels), and no mailer writes 16.
 inline constexpr std::size_t kMaxCommentDepth = 16;
 
+// Values are read this far and no further (FieldTokens::too_long): the ambiguity check reads fields
+// straight from the message, before any limit is checked, and tokens take ~40 bytes per input byte.
+// RFC 2045 fields are short (a boundary has at most 70 characters); this is also the default
+// sanitize.max_header_section, the size of a whole header block.
+inline constexpr std::size_t kMaxFieldValue = 64 * 1024;
+
 struct FieldToken {
   enum class Kind { Atom, Quoted, Special };
   Kind kind = Kind::Atom;
@@ -28,6 +34,7 @@ struct FieldTokens {
   std::vector<FieldToken> tokens;  // comments and white space are not tokens
   bool unterminated = false;       // a quoted string or a comment ran to the end of the value
   bool too_deep = false;           // a comment nested deeper than kMaxCommentDepth: the rest is not read
+  bool too_long = false;           // longer than kMaxFieldValue once unfolded: the rest is not read
 };
 
 // RFC 2045 §5.1 tokens (any byte but white space and tspecials: controls and 8-bit bytes included,
@@ -63,6 +70,7 @@ struct StructuredField {
   Params params;
   bool unterminated = false;  // see FieldTokens
   bool too_deep = false;
+  bool too_long = false;
 };
 
 // `untrusted_value` is the field value after the colon, raw (folded) or as mimetic keeps it.

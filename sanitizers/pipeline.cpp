@@ -86,8 +86,9 @@ std::string safe_token(std::string_view untrusted) {
 // boundaries or transfer encodings has two readings, and readers disagree on which one wins. So has a
 // Content-Type or Content-Transfer-Encoding that readers end in different places: an unterminated
 // quoted string or comment, comments nested too deep for recursive readers, a boundary of several
-// words. Fields are read by params.cpp, as mimetic's splitting and the part model read them; every
-// run of non-empty lines that starts like a header field is checked, wherever it is in the message.
+// words; one too long to be read to its end is refused too. Fields are read by params.cpp, as
+// mimetic's splitting and the part model read them; every run of non-empty lines that starts like a
+// header field is checked, wherever it is in the message.
 std::optional<std::string> ambiguous_structure(std::string_view msg) {
   std::optional<std::string> type, boundary, encoding;  // the first of each in the current block
   const auto differs = [](std::optional<std::string>& first, const std::string& value) {
@@ -106,10 +107,14 @@ std::optional<std::string> ambiguous_structure(std::string_view msg) {
     field.reset();
     const std::string what = is_type ? "Content-Type" : "Content-Transfer-Encoding";
     const StructuredField f = parse_field(value);
-    if (f.unterminated) return "ambiguous structure: an unterminated quoted string or comment in " + what;
+    // The cut or the nesting can leave a quote or comment open: the cause is named, not the symptom.
+    if (f.too_long) {
+      return "ambiguous structure: a " + what + " longer than " + std::to_string(kMaxFieldValue) + " bytes is not read";
+    }
     if (f.too_deep) {
       return "ambiguous structure: comments nested deeper than " + std::to_string(kMaxCommentDepth) + " in " + what;
     }
+    if (f.unterminated) return "ambiguous structure: an unterminated quoted string or comment in " + what;
     if (!is_type) {
       if (differs(encoding, transfer_encoding(value))) {
         return "ambiguous structure: conflicting Content-Transfer-Encoding headers";
