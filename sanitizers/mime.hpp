@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,9 +20,9 @@ struct MimePart {
   std::size_t depth = 0;          // root = 0
   std::string type;               // lowercase "type/subtype", defaulted per RFC 2045/2046
   std::string charset;            // as declared
-  std::string filename;           // Content-Disposition filename, else Content-Type name; raw
-  std::string transfer_encoding;  // lowercase, "" when absent
-  std::string_view body;          // leaves: still transfer-encoded; message/rfc822: the whole message
+  std::string filename;           // Content-Disposition filename, else Content-Type name; display_filename()
+  std::string transfer_encoding;  // transfer_encoding(): lowercase, "" when absent
+  std::string_view body;          // leaves (message/rfc822 too: the enclosed message): still transfer-encoded
   std::vector<std::size_t> children;  // indices into MimeTree::parts
   bool container = false;         // multipart/*: the parts are in `children`, `body` is unused
 };
@@ -31,7 +30,6 @@ struct MimePart {
 struct MimeTree {
   std::vector<MimePart> parts;  // parts[0] is the root
   std::shared_ptr<const void> owner;  // keeps the parsed bytes that `body` views point into
-  std::deque<std::string> storage;
 };
 
 struct ParsedMime {

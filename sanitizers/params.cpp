@@ -1,13 +1,14 @@
-// RFC 2045/2231 parameter parsing and safe attachment names; see params.hpp.
+// The one tokenizer for structured MIME fields, parameters with RFC 2231, safe attachment names;
+// see params.hpp. Every loop advances through the value once: linear, whatever the input.
 #include "sanitizers/params.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstddef>
-#include <optional>
+#include <set>
+#include <span>
 
-#include "common/hex.hpp"
 #include "common/ascii.hpp"
+#include "common/hex.hpp"
 #include "sanitizers/charset.hpp"
 #include "sanitizers/headers.hpp"
 
@@ -31,38 +32,56 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
-// One "name=value" as written. `pos` is left after the parameter's ';' (or at the end).
-struct RawParam {
-  std::string name;   // lowercase
-  std::string value;  // unquoted
-};
+constexpr bool is_wsp(char c) { return c == ' ' || c == '\t'; }
+constexpr bool is_tspecial(char c) { return std::string_view("()<>@,;:\\\"/[]?=").find(c) != std::string_view::npos; }
 
-std::optional<RawParam> next_param(std::string_view s, std::size_t& pos) {
-  const std::size_t eq = s.find_first_of("=;", pos);
-  if (eq == std::string_view::npos || s[eq] == ';') {  // a bare word: not a parameter
-    pos = eq == std::string_view::npos ? s.size() : eq + 1;
-    return std::nullopt;
-  }
-  RawParam p{ascii::lower(ascii::trim(s.substr(pos, eq - pos), " \t\r\n")), {}};
-  std::size_t i = eq + 1;
-  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-  if (i < s.size() && s[i] == '"') {
-    for (++i; i < s.size() && s[i] != '"'; ++i) {
-      if (s[i] == '\\' && i + 1 < s.size()) ++i;
-      p.value.push_back(s[i]);
-    }
-    const std::size_t semi = s.find(';', i);  // an unterminated string runs to the end
-    pos = semi == std::string_view::npos ? s.size() : semi + 1;
-  } else {
-    // Unquoted values with spaces (Outlook's long names) are taken up to the ';', trimmed.
-    const std::size_t semi = s.find(';', i);
-    const std::size_t end = semi == std::string_view::npos ? s.size() : semi;
-    p.value = std::string(ascii::trim(s.substr(i, end - i), " \t\r\n"));
-    pos = semi == std::string_view::npos ? s.size() : semi + 1;
-  }
-  if (p.name.empty()) return std::nullopt;
-  return p;
+bool is_special(const FieldToken& t, char c) {
+  return t.kind == FieldToken::Kind::Special && t.text.size() == 1 && t.text[0] == c;
 }
+
+// What mimetic's header reader keeps of a raw value, at most kMaxFieldValue bytes of it (`*cut`
+// says whether more was there): see tokenize_field.
+std::string unfold(std::string_view raw, bool* cut = nullptr) {
+  std::string out;
+  out.reserve(std::min(raw.size(), kMaxFieldValue));
+  for (std::size_t i = 0; i < raw.size() && raw[i] != '\0';) {
+    if (out.size() == kMaxFieldValue) {
+      if (cut != nullptr) *cut = true;
+      break;
+    }
+    if (raw[i] != '\r' && raw[i] != '\n') {
+      out.push_back(raw[i++]);
+      continue;
+    }
+    // One line break (CR LF, or a CR or LF alone) at a time: a blank continuation line is a space too.
+    i += raw.compare(i, 2, "\r\n") == 0 ? 2 : 1;
+    while (i < raw.size() && is_wsp(raw[i])) ++i;
+    if (i < raw.size() && raw[i] != '\0') out.push_back(' ');
+  }
+  return out;
+}
+
+// "type", "type/subtype": a value with a '/' and nothing readable after it is no value.
+std::string leading_value(std::span<const FieldToken> seg) {
+  if (seg.empty() || seg[0].kind != FieldToken::Kind::Atom) return {};
+  std::string value = ascii::lower(seg[0].text);
+  if (seg.size() < 2 || !is_special(seg[1], '/')) return value;
+  if (seg.size() < 3 || seg[2].kind != FieldToken::Kind::Atom) return {};
+  return value + "/" + ascii::lower(seg[2].text);
+}
+
+// A name list with each name once, in first-seen order, in O(log n) per name.
+class NameList {
+ public:
+  explicit NameList(std::vector<std::string>& names) : names_(names) {}
+  void add(const std::string& name) {
+    if (seen_.insert(name).second) names_.push_back(name);
+  }
+
+ private:
+  std::vector<std::string>& names_;
+  std::set<std::string> seen_;
+};
 
 struct Segment {
   bool extended = false;  // "*N*": percent-encoded (and, for N = 0, "charset'lang'" in front)
@@ -95,45 +114,140 @@ std::string join_segments(const std::map<std::size_t, Segment>& segments) {
 
 }  // namespace
 
-Params parse_params(std::string_view untrusted_field) {
-  Params out;
-  std::map<std::string, std::map<std::size_t, Segment>> extended;  // base name → segments
-  const auto duplicate = [&out](const std::string& name) {
-    if (std::find(out.duplicates.begin(), out.duplicates.end(), name) == out.duplicates.end()) {
-      out.duplicates.push_back(name);
-    }
+FieldTokens tokenize_field(std::string_view untrusted_value) {
+  FieldTokens out;
+  const std::string s = unfold(untrusted_value, &out.too_long);
+  bool spaced = false;
+  const auto push = [&](FieldToken::Kind kind, std::string text) {
+    out.tokens.push_back(FieldToken{kind, std::move(text), spaced});
+    spaced = false;
   };
-  const std::size_t first = untrusted_field.find(';');
-  std::size_t pos = first == std::string_view::npos ? untrusted_field.size() : first + 1;
-  while (pos < untrusted_field.size()) {
-    auto p = next_param(untrusted_field, pos);
-    if (!p) continue;
-    const std::size_t star = p->name.find('*');
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const char c = s[i];
+    if (is_wsp(c)) {
+      spaced = true;
+      ++i;
+    } else if (c == '(') {
+      // A depth counter, not recursion: the limit is there to agree with readers that recurse.
+      std::size_t depth = 0;
+      for (; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 1 < s.size()) {
+          ++i;
+        } else if (s[i] == '(' && ++depth > kMaxCommentDepth) {
+          out.too_deep = true;
+          return out;
+        } else if (s[i] == ')' && --depth == 0) {
+          break;
+        }
+      }
+      if (i >= s.size()) out.unterminated = true;
+      ++i;
+      spaced = true;
+    } else if (c == '"') {
+      std::string text;
+      for (++i; i < s.size() && s[i] != '"'; ++i) {
+        if (s[i] == '\\' && i + 1 < s.size()) ++i;
+        text.push_back(s[i]);
+      }
+      if (i >= s.size()) out.unterminated = true;
+      ++i;
+      push(FieldToken::Kind::Quoted, std::move(text));
+    } else if (is_tspecial(c)) {
+      push(FieldToken::Kind::Special, std::string(1, c));
+      ++i;
+    } else {
+      const std::size_t start = i;
+      while (i < s.size() && !is_wsp(s[i]) && !is_tspecial(s[i])) ++i;
+      push(FieldToken::Kind::Atom, s.substr(start, i - start));
+    }
+  }
+  return out;
+}
+
+StructuredField parse_field(std::string_view untrusted_value) {
+  const FieldTokens lexed = tokenize_field(untrusted_value);
+  StructuredField out;
+  out.unterminated = lexed.unterminated;
+  out.too_deep = lexed.too_deep;
+  out.too_long = lexed.too_long;
+  const std::span<const FieldToken> tokens(lexed.tokens);
+  const auto segment_end = [&tokens](std::size_t from) {
+    while (from < tokens.size() && !is_special(tokens[from], ';')) ++from;
+    return from;
+  };
+  std::size_t end = segment_end(0);
+  out.value = leading_value(tokens.first(end));
+
+  Params& params = out.params;
+  NameList duplicates(params.duplicates), unclear(params.unclear);
+  std::map<std::string, std::map<std::size_t, Segment>> extended;  // base name → segments
+  while (end < tokens.size()) {
+    const std::size_t begin = end + 1;
+    end = segment_end(begin);
+    const auto seg = tokens.subspan(begin, end - begin);
+    // name [CFWS] "=" [CFWS] value; a bare word or a missing name is not a parameter.
+    if (seg.size() < 2 || seg[0].kind != FieldToken::Kind::Atom || !is_special(seg[1], '=')) continue;
+    const std::string name = ascii::lower(seg[0].text);
+    std::string value;
+    bool clear = true;
+    for (std::size_t k = 2; k < seg.size(); ++k) {
+      if (k > 2 && seg[k].spaced) value.push_back(' ');
+      value += seg[k].text;
+      if (k > 2 && (seg[k].spaced || seg[k].kind == FieldToken::Kind::Quoted ||
+                    seg[2].kind == FieldToken::Kind::Quoted)) {
+        clear = false;
+      }
+    }
+    if (!clear) unclear.add(name);
+    params.given.emplace_back(name, value);
+    const std::size_t star = name.find('*');
     if (star == std::string::npos) {
-      if (!out.values.emplace(p->name, std::move(p->value)).second) duplicate(p->name);
+      if (!params.values.emplace(name, std::move(value)).second) duplicates.add(name);
       continue;
     }
     // "name*", "name*N" or "name*N*".
-    const std::string base = p->name.substr(0, star);
-    std::string_view rest = std::string_view(p->name).substr(star + 1);
-    Segment seg;
-    seg.extended = rest.empty() || rest.back() == '*';
+    const std::string base = name.substr(0, star);
+    std::string_view rest = std::string_view(name).substr(star + 1);
+    Segment part;
+    part.extended = rest.empty() || rest.back() == '*';
     if (!rest.empty() && rest.back() == '*') rest.remove_suffix(1);
-    std::size_t n = 0;
-    const bool numeric = rest.size() <= 3 && std::all_of(rest.begin(), rest.end(), [](unsigned char c) {
-                           return std::isdigit(c) != 0;
+    const bool numeric = rest.size() <= 3 && std::all_of(rest.begin(), rest.end(), [](char c) {
+                           return c >= '0' && c <= '9';
                          });
     if (base.empty() || !numeric) continue;  // not RFC 2231: ignored
+    std::size_t n = 0;
     for (const char c : rest) n = n * 10 + static_cast<std::size_t>(c - '0');
     if (n >= kMaxSegments) continue;
-    seg.value = std::move(p->value);
-    if (!extended[base].emplace(n, std::move(seg)).second) duplicate(base + "*" + std::to_string(n));
+    part.value = std::move(value);
+    if (!extended[base].emplace(n, std::move(part)).second) duplicates.add(base + "*" + std::to_string(n));
   }
   for (const auto& [base, segments] : extended) {
     if (segments.count(0) == 0) continue;  // continuations without a start are not a value
-    out.values[base] = join_segments(segments);
+    params.values[base] = join_segments(segments);
   }
   return out;
+}
+
+Params parse_params(std::string_view untrusted_value) { return parse_field(untrusted_value).params; }
+
+std::vector<std::string> readings(const Params& params, std::string_view name) {
+  std::vector<std::string> out;
+  std::set<std::string_view> seen;
+  if (const auto it = params.values.find(std::string(name)); it != params.values.end()) {
+    out.push_back(it->second);
+    seen.insert(it->second);
+  }
+  for (const auto& [n, v] : params.given) {
+    if (n == name && seen.insert(v).second) out.push_back(v);
+  }
+  return out;
+}
+
+std::string transfer_encoding(std::string_view untrusted_value) {
+  std::string cte = parse_field(untrusted_value).value;
+  if (cte.empty()) cte = ascii::lower(ascii::trim(unfold(untrusted_value)));
+  return cte;
 }
 
 std::string display_filename(const Params& params) {

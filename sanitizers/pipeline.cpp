@@ -10,6 +10,7 @@
 
 #include "common/ascii.hpp"
 #include "sanitizers/headers.hpp"
+#include "sanitizers/params.hpp"
 #include "sanitizers/rebuild.hpp"
 #include "sanitizers/report.hpp"
 #include "sanitizers/walk.hpp"
@@ -19,77 +20,84 @@ namespace {
 
 using Verdict = Outcome::Verdict;
 
-// Every boundary parameter value in a Content-Type value (lowercased field text).
-std::vector<std::string> boundary_values(std::string_view v) {
-  std::vector<std::string> out;
-  for (std::size_t at = v.find("boundary"); at != std::string_view::npos; at = v.find("boundary", at + 1)) {
-    if (at == 0 || (v[at - 1] != ';' && v[at - 1] != ' ' && v[at - 1] != '\t')) continue;
-    std::size_t i = at + 8;
-    while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
-    if (i >= v.size() || v[i] != '=') continue;
-    ++i;
-    while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
-    const bool quoted = i < v.size() && v[i] == '"';
-    const std::size_t from = quoted ? i + 1 : i;
-    const std::size_t to = std::min(v.find_first_of(quoted ? "\"" : "; \t", from), v.size());
-    out.emplace_back(v.substr(from, to - from));
-  }
-  return out;
-}
-
-// The most cautious reading (issue 3): a header block that declares two different boundaries or two
-// different transfer encodings has two readings, and readers disagree on which one wins. Every run of
-// non-empty lines that starts like a header field is checked, wherever it is in the message.
+// The most cautious reading (issue 3): a header block that declares two different media types,
+// boundaries or transfer encodings has two readings, and readers disagree on which one wins. So has a
+// Content-Type or Content-Transfer-Encoding that readers end in different places: an unterminated
+// quoted string or comment, comments nested too deep for recursive readers, a boundary of several
+// words; one too long to be read to its end is refused too. Fields are read by params.cpp, as
+// mimetic's splitting and the part model read them; every run of non-empty lines that starts like a
+// header field is checked, wherever it is in the message.
 std::optional<std::string> ambiguous_structure(std::string_view msg) {
-  std::vector<std::string> boundaries, encodings;
-  std::string field;  // the current unfolded field, lowercased
+  std::optional<std::string> type, boundary, encoding;  // the first of each in the current block
+  const auto differs = [](std::optional<std::string>& first, const std::string& value) {
+    if (!first) first = value;
+    return *first != value;
+  };
+  struct Field {
+    bool is_type;  // Content-Type, else Content-Transfer-Encoding
+    std::size_t value_start, end;  // the value, up to the end of the field's last line
+  };
+  std::optional<Field> field;
   const auto end_field = [&]() -> std::optional<std::string> {
-    if (field.starts_with("content-type:")) {
-      for (auto& b : boundary_values(field)) {
-        if (!boundaries.empty() && std::find(boundaries.begin(), boundaries.end(), b) == boundaries.end()) {
-          return "ambiguous structure: duplicated boundary parameters";
-        }
-        boundaries.push_back(std::move(b));
-      }
-    } else if (field.starts_with("content-transfer-encoding:")) {
-      std::string cte(ascii::trim(std::string_view(field).substr(26), " \t\r"));
-      if (!encodings.empty() && encodings.front() != cte) {
+    if (!field) return std::nullopt;
+    const bool is_type = field->is_type;
+    const std::string_view value = msg.substr(field->value_start, field->end - field->value_start);
+    field.reset();
+    const std::string what = is_type ? "Content-Type" : "Content-Transfer-Encoding";
+    const StructuredField f = parse_field(value);
+    // The cut or the nesting can leave a quote or comment open: the cause is named, not the symptom.
+    if (f.too_long) {
+      return "ambiguous structure: a " + what + " longer than " + std::to_string(kMaxFieldValue) + " bytes is not read";
+    }
+    if (f.too_deep) {
+      return "ambiguous structure: comments nested deeper than " + std::to_string(kMaxCommentDepth) + " in " + what;
+    }
+    if (f.unterminated) return "ambiguous structure: an unterminated quoted string or comment in " + what;
+    if (!is_type) {
+      if (differs(encoding, transfer_encoding(value))) {
         return "ambiguous structure: conflicting Content-Transfer-Encoding headers";
       }
-      encodings.push_back(std::move(cte));
+      return std::nullopt;
     }
-    field.clear();
+    if (differs(type, f.value)) return "ambiguous structure: conflicting Content-Type headers";
+    for (const auto& b : readings(f.params, "boundary")) {
+      if (differs(boundary, b)) return "ambiguous structure: duplicated boundary parameters";
+    }
+    if (std::find(f.params.unclear.begin(), f.params.unclear.end(), "boundary") != f.params.unclear.end()) {
+      return "ambiguous structure: a boundary of several words or with text after its quotes";
+    }
     return std::nullopt;
   };
-  bool in_block = false;
+  const auto new_block = [&] {
+    type.reset();
+    boundary.reset();
+    encoding.reset();
+  };
   for (std::size_t ls = 0; ls < msg.size();) {
     std::size_t le = msg.find('\n', ls);
     if (le == std::string_view::npos) le = msg.size();
     std::string_view line = msg.substr(ls, le - ls);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::size_t start = ls;
     ls = le + 1;
     if (line.empty()) {
       if (auto a = end_field()) return a;
-      boundaries.clear();
-      encodings.clear();
-      in_block = false;
+      new_block();
       continue;
     }
-    const bool continuation = line.front() == ' ' || line.front() == '\t';
-    if (continuation) {
-      // Only a field's own continuation is worth keeping (boundaries are short); cap what is kept.
-      if (in_block && field.size() < 4096) field += ascii::lower(line.substr(0, 4096));
+    if (line.front() == ' ' || line.front() == '\t') {  // continues the field before it
+      if (field) field->end = start + line.size();
       continue;
     }
     if (auto a = end_field()) return a;
+    // mimetic takes "Name :" for a field named "Name" too.
     const auto colon = line.find(':');
-    in_block = colon != std::string_view::npos && colon > 0 &&
-               line.substr(0, colon).find_first_of(" \t") == std::string_view::npos;
-    if (!in_block) {  // a body line or a boundary delimiter: whatever follows is a new header block
-      boundaries.clear();
-      encodings.clear();
+    const std::string_view name = colon == std::string_view::npos ? "" : ascii::trim(line.substr(0, colon));
+    if (name.empty() || name.find_first_of(" \t") != std::string_view::npos) {
+      new_block();  // a body line or a boundary delimiter: whatever follows is a new header block
+    } else if (ascii::iequals(name, "content-type") || ascii::iequals(name, "content-transfer-encoding")) {
+      field = Field{ascii::iequals(name, "content-type"), start + colon + 1, start + line.size()};
     }
-    if (in_block && (line.size() > 13) && (line[0] == 'c' || line[0] == 'C')) field = ascii::lower(line.substr(0, 4096));
   }
   return end_field();
 }

@@ -8,6 +8,8 @@
 #include <cctype>
 #include <vector>
 
+#include "sanitizers/params.hpp"
+
 namespace mugai::sanitize {
 namespace {
 
@@ -41,31 +43,13 @@ std::string_view field_at(std::string_view s, std::size_t pos, std::size_t max) 
   return s.substr(pos, end - pos);
 }
 
-// Candidate boundary values for every boundary parameter in a Content-Type field. mimetic's reading
-// of a value differs from RFC 2045 in places (it keeps backslashes, keeps an unterminated quote, reads
-// a token up to ';'), so both readings are collected; the delimiter search treats each as a prefix.
+// Every boundary a Content-Type field could declare, read by params.cpp as mimetic's splitting reads
+// it: the one in effect first, then any repeated one (refused by the ambiguity check in the pipeline,
+// but the prescan also runs alone). `field` starts at the field name.
 std::vector<std::string> boundaries_in(std::string_view field) {
-  std::vector<std::string> out;
-  for (std::size_t at = ifind(field, "boundary", 0); at != std::string_view::npos;
-       at = ifind(field, "boundary", at + 1)) {
-    std::size_t i = at + 8;
-    while (i < field.size() && (field[i] == ' ' || field[i] == '\t')) ++i;
-    if (i >= field.size() || field[i] != '=') continue;
-    ++i;
-    while (i < field.size() && (field[i] == ' ' || field[i] == '\t')) ++i;
-    const std::string_view rest = field.substr(i);
-    // mimetic-like: everything up to ';' or the line end, trailing blanks dropped.
-    std::string_view raw = rest.substr(0, std::min(rest.find_first_of(";\r\n"), rest.size()));
-    while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t')) raw.remove_suffix(1);
-    // RFC 2045-like: the quoted content up to an escape or the closing quote, or the bare token.
-    const bool quoted = !rest.empty() && rest.front() == '"';
-    const std::string_view from = quoted ? rest.substr(1) : rest;
-    const std::string_view strict =
-        from.substr(0, std::min(from.find_first_of(quoted ? "\"\\\r\n" : ";\r\n \t\""), from.size()));
-    out.emplace_back(strict);
-    if (raw != strict) out.emplace_back(raw);
-  }
-  return out;
+  const std::size_t colon = field.find(':');
+  if (colon == std::string_view::npos) return {};
+  return readings(parse_params(field.substr(colon + 1)), "boundary");
 }
 
 struct Event {
