@@ -70,13 +70,12 @@ void Scheduler::pump() {
     std::string id = std::move(ready_.front());
     ready_.pop_front();
     ++active_;
-    asio::co_spawn(io_, process(std::move(id)), [this](std::exception_ptr e) {
+    asio::co_spawn(io_, process(id), [this, id](std::exception_ptr e) {
+      // What threw on a worker (run_blocking's barrier) or here ended this attempt only: the entry is
+      // still in the spool, so it is retried like any deferred message rather than forgotten.
       if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log::event("scheduler-error", {{"error", ex.what()}});
-        }
+        log::event("scheduler-error", {{"id", id}, {"error", exception_text(e)}});
+        retry_later(id);
       }
       --active_;
       if (stopping_ && active_ == 0 && on_stopped_) std::exchange(on_stopped_, nullptr)();
