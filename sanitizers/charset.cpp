@@ -540,8 +540,10 @@ std::string escape_for_display(std::string_view untrusted) {
     const std::uint32_t cp = utf8::code_point(untrusted, i, n);
     const bool control = cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
     const bool bidi = (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
-                      cp == 0x200E || cp == 0x200F;
-    if (control || bidi) {
+                      cp == 0x200E || cp == 0x200F || cp == 0x061C;
+    // Text renderers break lines at these (UAX #14 class BK): a name could otherwise fake a line.
+    const bool line_break = cp == 0x2028 || cp == 0x2029;
+    if (control || bidi || line_break) {
       std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(cp));
       out += buf;
     } else {

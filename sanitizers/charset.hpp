@@ -41,8 +41,9 @@ bool output_charset_supported(std::string_view charset);
 EncodedText encode_output(std::string_view utf8, std::string_view charset);
 
 
-// For showing an untrusted name in a notice: C0/C1 controls, DEL and bidi/direction marks become
-// `\uXXXX`, bytes that are not UTF-8 become `\xNN`; everything else is kept. Idempotent.
+// For showing an untrusted name in a notice: C0/C1 controls, DEL, bidi/direction marks and the line
+// and paragraph separators become `\uXXXX`, bytes that are not UTF-8 become `\xNN`; everything else
+// is kept. Idempotent.
 std::string escape_for_display(std::string_view untrusted);
 
 }  // namespace mugai::sanitize

@@ -58,6 +58,7 @@ TEST_CASE("charset conversion never fails and counts replacements") {
 TEST_CASE("escape_for_display shows controls and direction marks") {
   CHECK(escape_for_display("a\x01" "b\xE2\x80\x8F" "c\xC2\x85\xFF") == "a\\u0001b\\u200Fc\\u0085\\xFF");
   CHECK(escape_for_display("請求書.pdf") == "請求書.pdf");
+  CHECK(escape_for_display("a\xE2\x80\xA8" "b\xE2\x80\xA9" "c\xD8\x9C") == "a\\u2028b\\u2029c\\u061C");
 }
 
 TEST_CASE("header folding and RFC 2047 encoding") {
