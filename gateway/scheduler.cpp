@@ -27,10 +27,24 @@ std::string reply_text(const proto::Reply& r) {
 std::string dead_letter_dir(const config::Config& cfg) {
   return cfg.delivery.dead_letter_dir.empty() ? cfg.spool.dir + "/dead-letter" : cfg.delivery.dead_letter_dir;
 }
+
+// A message the gateway writes itself (a DSN, a hold notice), ready for delivery. Its sender is the
+// null one, so if it fails in turn it is dead-lettered, never bounced.
+SpoolEntry generated(const config::Config& cfg, Route route, std::string rcpt, std::string message) {
+  SpoolEntry e;
+  e.stage = Stage::Clean;
+  e.route = route;
+  e.arrival_unix = now_unix();
+  e.client_ip = "127.0.0.1";
+  e.helo = cfg.smtp.hostname;
+  e.rcpt_to = {std::move(rcpt)};
+  e.message = std::move(message);
+  return e;
+}
 }  // namespace
 
 Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, const config::Config& cfg,
-                     Spool& spool, sanitize::QuarantineStore& quarantine,
+                     Spool& spool, quarantine::QuarantineDb& quarantine,
                      std::shared_ptr<ssl::context> client_tls)
     : io_(io),
       workers_(workers),
@@ -73,8 +87,12 @@ void Scheduler::pump() {
     asio::co_spawn(io_, process(id), [this, id](std::exception_ptr e) {
       // What threw on a worker (run_blocking's barrier) or here ended this attempt only: the entry is
       // still in the spool, so it is retried like any deferred message rather than forgotten.
+      // Each throw counts as a failed run; past sanitize.max_attempts a raw entry's next attempt holds
+      // the original whole (a clean one is only ever retried).
       if (e) {
-        log::event("scheduler-error", {{"id", id}, {"error", exception_text(e)}});
+        const std::string what = exception_text(e);
+        log::event("scheduler-error", {{"id", id}, {"error", what}});
+        failed_run(id, "exception: " + what);
         retry_later(id);
       }
       --active_;
@@ -93,6 +111,22 @@ void Scheduler::stop(std::function<void()> done) {
     done();
   else
     on_stopped_ = std::move(done);
+}
+
+void Scheduler::forget(const std::string& id) {
+  attempts_.erase(id);
+  failed_runs_.erase(id);
+}
+
+bool Scheduler::failed_run(const std::string& id, std::string why) {
+  auto& f = failed_runs_[id];
+  f.last = std::move(why);
+  return ++f.count >= cfg_.sanitize_max_attempts;
+}
+
+bool Scheduler::sanitizing_given_up(const std::string& id) const {
+  const auto it = failed_runs_.find(id);
+  return it != failed_runs_.end() && it->second.count >= cfg_.sanitize_max_attempts;
 }
 
 void Scheduler::retry_later(const std::string& id) {
@@ -120,6 +154,11 @@ awaitable<void> Scheduler::process(std::string id) {
   }
   SpoolEntry entry = std::move(*loaded);
 
+  // Failed too often already (the last run threw, or the hold itself failed): no further run.
+  if (entry.stage == Stage::Raw && sanitizing_given_up(id)) {
+    co_await hold_unsanitizable(entry);
+    co_return;
+  }
   if (entry.stage == Stage::Raw) {
     sanitize::MessageContext ctx{entry.id,        cfg_.smtp.hostname, entry.client_ip, entry.helo,
                                  entry.mail_from, entry.rcpt_to,      entry.arrival_unix};
@@ -146,13 +185,17 @@ awaitable<void> Scheduler::process(std::string id) {
       }
       case sanitize::Outcome::Verdict::Quarantined: {
         // The whole original is held in quarantine (the store made it durable): nothing to deliver.
-        auto st = co_await run_blocking(workers_, [&] { return spool_.remove(id); });
-        if (!st) log::event("spool-error", {{"id", id}, {"error", st.error().message}});
-        attempts_.erase(id);
+        // Named, not a braced temporary in the co_await: g++ 12 destroys such a temporary twice.
+        const HeldMessage held{outcome.quarantine_id, outcome.reason, outcome.rejected};
+        co_await hold(entry, held);
         co_return;
       }
       case sanitize::Outcome::Verdict::Failed:
-        retry_later(id);
+        if (failed_run(id, outcome.reason)) {
+          co_await hold_unsanitizable(entry);
+        } else {
+          retry_later(id);
+        }
         co_return;
     }
   }
@@ -245,9 +288,58 @@ awaitable<void> Scheduler::deliver_and_settle(SpoolEntry entry) {
     retry_later(id);
     co_return;
   }
-  attempts_.erase(id);
+  forget(id);
   auto st = co_await run_blocking(workers_, [&] { return spool_.remove(id); });
   if (!st) log::event("spool-error", {{"id", id}, {"error", st.error().message}});
+}
+
+awaitable<void> Scheduler::hold(const SpoolEntry& entry, const HeldMessage& held) {
+  // The notices are durable before the raw entry goes: a crash in between holds and notifies again
+  // (a duplicate notice), it never loses the word.
+  auto st = co_await run_blocking(workers_, [&] { return spool_hold_notices(entry, held); });
+  if (!st) {
+    log::event("notice-error", {{"id", entry.id}, {"error", st.error().message}});
+    retry_later(entry.id);
+    co_return;
+  }
+  forget(entry.id);
+  auto removed = co_await run_blocking(workers_, [&] { return spool_.remove(entry.id); });
+  if (!removed) log::event("spool-error", {{"id", entry.id}, {"error", removed.error().message}});
+}
+
+Status Scheduler::spool_hold_notices(const SpoolEntry& entry, const HeldMessage& held) {
+  // Runs on a worker. Each notice is its own entry through the normal delivery path (retries,
+  // delivery.tls, dead-letter on failure), and is audited against the quarantine entry it reports.
+  for (const auto& addressee : hold_notice_addressees(cfg_.quarantine, entry.rcpt_to)) {
+    auto notice_id = spool_.add(generated(cfg_, Route::NextHop, addressee.to,
+                                          make_hold_notice(entry, held, addressee, cfg_, new_spool_id(), now_unix())));
+    if (!notice_id) return notice_id.error();
+    log::event("notified", {{"id", entry.id}, {"quarantine_id", held.quarantine_id}, {"to", addressee.to},
+                            {"notice_id", *notice_id}});
+    // The notice is spooled either way; a failed audit append is logged, not retried into a second notice.
+    auto audited = quarantine_.audit("notified", {{"id", held.quarantine_id}, {"queue_id", entry.id},
+                                                  {"to", addressee.to}, {"notice_id", *notice_id}});
+    if (!audited) log::event("audit-error", {{"id", entry.id}, {"error", audited.error().message}});
+    enqueue(*notice_id);
+  }
+  return Ok{};
+}
+
+awaitable<void> Scheduler::hold_unsanitizable(const SpoolEntry& entry) {
+  // The pipeline failed sanitize.max_attempts times: the original goes to quarantine whole from here.
+  // Until the store takes it, it stays in the spool and this is retried (the pipeline is not).
+  const FailedRuns runs = failed_runs_[entry.id];
+  HeldMessage held{"", "sanitizer failed " + std::to_string(runs.count) + " times: " + runs.last, false};
+  auto qid = co_await run_blocking(workers_, [&] { return quarantine_.put(entry.message, hold_record(entry, held.reason)); });
+  if (!qid) {
+    log::event("quarantine-error", {{"id", entry.id}, {"error", qid.error().message}});
+    retry_later(entry.id);
+    co_return;
+  }
+  held.quarantine_id = *qid;
+  log::event("sanitize", {{"id", entry.id}, {"verdict", "quarantined"}, {"reason", held.reason},
+                          {"quarantine_id", held.quarantine_id}});
+  co_await hold(entry, held);
 }
 
 Status Scheduler::settle_failures(const SpoolEntry& entry, const std::vector<FailedRecipient>& failed) {
@@ -259,15 +351,8 @@ Status Scheduler::settle_failures(const SpoolEntry& entry, const std::vector<Fai
     if (auto st = write_dead_letter(entry, why); !st) return st;
     log::event("bounce", {{"id", entry.id}, {"result", "dead-letter"}, {"reason", why}});
   } else {
-    SpoolEntry dsn;
-    dsn.stage = Stage::Clean;
-    dsn.route = Route::Bounce;
-    dsn.arrival_unix = now_unix();
-    dsn.client_ip = "127.0.0.1";
-    dsn.helo = cfg_.smtp.hostname;
-    dsn.rcpt_to = {entry.mail_from};
-    dsn.message = make_dsn(entry, failed, cfg_.smtp.hostname, now_unix());
-    auto bid = spool_.add(std::move(dsn));
+    auto bid = spool_.add(generated(cfg_, Route::Bounce, entry.mail_from,
+                                    make_dsn(entry, failed, cfg_.smtp.hostname, now_unix())));
     if (!bid) return bid.error();
     log::event("bounce", {{"id", entry.id}, {"bounce_id", *bid}, {"to", entry.mail_from},
                           {"recipients", std::to_string(failed.size())}});
