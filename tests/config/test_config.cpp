@@ -46,7 +46,7 @@ Config ok(const std::string& text, const std::vector<std::string>& overrides = {
   return *r;
 }
 
-std::filesystem::path source_root() { return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path(); }
+std::filesystem::path source_root() { return MUGAI_SOURCE_DIR; }
 
 std::string read(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

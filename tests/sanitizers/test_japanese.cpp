@@ -18,7 +18,7 @@ namespace {
 
 // ../shared/corpus beside the checkout, "" when it is not there.
 std::string corpus_file(const std::string& relative) {
-  const auto path = std::filesystem::path(__FILE__).parent_path() / "../../../shared/corpus" / relative;
+  const auto path = std::filesystem::path(MUGAI_SOURCE_DIR) / "../shared/corpus" / relative;
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
