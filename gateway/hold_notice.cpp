@@ -13,6 +13,7 @@
 #include "sanitizers/charset.hpp"
 #include "sanitizers/codec.hpp"
 #include "sanitizers/headers.hpp"
+#include "sanitizers/pipeline.hpp"
 
 namespace mugai::gateway {
 namespace {
@@ -172,19 +173,11 @@ std::string make_hold_notice(const SpoolEntry& original, const HeldMessage& held
 }
 
 sanitize::QuarantineRecord hold_record(const SpoolEntry& entry, std::string reason) {
-  // The same reading of the header as the pipeline's own records, so listings look alike.
-  const auto headers = sanitize::rebuild_headers(sanitize::parse_header_block(entry.message));
-  sanitize::QuarantineRecord r;
-  r.queue_id = entry.id;
-  r.received_unix = entry.arrival_unix;
-  r.client_ip = entry.client_ip;
-  r.helo = entry.helo;
-  r.mail_from = entry.mail_from;
-  r.rcpt_to = entry.rcpt_to;
-  r.subject = headers.subject;
-  r.message_id = headers.message_id;
-  r.reason = std::move(reason);
-  return r;
+  // The pipeline's own record builder, so these entries list like its holds.
+  const sanitize::MessageContext ctx{entry.id,        {}, entry.client_ip, entry.helo,
+                                     entry.mail_from, entry.rcpt_to, entry.arrival_unix};
+  return sanitize::quarantine_record(ctx, sanitize::rebuild_headers(sanitize::parse_header_block(entry.message)),
+                                     std::move(reason));
 }
 
 }  // namespace mugai::gateway

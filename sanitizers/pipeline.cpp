@@ -220,17 +220,7 @@ class Run {
   }
 
   QuarantineRecord record(const std::string& reason, std::vector<RemovedPart> parts) const {
-    QuarantineRecord r;
-    r.queue_id = ctx_.queue_id;
-    r.client_ip = ctx_.client_ip;
-    r.helo = ctx_.helo;
-    r.mail_from = ctx_.mail_from;
-    r.rcpt_to = ctx_.rcpt_to;
-    r.subject = headers_.subject;
-    r.message_id = headers_.message_id;
-    r.reason = reason;
-    r.parts = std::move(parts);
-    return r;
+    return quarantine_record(ctx_, headers_, reason, std::move(parts));
   }
 
   static bool known_encoding(const std::string& cte) {
@@ -622,6 +612,22 @@ class Run {
 };
 
 }  // namespace
+
+QuarantineRecord quarantine_record(const MessageContext& ctx, const RebuiltHeaders& headers, std::string reason,
+                                   std::vector<RemovedPart> parts) {
+  QuarantineRecord r;
+  r.queue_id = ctx.queue_id;
+  r.received_unix = ctx.received_unix;
+  r.client_ip = ctx.client_ip;
+  r.helo = ctx.helo;
+  r.mail_from = ctx.mail_from;
+  r.rcpt_to = ctx.rcpt_to;
+  r.subject = headers.subject;
+  r.message_id = headers.message_id;
+  r.reason = std::move(reason);
+  r.parts = std::move(parts);
+  return r;
+}
 
 Outcome sanitize_message(std::string_view untrusted_message, const MessageContext& ctx, const Policy& policy,
                          QuarantineStore& quarantine) {
