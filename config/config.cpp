@@ -24,6 +24,9 @@
 
 #include <toml++/toml.h>
 
+#include "common/utf8.hpp"
+#include "proto/address.hpp"
+
 namespace mugai::config {
 namespace {
 
@@ -437,6 +440,35 @@ void apply_bounce(Field& f, Config& c) {
   d.bounce = std::move(bounce);
 }
 
+// A mailbox the gateway sends notices from or to, in the form RCPT TO takes ("user@example.lg.jp").
+// "" means the key's default.
+void apply_mailbox(Field& f, std::string& out) {
+  std::string addr;
+  if (!f.text(addr)) return;
+  if (addr.empty()) return out.clear();
+  const auto path = proto::parse_path("<" + addr + ">", false);
+  if (!path || !path->params.empty())
+    return f.fail("expected an address like \"postmaster@mx.example.lg.jp\", got " + shown(addr) +
+                  (path ? std::string() : " (" + path.error().message + ")"));
+  out = path->mailbox.str();
+}
+
+// Free text quoted on one line of every hold notice: an admin writes it, but it must stay one line.
+void apply_contact(Field& f, Config& c) {
+  constexpr std::size_t kMaxContact = 256;
+  std::string text;
+  if (!f.text(text)) return;
+  if (text.empty()) return f.fail("must not be empty (a notice always says whom to ask)");
+  if (text.size() > kMaxContact) return f.fail("must be at most " + std::to_string(kMaxContact) + " bytes");
+  if (!utf8::is_valid(text)) return f.fail("must be UTF-8");
+  const bool control = std::any_of(text.begin(), text.end(), [](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return u < 0x20 || u == 0x7f;
+  });
+  if (control) return f.fail("must be one line without control characters, got " + shown(text));
+  c.quarantine.contact = std::move(text);
+}
+
 // One word out of a fixed set, e.g. delivery.tls or log.format.
 template <typename E, std::size_t N>
 void apply_choice(Field& f, E& out, const std::pair<std::string_view, E> (&choices)[N]) {
@@ -458,6 +490,10 @@ constexpr std::pair<std::string_view, proto::TlsPolicy> kTlsPolicies[] = {
     {"none", proto::TlsPolicy::None},
     {"opportunistic", proto::TlsPolicy::Opportunistic},
     {"required", proto::TlsPolicy::Required}};
+constexpr std::pair<std::string_view, Quarantine::Notify> kNotifyModes[] = {
+    {"recipients", Quarantine::Notify::Recipients},
+    {"postmaster", Quarantine::Notify::Postmaster},
+    {"none", Quarantine::Notify::None}};
 constexpr std::pair<std::string_view, Log::Format> kLogFormats[] = {{"text", Log::Format::Text},
                                                                     {"json", Log::Format::Json}};
 
@@ -614,6 +650,10 @@ constexpr KeyRow kKeys[] = {
      [](Field& f, Config& c) { f.flag(c.quarantine.release_requires_approval); }},
     {"quarantine.audit_log", false, [](Field& f, Config& c) { f.text(c.quarantine.audit_log); }},
     {"quarantine.audit_key_file", false, [](Field& f, Config& c) { f.text(c.quarantine.audit_key_file); }},
+    {"quarantine.notify", false, [](Field& f, Config& c) { apply_choice(f, c.quarantine.notify, kNotifyModes); }},
+    {"quarantine.notify_admin", false, [](Field& f, Config& c) { apply_mailbox(f, c.quarantine.notify_admin); }},
+    {"quarantine.postmaster", false, [](Field& f, Config& c) { apply_mailbox(f, c.quarantine.postmaster); }},
+    {"quarantine.contact", false, apply_contact},
     {"log.format", false, [](Field& f, Config& c) { apply_choice(f, c.log.format, kLogFormats); }},
     {"log.file", false, [](Field& f, Config& c) { f.text(c.log.file); }},
     {"server.threads", false, [](Field& f, Config& c) { f.integer(c.server.threads, 0, 1024); }},
@@ -629,6 +669,7 @@ constexpr KeyRow kKeys[] = {
        Seconds s{};
        if (f.duration(s)) c.sanitize.limits.max_time_per_message = s;
      }},
+    {"sanitize.max_attempts", false, [](Field& f, Config& c) { f.integer(c.sanitize_max_attempts, 1, 100); }},
     {"sanitize.max_header_section", false,
      [](Field& f, Config& c) { f.size(c.sanitize.limits.max_header_section, kKiB, 16 * kMiB); }},
     {"sanitize.max_line_length", false,
@@ -823,6 +864,7 @@ class Loader {
                         ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
     }
     if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.smtp.hostname;
+    if (c.quarantine.postmaster.empty()) c.quarantine.postmaster = "postmaster@" + c.smtp.hostname;
     if (c.delivery.bounce.empty()) {
       c.delivery.dead_letter_dir = c.spool.dir + "/dead-letter";
       c.delivery.bounce = "dir:" + c.delivery.dead_letter_dir;

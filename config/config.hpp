@@ -78,6 +78,13 @@ struct Quarantine {
   bool release_requires_approval = false;      // quarantine.release_requires_approval: two-person rule
   std::string audit_log;                       // quarantine.audit_log; empty = <dir>/audit.log
   std::string audit_key_file;                  // quarantine.audit_key_file; empty = <dir>/audit.key
+  // Who gets the notice when a message is held whole: each original recipient, the postmaster
+  // instead, or nobody; notify_admin (if set) gets one as well, whatever notify says.
+  enum class Notify { Recipients, Postmaster, None } notify = Notify::Recipients;  // quarantine.notify
+  std::string notify_admin;                    // quarantine.notify_admin; empty = none
+  std::string postmaster;                      // quarantine.postmaster (notices' From); filled in:
+                                               // postmaster@<smtp.hostname> unless set
+  std::string contact = "メール管理者 / your mail administrator";  // quarantine.contact: whom a notice says to ask
 };
 
 struct Log {
@@ -99,6 +106,9 @@ struct Config {
   Log log;
   Server server;
   sanitize::Policy sanitize;  // [sanitize]: limits, output form, rules; the notice template already read
+  // sanitize.max_attempts: failed pipeline runs before the scheduler holds the original whole. The
+  // gateway's, not the pipeline's (a retry policy is no part of a pure Policy).
+  unsigned sanitize_max_attempts = 3;
 };
 
 // The embedded default (a demo: 127.0.0.1:2525, domain demo.mugai.test, maildir:var/maildir).

@@ -17,18 +17,6 @@ constexpr std::size_t kMaxValue = 900;              // keeps "Diagnostic-Code: s
 constexpr std::size_t kMaxLine = 998;               // RFC 5322 §2.1.1
 constexpr std::size_t kMaxHeaderSection = 64 * 1024;  // enough to identify the original
 
-// One header-safe line: controls (CR, LF, TAB...) become spaces and non-ASCII bytes '?', so a
-// reply such as "550 x\r\nBcc: victim" can never start a header line of its own.
-std::string flatten(std::string_view untrusted) {
-  std::string out;
-  out.reserve(std::min(untrusted.size(), kMaxValue));
-  for (char c : untrusted.substr(0, kMaxValue)) {
-    auto u = static_cast<unsigned char>(c);
-    out += u < 0x20 || u == 0x7f ? ' ' : u >= 0x80 ? '?' : c;
-  }
-  return out;
-}
-
 // The original's header section with every line break made CRLF and every over-long line folded
 // (a fold starts with a space, so it stays part of the same field).
 std::string header_section(std::string_view message) {
@@ -68,6 +56,16 @@ bool has_8bit(std::string_view s) {
 }
 
 }  // namespace
+
+std::string flatten(std::string_view untrusted) {
+  std::string out;
+  out.reserve(std::min(untrusted.size(), kMaxValue));
+  for (char c : untrusted.substr(0, kMaxValue)) {
+    auto u = static_cast<unsigned char>(c);
+    out += u < 0x20 || u == 0x7f ? ' ' : u >= 0x80 ? '?' : c;
+  }
+  return out;
+}
 
 std::string make_dsn(const SpoolEntry& original, const std::vector<FailedRecipient>& failed,
                      const std::string& reporting_mta, std::int64_t now_unix) {

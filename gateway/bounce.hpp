@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gateway/spool.hpp"
@@ -17,6 +18,10 @@ struct FailedRecipient {
   std::string diagnostic;  // the next hop's reply as text ("550 5.1.1 no such user"), or why it expired
   std::string remote_mta;  // next hop name, may be empty
 };
+
+// One header-safe line of at most 900 octets for a value from outside: controls (CR, LF, TAB...)
+// become spaces and non-ASCII bytes '?', so "550 x\r\nBcc: victim" can never start a header line.
+std::string flatten(std::string_view untrusted);
 
 // The DSN message (CRLF line ends), From MAILER-DAEMON@reporting_mta, To the original sender.
 // The caller spools it with a null sender and Route::Bounce; it must never be called for a

@@ -31,7 +31,7 @@ mugai::gateway::awaitable<void> expire_quarantine(mugai::gateway::asio::thread_p
   namespace asio = mugai::gateway::asio;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
-    auto ids = co_await mugai::gateway::run_blocking(
+    auto ids = co_await mugai::gateway::run_blocking_or_error(
         pool, [&store] { return store.purge(std::time(nullptr), std::nullopt, /*audit_empty_run=*/false); });
     if (!ids) {
       mugai::log::event("quarantine-purge-error", {{"error", ids.error().message}});

@@ -8,7 +8,9 @@
 #include <boost/asio/ssl.hpp>
 
 #include <chrono>
+#include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -60,20 +62,52 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
 // Runs blocking work (fsync, sanitizing) on `pool` and resumes the awaiting coroutine on its own
 // executor with the result, so the event loop never waits on a disk or a CPU-heavy parse.
+// The exception barrier: whatever the work throws (bad_alloc, a library's exception) is caught on the
+// worker and rethrown in the awaiting coroutine, never left to escape into asio::thread_pool (which
+// would terminate the daemon). Callers that cannot let it travel on use run_blocking_or_error.
 template <typename F>
 awaitable<std::invoke_result_t<F>> run_blocking(asio::thread_pool& pool, F f) {
   using R = std::invoke_result_t<F>;
-  return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+  // std::optional: R need not be default-constructible for the path that carries an exception.
+  auto result = co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, std::optional<R>)>(
       [&pool](auto handler, F work) {
         asio::post(pool, [handler = std::move(handler), work = std::move(work)]() mutable {
-          R result = work();
+          std::exception_ptr error;
+          std::optional<R> result;
+          try {
+            result.emplace(work());
+          } catch (...) {
+            error = std::current_exception();
+          }
           auto ex = asio::get_associated_executor(handler);
-          asio::dispatch(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
-            std::move(handler)(std::move(result));
+          asio::dispatch(ex, [handler = std::move(handler), error, result = std::move(result)]() mutable {
+            std::move(handler)(error, std::move(result));
           });
         });
       },
       asio::use_awaitable, std::move(f));
+  co_return std::move(*result);  // engaged: with an exception, use_awaitable rethrew it above
+}
+
+// What an exception that crossed the barrier says, for logs and reasons.
+inline std::string exception_text(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// For work that reports failure as an Expected already: an exception becomes one more Error value.
+template <typename F>
+awaitable<std::invoke_result_t<F>> run_blocking_or_error(asio::thread_pool& pool, F f) {
+  try {
+    co_return co_await run_blocking(pool, std::move(f));
+  } catch (...) {
+    co_return Error{"exception: " + exception_text(std::current_exception())};
+  }
 }
 
 // TLS 1.2+ contexts. The server context needs a certificate; the client context does not verify

@@ -28,6 +28,20 @@ std::string reply_text(const proto::Reply& r) {
 std::string dead_letter_dir(const config::Config& cfg) {
   return cfg.delivery.dead_letter_dir.empty() ? cfg.spool.dir + "/dead-letter" : cfg.delivery.dead_letter_dir;
 }
+
+// A message the gateway writes itself (a DSN, a hold notice), ready for delivery. Its sender is the
+// null one, so if it fails in turn it is dead-lettered, never bounced.
+SpoolEntry generated(const config::Config& cfg, Route route, std::string rcpt, std::string message) {
+  SpoolEntry e;
+  e.stage = Stage::Clean;
+  e.route = route;
+  e.arrival_unix = now_unix();
+  e.client_ip = "127.0.0.1";
+  e.helo = cfg.smtp.hostname;
+  e.rcpt_to = {std::move(rcpt)};
+  e.message = std::move(message);
+  return e;
+}
 }  // namespace
 
 Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, const config::Config& cfg,
@@ -71,13 +85,16 @@ void Scheduler::pump() {
     std::string id = std::move(ready_.front());
     ready_.pop_front();
     ++active_;
-    asio::co_spawn(io_, process(std::move(id)), [this](std::exception_ptr e) {
+    asio::co_spawn(io_, process(id), [this, id](std::exception_ptr e) {
+      // What threw on a worker (run_blocking's barrier) or here ended this attempt only: the entry is
+      // still in the spool, so it is retried like any deferred message rather than forgotten.
+      // Each throw counts as a failed run; past sanitize.max_attempts a raw entry's next attempt holds
+      // the original whole (a clean one is only ever retried).
       if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log::event("scheduler-error", {{"error", ex.what()}});
-        }
+        const std::string what = exception_text(e);
+        log::event("scheduler-error", {{"id", id}, {"error", what}});
+        failed_run(id, "exception: " + what);
+        retry_later(id);
       }
       --active_;
       if (stopping_ && active_ == 0 && on_stopped_) std::exchange(on_stopped_, nullptr)();
@@ -95,6 +112,22 @@ void Scheduler::stop(std::function<void()> done) {
     done();
   else
     on_stopped_ = std::move(done);
+}
+
+void Scheduler::forget(const std::string& id) {
+  attempts_.erase(id);
+  failed_runs_.erase(id);
+}
+
+bool Scheduler::failed_run(const std::string& id, std::string why) {
+  auto& f = failed_runs_[id];
+  f.last = std::move(why);
+  return ++f.count >= cfg_.sanitize_max_attempts;
+}
+
+bool Scheduler::sanitizing_given_up(const std::string& id) const {
+  const auto it = failed_runs_.find(id);
+  return it != failed_runs_.end() && it->second.count >= cfg_.sanitize_max_attempts;
 }
 
 void Scheduler::retry_later(const std::string& id) {
@@ -122,6 +155,11 @@ awaitable<void> Scheduler::process(std::string id) {
   }
   SpoolEntry entry = std::move(*loaded);
 
+  // Failed too often already (the last run threw, or the hold itself failed): no further run.
+  if (entry.stage == Stage::Raw && sanitizing_given_up(id)) {
+    co_await hold_unsanitizable(entry);
+    co_return;
+  }
   if (entry.stage == Stage::Raw) {
     // The id comes first so the notice can cite it; the original is stored under it only if asked.
     auto quarantine_id = quarantine::QuarantineDb::new_id();
@@ -135,25 +173,23 @@ awaitable<void> Scheduler::process(std::string id) {
     auto outcome = co_await run_blocking(workers_, [&] {
       return sanitize::sanitize_message(entry.message, ctx, cfg_.sanitize);
     });
+    // The original is durable in quarantine before anything citing it is stored or delivered; if it
+    // cannot be, nothing goes: the run counts as failed (sanitize.max_attempts) and is tried again.
+    if (outcome.quarantine) {
+      auto held = co_await run_blocking(workers_, [&] {
+        return quarantine_.put(entry.message, *outcome.quarantine, outcome.quarantine_id);
+      });
+      if (!held) {
+        outcome.verdict = sanitize::Outcome::Verdict::Failed;
+        outcome.reason = "quarantine failed: " + held.error().message;
+      }
+    }
     std::string verdict = outcome.verdict == sanitize::Outcome::Verdict::Sanitized     ? "sanitized"
                           : outcome.verdict == sanitize::Outcome::Verdict::Quarantined ? "quarantined"
                                                                                        : "failed";
     log::event("sanitize", {{"id", id}, {"verdict", verdict}, {"reason", outcome.reason},
                             {"removed", std::to_string(outcome.quarantine ? outcome.quarantine->parts.size() : 0)},
                             {"quarantine_id", outcome.quarantine_id}});
-    // The original is durable in quarantine before anything citing it is stored or delivered; if it
-    // cannot be, nothing goes and the whole message is tried again later.
-    if (outcome.quarantine) {
-      auto held = co_await run_blocking(workers_, [&] {
-        return quarantine_.put(entry.message, *outcome.quarantine, outcome.quarantine_id);
-      });
-      if (!held) {
-        log::event("quarantine-error", {{"id", id}, {"quarantine_id", outcome.quarantine_id},
-                                        {"error", held.error().message}});
-        retry_later(id);
-        co_return;
-      }
-    }
     switch (outcome.verdict) {
       case sanitize::Outcome::Verdict::Sanitized: {
         auto st = co_await run_blocking(workers_, [&] { return spool_.store_clean(entry, outcome.message); });
@@ -168,13 +204,17 @@ awaitable<void> Scheduler::process(std::string id) {
       }
       case sanitize::Outcome::Verdict::Quarantined: {
         // The whole original is held in quarantine (the store made it durable): nothing to deliver.
-        auto st = co_await run_blocking(workers_, [&] { return spool_.remove(id); });
-        if (!st) log::event("spool-error", {{"id", id}, {"error", st.error().message}});
-        attempts_.erase(id);
+        // Named, not a braced temporary in the co_await: g++ 12 destroys such a temporary twice.
+        const HeldMessage held{outcome.quarantine_id, outcome.reason, outcome.rejected};
+        co_await hold(entry, held);
         co_return;
       }
       case sanitize::Outcome::Verdict::Failed:
-        retry_later(id);
+        if (failed_run(id, outcome.reason)) {
+          co_await hold_unsanitizable(entry);
+        } else {
+          retry_later(id);
+        }
         co_return;
     }
   }
@@ -267,9 +307,65 @@ awaitable<void> Scheduler::deliver_and_settle(SpoolEntry entry) {
     retry_later(id);
     co_return;
   }
-  attempts_.erase(id);
+  forget(id);
   auto st = co_await run_blocking(workers_, [&] { return spool_.remove(id); });
   if (!st) log::event("spool-error", {{"id", id}, {"error", st.error().message}});
+}
+
+awaitable<void> Scheduler::hold(const SpoolEntry& entry, const HeldMessage& held) {
+  // The notices are durable before the raw entry goes: a crash in between holds and notifies again
+  // (a duplicate notice), it never loses the word.
+  auto st = co_await run_blocking(workers_, [&] { return spool_hold_notices(entry, held); });
+  if (!st) {
+    log::event("notice-error", {{"id", entry.id}, {"error", st.error().message}});
+    retry_later(entry.id);
+    co_return;
+  }
+  forget(entry.id);
+  auto removed = co_await run_blocking(workers_, [&] { return spool_.remove(entry.id); });
+  if (!removed) log::event("spool-error", {{"id", entry.id}, {"error", removed.error().message}});
+}
+
+Status Scheduler::spool_hold_notices(const SpoolEntry& entry, const HeldMessage& held) {
+  // Runs on a worker. Each notice is its own entry through the normal delivery path (retries,
+  // delivery.tls, dead-letter on failure), and is audited against the quarantine entry it reports.
+  for (const auto& addressee : hold_notice_addressees(cfg_.quarantine, entry.rcpt_to)) {
+    auto notice_id = spool_.add(generated(cfg_, Route::NextHop, addressee.to,
+                                          make_hold_notice(entry, held, addressee, cfg_, new_spool_id(), now_unix())));
+    if (!notice_id) return notice_id.error();
+    log::event("notified", {{"id", entry.id}, {"quarantine_id", held.quarantine_id}, {"to", addressee.to},
+                            {"notice_id", *notice_id}});
+    // The notice is spooled either way; a failed audit append is logged, not retried into a second notice.
+    auto audited = quarantine_.audit("notified", {{"id", held.quarantine_id}, {"queue_id", entry.id},
+                                                  {"to", addressee.to}, {"notice_id", *notice_id}});
+    if (!audited) log::event("audit-error", {{"id", entry.id}, {"error", audited.error().message}});
+    enqueue(*notice_id);
+  }
+  return Ok{};
+}
+
+awaitable<void> Scheduler::hold_unsanitizable(const SpoolEntry& entry) {
+  // The pipeline failed sanitize.max_attempts times: the original goes to quarantine whole from here.
+  // Until the store takes it, it stays in the spool and this is retried (the pipeline is not).
+  const FailedRuns runs = failed_runs_[entry.id];
+  HeldMessage held{"", "sanitizer failed " + std::to_string(runs.count) + " times: " + runs.last, false};
+  auto qid = quarantine::QuarantineDb::new_id();
+  Status stored = Ok{};
+  if (qid) {
+    const sanitize::QuarantineRecord record = hold_record(entry, held.reason);
+    stored = co_await run_blocking(workers_, [&] { return quarantine_.put(entry.message, record, *qid); });
+  } else {
+    stored = qid.error();
+  }
+  if (!stored) {
+    log::event("quarantine-error", {{"id", entry.id}, {"error", stored.error().message}});
+    retry_later(entry.id);
+    co_return;
+  }
+  held.quarantine_id = *qid;
+  log::event("sanitize", {{"id", entry.id}, {"verdict", "quarantined"}, {"reason", held.reason},
+                          {"quarantine_id", held.quarantine_id}});
+  co_await hold(entry, held);
 }
 
 Status Scheduler::settle_failures(const SpoolEntry& entry, const std::vector<FailedRecipient>& failed) {
@@ -281,15 +377,8 @@ Status Scheduler::settle_failures(const SpoolEntry& entry, const std::vector<Fai
     if (auto st = write_dead_letter(entry, why); !st) return st;
     log::event("bounce", {{"id", entry.id}, {"result", "dead-letter"}, {"reason", why}});
   } else {
-    SpoolEntry dsn;
-    dsn.stage = Stage::Clean;
-    dsn.route = Route::Bounce;
-    dsn.arrival_unix = now_unix();
-    dsn.client_ip = "127.0.0.1";
-    dsn.helo = cfg_.smtp.hostname;
-    dsn.rcpt_to = {entry.mail_from};
-    dsn.message = make_dsn(entry, failed, cfg_.smtp.hostname, now_unix());
-    auto bid = spool_.add(std::move(dsn));
+    auto bid = spool_.add(generated(cfg_, Route::Bounce, entry.mail_from,
+                                    make_dsn(entry, failed, cfg_.smtp.hostname, now_unix())));
     if (!bid) return bid.error();
     log::event("bounce", {{"id", entry.id}, {"bounce_id", *bid}, {"to", entry.mail_from},
                           {"recipients", std::to_string(failed.size())}});

@@ -1,7 +1,8 @@
 // The queue manager: takes spooled messages through sanitize → deliver → retry → bounce.
 // A message leaves the spool only after every recipient got the next hop's 250, a durably spooled
-// bounce, or (null sender, failed bounces) a durable dead-letter copy. Runs on the event-loop
-// thread; sanitizing, fsync and maildir writes go to the worker pool.
+// bounce, or (null sender, failed bounces) a durable dead-letter copy; one held whole in quarantine
+// only once its hold notices are durably spooled. Runs on the event-loop thread; sanitizing, fsync
+// and maildir writes go to the worker pool.
 #pragma once
 
 #include "gateway/net.hpp"
@@ -13,6 +14,7 @@
 #include "config/config.hpp"
 #include "gateway/bounce.hpp"
 #include "gateway/delivery.hpp"
+#include "gateway/hold_notice.hpp"
 #include "gateway/spool.hpp"
 #include "quarantine/store.hpp"
 
@@ -37,7 +39,13 @@ class Scheduler {
                                                           const std::vector<std::string>& rcpts);
   Status settle_failures(const SpoolEntry& entry, const std::vector<FailedRecipient>& failed);
   Status write_dead_letter(const SpoolEntry& entry, const std::string& why);
+  awaitable<void> hold(const SpoolEntry& entry, const HeldMessage& held);
+  Status spool_hold_notices(const SpoolEntry& entry, const HeldMessage& held);
+  awaitable<void> hold_unsanitizable(const SpoolEntry& entry);
+  bool failed_run(const std::string& id, std::string why);
+  bool sanitizing_given_up(const std::string& id) const;
   void retry_later(const std::string& id);
+  void forget(const std::string& id);
 
   asio::io_context& io_;
   asio::thread_pool& workers_;
@@ -51,6 +59,13 @@ class Scheduler {
   // Touched only on the event-loop thread.
   std::deque<std::string> ready_;
   std::map<std::string, unsigned> attempts_;
+  // Runs that failed (verdict Failed, or an exception): past sanitize.max_attempts the original is
+  // held whole instead of being retried. In memory: a restart counts again from zero.
+  struct FailedRuns {
+    unsigned count = 0;
+    std::string last;
+  };
+  std::map<std::string, FailedRuns> failed_runs_;
   std::size_t active_ = 0;
   bool stopping_ = false;
   std::function<void()> on_stopped_;

@@ -197,8 +197,10 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
 
 awaitable<Expected<std::string>> Server::spool_message(const proto::Envelope& env, const std::string& msg) {
   // fsync blocks: run it on the blocking pool so one slow disk write never stalls other sessions.
+  // A throw there is a failed write like any other (451, the client retries): the session must
+  // still end through release(), or its connection slots would stay taken.
   auto now = static_cast<std::int64_t>(std::time(nullptr));
-  co_return co_await run_blocking(blocking_, [&] { return spool_.accept(env, msg, now); });
+  co_return co_await run_blocking_or_error(blocking_, [&] { return spool_.accept(env, msg, now); });
 }
 
 void Server::release(const std::string& ip, Conn* conn) {

@@ -102,21 +102,6 @@ std::optional<std::string> ambiguous_structure(std::string_view msg) {
   return end_field();
 }
 
-QuarantineRecord record(const MessageContext& ctx, const RebuiltHeaders& headers, std::string reason,
-                        std::vector<RemovedPart> parts) {
-  QuarantineRecord r;
-  r.queue_id = ctx.queue_id;
-  r.received_unix = ctx.received_unix;
-  r.client_ip = ctx.client_ip;
-  r.helo = ctx.helo;
-  r.mail_from = ctx.mail_from;
-  r.rcpt_to = ctx.rcpt_to;
-  r.subject = headers.subject;
-  r.message_id = headers.message_id;
-  r.reason = std::move(reason);
-  r.parts = std::move(parts);
-  return r;
-}
 
 // Nothing is delivered; the whole original is to be held.
 Outcome hold_whole(const Stop& stop, const Walk& walk, const RebuiltHeaders& headers, const MessageContext& ctx,
@@ -126,7 +111,7 @@ Outcome hold_whole(const Stop& stop, const Walk& walk, const RebuiltHeaders& hea
   out.reason = stop.reason;
   out.rejected = stop.rejected;
   // Parts decided before the stop are not listed: the record describes the message as a whole.
-  out.quarantine = record(ctx, headers, stop.reason, {});
+  out.quarantine = quarantine_record(ctx, headers, stop.reason, {});
   out.quarantine_id = ctx.quarantine_id;
   out.report_json = report_json({out, walk, ctx, policy, headers.notes, 0, start});
   return out;
@@ -146,7 +131,7 @@ Outcome run(std::string_view original, const MessageContext& ctx, const Policy& 
   if (!walk.held.empty()) {
     std::vector<RemovedPart> parts;
     for (const auto& h : walk.held) parts.push_back(h.part);
-    out.quarantine = record(ctx, headers,
+    out.quarantine = quarantine_record(ctx, headers,
                             replaced == 0 ? "parts removed" : removed == 0 ? "parts replaced" : "parts removed and replaced",
                             std::move(parts));
     out.quarantine_id = ctx.quarantine_id;
@@ -161,6 +146,22 @@ Outcome run(std::string_view original, const MessageContext& ctx, const Policy& 
 }
 
 }  // namespace
+
+QuarantineRecord quarantine_record(const MessageContext& ctx, const RebuiltHeaders& headers, std::string reason,
+                                   std::vector<RemovedPart> parts) {
+  QuarantineRecord r;
+  r.queue_id = ctx.queue_id;
+  r.received_unix = ctx.received_unix;
+  r.client_ip = ctx.client_ip;
+  r.helo = ctx.helo;
+  r.mail_from = ctx.mail_from;
+  r.rcpt_to = ctx.rcpt_to;
+  r.subject = headers.subject;
+  r.message_id = headers.message_id;
+  r.reason = std::move(reason);
+  r.parts = std::move(parts);
+  return r;
+}
 
 Outcome sanitize_message(std::string_view untrusted_message, const MessageContext& ctx, const Policy& policy) {
   // The data path carries no exceptions out: anything thrown below (mimetic, allocation) holds the

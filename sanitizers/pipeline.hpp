@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sanitizers/headers.hpp"
 #include "sanitizers/policy.hpp"
 #include "sanitizers/quarantine_record.hpp"
 
@@ -48,6 +49,12 @@ struct Outcome {
   bool rejected = false;
   std::string report_json;    // per-message report
 };
+
+// The record the quarantine keeps for a message held for `reason` (and the parts removed from it, if
+// any): envelope and arrival from `ctx`, Subject and Message-ID as rebuild_headers read them. The same
+// for the pipeline's holds and for those the gateway decides itself (the pipeline kept failing).
+QuarantineRecord quarantine_record(const MessageContext& ctx, const RebuiltHeaders& headers, std::string reason,
+                                   std::vector<RemovedPart> parts = {});
 
 Outcome sanitize_message(std::string_view untrusted_message, const MessageContext& ctx, const Policy& policy);
 

@@ -349,6 +349,43 @@ TEST_CASE("smtp.recipient_overshoot_limit: 0 (every excess recipient an error) u
         std::string::npos);
 }
 
+TEST_CASE("hold notices: who is told, from whom, whom to ask") {
+  using Notify = mugai::config::Quarantine::Notify;
+  const auto d = ok(kMinimal);
+  CHECK(d.quarantine.notify == Notify::Recipients);
+  CHECK(d.quarantine.notify_admin.empty());
+  CHECK(d.quarantine.postmaster == "postmaster@mx.example.lg.jp");  // follows smtp.hostname
+  CHECK(d.quarantine.contact == "メール管理者 / your mail administrator");
+  const auto c = ok(kMinimal, {"quarantine.notify=postmaster", "quarantine.notify_admin=sec@City.Example.LG.JP",
+                               "quarantine.postmaster=gate@city.example.lg.jp", "quarantine.contact=情報政策課 内線 1234"});
+  CHECK(c.quarantine.notify == Notify::Postmaster);
+  CHECK(c.quarantine.notify_admin == "sec@city.example.lg.jp");
+  CHECK(c.quarantine.postmaster == "gate@city.example.lg.jp");
+  CHECK(c.quarantine.contact == "情報政策課 内線 1234");
+  CHECK(ok(kMinimal, {"quarantine.notify=none"}).quarantine.notify == Notify::None);
+  CHECK(ok(kMinimal, {"quarantine.postmaster=\"\""}).quarantine.postmaster == "postmaster@mx.example.lg.jp");
+  CHECK(error_of(kMinimal, {"quarantine.notify=everyone"}) ==
+        "--set quarantine.notify=everyone: quarantine.notify: expected one of recipients|postmaster|none, got \"everyone\"");
+  CHECK(error_of(kMinimal, {"quarantine.notify_admin=admin"}).find("quarantine.notify_admin: expected an address like") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"quarantine.postmaster=\"a@b> SIZE=1\""}).find("quarantine.postmaster: expected an address") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"quarantine.contact=\"\""}).find("quarantine.contact: must not be empty") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"quarantine.contact=\"a\\nBcc: x\""}).find("quarantine.contact: must be one line") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"quarantine.contact=\"" + std::string(300, 'x') + "\""})
+            .find("quarantine.contact: must be at most 256 bytes") != std::string::npos);
+}
+
+TEST_CASE("sanitize.max_attempts: at least one run") {
+  CHECK(ok(kMinimal).sanitize_max_attempts == 3);
+  CHECK(ok(with("sanitize", "max_attempts = 1")).sanitize_max_attempts == 1);
+  CHECK(error_of(with("sanitize", "max_attempts = 0")) == "t.toml:8:16: sanitize.max_attempts: must be at least 1, got 0");
+  CHECK(error_of(kMinimal, {"sanitize.max_attempts=\"3\""}).find("sanitize.max_attempts: expected an integer") !=
+        std::string::npos);
+}
+
 TEST_CASE("--set overrides apply after the file, last one wins") {
   const auto text = with("smtp", "max_recipients = 50");
   CHECK(ok(text).smtp.limits.max_recipients == 50);
