@@ -459,7 +459,12 @@ void ServerSession::tls_started() {
 }
 
 void ServerSession::timed_out() {
-  reply(make_reply<ReplyKind::IdleTimeout>(config_.hostname));
+  if (state_ == State::Data) {
+    reply(make_reply<ReplyKind::DataTooSlow>(config_.hostname));
+    reset_transaction();
+  } else {
+    reply(make_reply<ReplyKind::CommandTimeout>(config_.hostname));
+  }
   state_ = State::Closing;
 }
 

@@ -81,7 +81,8 @@ class ServerSession {
   // clear after the STARTTLS command (CVE-2011-0411) and resets to the pre-EHLO state (RFC 3207 §4.2).
   void tls_started();
 
-  // The driver's idle deadline passed: emits 421 4.4.2 and the next process() returns Close.
+  // The driver's deadline passed (smtp.command_timeout, or in DATA smtp.min_data_rate): emits 421
+  // 4.4.2 saying which, drops a partial message, and the next process() returns Close.
   void timed_out();
   // Ends the session with `reply` (421/554), e.g. too many connections, a refused client network or
   // shutdown. Called before the greeting was taken, the reply replaces the 220 (RFC 5321 §3.1).

@@ -549,12 +549,14 @@ TEST_CASE("timeout and refusal close the session") {
     CHECK(c.s.process() == Action::Close);
     CHECK(c.s.take_output() == "421 4.4.2 mx.test.jp Error: timeout exceeded\r\n");
   }
-  SUBCASE("timed_out in DATA") {
+  SUBCASE("timed_out in DATA: the minimum-rate reply, and the partial message is never handed over") {
     Client c = in_data();
-    c.send("partial");
+    c.send("Subject: partial\r\n\r\npartial");
     c.s.timed_out();
-    CHECK(c.send("\r\n.\r\n") == "421 4.4.2 mx.test.jp Error: timeout exceeded\r\n");
+    CHECK(c.send("\r\n.\r\n") == "421 4.4.2 mx.test.jp Error: timeout exceeded: DATA below the minimum rate\r\n");
     CHECK(c.last == Action::Close);
+    CHECK(c.s.message().empty());
+    CHECK(c.s.envelope().rcpt_to.empty());
   }
   SUBCASE("refuse: the reply replaces the unsent greeting, and input is never processed") {
     ServerSession s(test_config(), "198.51.100.7");
