@@ -5,6 +5,7 @@
 
 #include "gateway/deadline.hpp"
 #include "gateway/log.hpp"
+#include "gateway/maildir.hpp"
 #include "gateway/scheduler.hpp"
 #include "proto/replies.hpp"
 
@@ -57,6 +58,7 @@ Server::Server(asio::io_context& io, asio::thread_pool& blocking, const config::
   session_cfg_.tls_available = tls_ != nullptr;
   session_cfg_.tls_required = cfg.smtp.tls_required;
   session_cfg_.accept_domains = cfg.smtp.accept_domains;
+  if (cfg.delivery.kind == config::Delivery::Kind::Maildir) session_cfg_.route_accepts = maildir_accepts;
   for (const auto& n : cfg.smtp.client_networks)
     if (auto net = parse_network(n)) networks_.push_back(*net);  // validated by config already
 }

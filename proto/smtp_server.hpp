@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,10 @@ struct ServerConfig {
   bool tls_available = false;  // advertise and accept STARTTLS
   bool tls_required = false;   // refuse MAIL with 530 5.7.0 until TLS is active
   std::vector<std::string> accept_domains;  // recipient domains (see recipient_allowed)
+  // Whether the delivery route can take a recipient ("local@domain" as stored in the envelope), asked
+  // after relay control; empty: every accepted recipient. The gateway hands over the check its
+  // delivery backend itself applies, so RCPT never says 250 to what delivery must refuse.
+  std::function<bool(std::string_view mailbox)> route_accepts;
 };
 
 // What the transaction carried; handed to the gateway when DATA completes.
