@@ -611,7 +611,8 @@ constexpr KeyRow kKeys[] = {
     {"smtp.recipient_overshoot_limit", false,
      [](Field& f, Config& c) { f.integer(c.smtp.limits.recipient_overshoot_limit, 0, kMaxCount); }},
     {"smtp.max_errors", false, [](Field& f, Config& c) { f.integer(c.smtp.limits.max_errors, 1, 1000); }},
-    {"smtp.idle_timeout", false, [](Field& f, Config& c) { f.duration(c.smtp.idle_timeout); }},
+    {"smtp.command_timeout", false, [](Field& f, Config& c) { f.duration(c.smtp.command_timeout); }},
+    {"smtp.min_data_rate", false, [](Field& f, Config& c) { f.integer(c.smtp.min_data_rate, 1, 1'000'000'000); }},
     {"smtp.max_connections", false, [](Field& f, Config& c) { f.integer(c.smtp.max_connections, 1, kMaxCount); }},
     {"smtp.max_connections_per_ip", false,
      [](Field& f, Config& c) { f.integer(c.smtp.max_connections_per_ip, 1, kMaxCount); }},
@@ -684,6 +685,17 @@ constexpr KeyRow kKeys[] = {
     {"sanitize.rules", false, apply_rules},
 };
 
+// Keys of earlier releases: naming one says what replaced it, instead of a bare "unknown key".
+struct RetiredKey {
+  std::string_view name;
+  std::string_view problem;
+};
+constexpr RetiredKey kRetiredKeys[] = {
+    {"smtp.idle_timeout",
+     "no longer exists: it restarted on every read, so a client sending a byte at a time never timed out; "
+     "use smtp.command_timeout (each command line within it of the previous reply) and smtp.min_data_rate (DATA)"},
+};
+
 const KeyRow* find_key(std::string_view name) {
   for (const auto& row : kKeys)
     if (row.name == name) return &row;
@@ -737,6 +749,13 @@ std::string suggest_key(std::string_view unknown) {
   return suggest_section(section_of(unknown));
 }
 
+// The problem with a key that is not in the schema.
+std::string unknown_key(std::string_view name) {
+  for (const auto& retired : kRetiredKeys)
+    if (retired.name == name) return std::string(retired.problem);
+  return "unknown key" + suggest_key(name);
+}
+
 
 class Loader {
  public:
@@ -764,7 +783,7 @@ class Loader {
       for (const auto& [key, value] : *table) {
         const std::string name = section_name + "." + std::string(key.str());
         if (find_key(name) == nullptr) {
-          problems_.add(in_file(source_, value.source().begin), name, "unknown key" + suggest_key(name));
+          problems_.add(in_file(source_, value.source().begin), name, unknown_key(name));
           continue;
         }
         entries_[name] = Entry{&value, in_file(source_, value.source().begin)};
@@ -778,7 +797,7 @@ class Loader {
     const auto eq = override_text.find('=');
     const std::string key = override_text.substr(0, eq);
     if (eq == std::string::npos) return problems_.add(where, key, "expected --set section.key=value");
-    if (find_key(key) == nullptr) return problems_.add(where, key, "unknown key" + suggest_key(key));
+    if (find_key(key) == nullptr) return problems_.add(where, key, unknown_key(key));
     const std::string_view value = std::string_view(override_text).substr(eq + 1);
     owned_.push_back(parse_override_value(value));
     entries_[key] = Entry{owned_.back().get("v"), where};

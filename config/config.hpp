@@ -31,7 +31,8 @@ struct Smtp {
   proto::ServerLimits limits;                  // smtp.max_message_size, max_command_line, max_text_line,
                                                // max_header_section, max_recipients,
                                                // recipient_overshoot_limit, max_errors
-  Seconds idle_timeout{300};                   // smtp.idle_timeout
+  Seconds command_timeout{300};                // smtp.command_timeout: each command line, from the last reply
+  std::uint64_t min_data_rate = 500;           // smtp.min_data_rate: bytes/s that extend DATA's deadline
   std::size_t max_connections = 2000;          // smtp.max_connections
   std::size_t max_connections_per_ip = 100;    // smtp.max_connections_per_ip
   std::vector<std::string> client_networks;    // smtp.client_networks CIDRs; empty = any client

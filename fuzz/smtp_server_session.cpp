@@ -74,6 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.tls_available = flags & 1;
   config.tls_required = flags & 2;
   config.accept_domains = {"example.org"};
+  // A route that cannot take some valid recipients (as the maildir refuses a '/'), so RCPT's 553 is reached.
+  config.route_accepts = [](std::string_view mailbox) { return mailbox.find('/') == std::string_view::npos; };
   // Small limits so the fuzzer reaches every limit path with short inputs.
   config.limits.max_command_line = 128;
   config.limits.max_text_line = 200;

@@ -174,8 +174,13 @@ std::string make_hold_notice(const SpoolEntry& original, const HeldMessage& held
 
 sanitize::QuarantineRecord hold_record(const SpoolEntry& entry, std::string reason) {
   // The pipeline's own record builder, so these entries list like its holds.
-  const sanitize::MessageContext ctx{entry.id,        {}, entry.client_ip, entry.helo,
-                                     entry.mail_from, entry.rcpt_to, entry.arrival_unix};
+  sanitize::MessageContext ctx;
+  ctx.queue_id = entry.id;
+  ctx.client_ip = entry.client_ip;
+  ctx.helo = entry.helo;
+  ctx.mail_from = entry.mail_from;
+  ctx.rcpt_to = entry.rcpt_to;
+  ctx.received_unix = entry.arrival_unix;
   return sanitize::quarantine_record(ctx, sanitize::rebuild_headers(sanitize::parse_header_block(entry.message)),
                                      std::move(reason));
 }

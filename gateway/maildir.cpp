@@ -16,14 +16,6 @@ namespace {
 
 constexpr std::size_t kMaxComponent = 255;  // NAME_MAX on every Linux file system we care about
 
-bool safe_component(std::string_view name) {
-  return !name.empty() && name.size() <= kMaxComponent && name.front() != '.' &&
-         std::none_of(name.begin(), name.end(), [](char c) {
-           auto u = static_cast<unsigned char>(c);
-           return c == '/' || u < 0x20 || u == 0x7f;
-         });
-}
-
 // The host part of a Maildir name; '/' and ':' are encoded as the Maildir spec asks.
 const std::string& maildir_host() {
   static const std::string host = [] {
@@ -56,9 +48,17 @@ std::string unique_name() {
 
 }  // namespace
 
+bool maildir_accepts(std::string_view rcpt) {
+  return !rcpt.empty() && rcpt.size() <= kMaxComponent && rcpt.front() != '.' &&
+         std::none_of(rcpt.begin(), rcpt.end(), [](char c) {
+           auto u = static_cast<unsigned char>(c);
+           return c == '/' || u < 0x20 || u == 0x7f;
+         });
+}
+
 Status deliver_maildir(const std::string& root, std::string_view rcpt, std::string_view message,
                        bool fsync) {
-  if (!safe_component(rcpt)) return Error{"recipient is not a safe maildir name: " + std::string(rcpt)};
+  if (!maildir_accepts(rcpt)) return Error{"recipient is not a safe maildir name: " + std::string(rcpt)};
   auto box = root + "/" + std::string(rcpt);
   for (const auto& dir : {box + "/tmp", box + "/new", box + "/cur"}) {  // parents as needed
     auto st = durable::make_dir(dir, fsync);

@@ -3,7 +3,9 @@
 // message durable before the 250 is written.
 #include "gateway/server.hpp"
 
+#include "gateway/deadline.hpp"
 #include "gateway/log.hpp"
+#include "gateway/maildir.hpp"
 #include "gateway/scheduler.hpp"
 #include "proto/replies.hpp"
 
@@ -56,6 +58,7 @@ Server::Server(asio::io_context& io, asio::thread_pool& blocking, const config::
   session_cfg_.tls_available = tls_ != nullptr;
   session_cfg_.tls_required = cfg.smtp.tls_required;
   session_cfg_.accept_domains = cfg.smtp.accept_domains;
+  if (cfg.delivery.kind == config::Delivery::Kind::Maildir) session_cfg_.route_accepts = maildir_accepts;
   for (const auto& n : cfg.smtp.client_networks)
     if (auto net = parse_network(n)) networks_.push_back(*net);  // validated by config already
 }
@@ -127,33 +130,45 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
   proto::ServerSession s(session_cfg_, ip);
   if (refusal) s.refuse(*refusal);
 
-  const auto io_limit = std::chrono::duration_cast<Clock::duration>(cfg_.smtp.idle_timeout);
+  // Reads share one deadline per command line (or per message, kept alive by smtp.min_data_rate),
+  // not one per read: a client trickling a byte at a time must not hold the session forever.
+  const auto command_timeout = std::chrono::duration_cast<Clock::duration>(cfg_.smtp.command_timeout);
+  SessionDeadline deadline(command_timeout, cfg_.smtp.min_data_rate, Clock::now());
   unsigned messages = 0;
   error_code ec;
   for (bool open = true; open;) {
     auto action = s.process();
     if (auto out = s.take_output(); !out.empty()) {
-      co_await conn->write(out, io_limit, ec);
+      co_await conn->write(out, command_timeout, ec);
       if (ec) break;
+      deadline.restart(Clock::now());
     }
     switch (action) {
       case proto::ServerSession::Action::NeedInput: {
-        if (s.in_data())
+        const bool in_data = s.in_data();
+        if (in_data)
           in_data_.insert(conn.get());
         else
           in_data_.erase(conn.get());
-        if (stopping_ && !s.in_data()) {
+        if (stopping_ && !in_data) {
           s.refuse(proto::make_reply<ReplyKind::ShuttingDown>(cfg_.smtp.hostname));
           break;
         }
-        auto bytes = co_await conn->read_some(io_limit, ec);
+        // A passed deadline is not read at all: a read racing its own expired timer could still win.
+        std::string_view bytes;
+        if (const auto left = deadline.remaining(Clock::now()); left > Clock::duration::zero())
+          bytes = co_await conn->read_some(left, ec);
+        else
+          ec = asio::error::timed_out;
         if (ec == asio::error::timed_out) {
+          log::event("timeout", {{"client", ip}, {"phase", in_data ? "data" : "command"}});
           s.timed_out();
         } else if (ec == asio::error::operation_aborted) {
           continue;  // shutdown interrupted an idle read: the loop answers 421
         } else if (ec) {
           open = false;
         } else {
+          if (in_data) deadline.data_received(bytes.size(), Clock::now());
           s.feed(bytes);
         }
         break;
@@ -166,6 +181,7 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
           open = false;
         } else {
           s.tls_started();
+          deadline.restart(Clock::now());  // the handshake had its own limit
         }
         break;
       }

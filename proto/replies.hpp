@@ -31,7 +31,8 @@ enum class ReplyKind : std::uint8_t {
   ShuttingDown,
   TooManyConnections,
   TooManyConnectionsFromIp,
-  IdleTimeout,
+  CommandTimeout,
+  DataTooSlow,
   TooManyErrors,
   LineTooLong,
   BareLineEndInCommand,
@@ -53,6 +54,7 @@ enum class ReplyKind : std::uint8_t {
   BadRecipient,
   RoutingRefused,
   RelayDenied,
+  MailboxNameNotAllowed,
   UnsupportedRcptParameter,
   TooManyRecipients,
   NoValidRecipients,
@@ -106,7 +108,8 @@ inline constexpr std::array<ReplyRow, static_cast<std::size_t>(ReplyKind::Count)
     {ReplyKind::ShuttingDown, 421, "4.3.2", "{} Service shutting down"},
     {ReplyKind::TooManyConnections, 421, "4.7.0", "{} Too many connections, try again later"},
     {ReplyKind::TooManyConnectionsFromIp, 421, "4.7.0", "{} Too many connections from your address"},
-    {ReplyKind::IdleTimeout, 421, "4.4.2", "{} Error: timeout exceeded"},
+    {ReplyKind::CommandTimeout, 421, "4.4.2", "{} Error: timeout exceeded"},
+    {ReplyKind::DataTooSlow, 421, "4.4.2", "{} Error: timeout exceeded: DATA below the minimum rate"},
     {ReplyKind::TooManyErrors, 421, "4.7.0", "{} Error: too many errors"},
     {ReplyKind::LineTooLong, 500, "5.5.2", "Error: line too long"},
     {ReplyKind::BareLineEndInCommand, 500, "5.5.2", "Syntax error: bare <CR> or <LF> in command"},
@@ -128,6 +131,10 @@ inline constexpr std::array<ReplyRow, static_cast<std::size_t>(ReplyKind::Count)
     {ReplyKind::BadRecipient, 501, "5.1.3", "{}"},
     {ReplyKind::RoutingRefused, 550, "5.7.1", "Relay access denied: {}"},
     {ReplyKind::RelayDenied, 550, "5.7.1", "<{}>: Relay access denied"},
+    // RFC 5321's 553 is "mailbox name not allowed", RFC 3463's X.1.3 "bad destination mailbox address
+    // syntax": the address is valid SMTP but not one the delivery route can name. Not 5.1.1 (no mailbox
+    // was looked up) and not 5.7.1 (no policy refused it).
+    {ReplyKind::MailboxNameNotAllowed, 553, "5.1.3", "<{}>: Recipient address rejected: mailbox name not allowed"},
     {ReplyKind::UnsupportedRcptParameter, 555, "5.5.4", "Unsupported RCPT parameter"},
     {ReplyKind::TooManyRecipients, 452, "4.5.3", "Error: too many recipients"},
     {ReplyKind::NoValidRecipients, 554, "5.5.1", "Error: no valid recipients"},

@@ -137,6 +137,9 @@ struct ServerCommands {
     if (!recipient_allowed(p.path.mailbox, s.config_.accept_domains)) {
       return make_reply<ReplyKind::RelayDenied>(p.path.mailbox.str());
     }
+    if (s.config_.route_accepts && !s.config_.route_accepts(p.path.mailbox.str())) {
+      return make_reply<ReplyKind::MailboxNameNotAllowed>(p.path.mailbox.str());
+    }
     return std::nullopt;
   }
   static void proceed_rcpt(ServerSession& s, const Parsed& p) {
@@ -459,7 +462,12 @@ void ServerSession::tls_started() {
 }
 
 void ServerSession::timed_out() {
-  reply(make_reply<ReplyKind::IdleTimeout>(config_.hostname));
+  if (state_ == State::Data) {
+    reply(make_reply<ReplyKind::DataTooSlow>(config_.hostname));
+    reset_transaction();
+  } else {
+    reply(make_reply<ReplyKind::CommandTimeout>(config_.hostname));
+  }
   state_ = State::Closing;
 }
 

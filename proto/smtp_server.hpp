@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,10 @@ struct ServerConfig {
   bool tls_available = false;  // advertise and accept STARTTLS
   bool tls_required = false;   // refuse MAIL with 530 5.7.0 until TLS is active
   std::vector<std::string> accept_domains;  // recipient domains (see recipient_allowed)
+  // Whether the delivery route can take a recipient ("local@domain" as stored in the envelope), asked
+  // after relay control; empty: every accepted recipient. The gateway hands over the check its
+  // delivery backend itself applies, so RCPT never says 250 to what delivery must refuse.
+  std::function<bool(std::string_view mailbox)> route_accepts;
 };
 
 // What the transaction carried; handed to the gateway when DATA completes.
@@ -81,7 +86,8 @@ class ServerSession {
   // clear after the STARTTLS command (CVE-2011-0411) and resets to the pre-EHLO state (RFC 3207 §4.2).
   void tls_started();
 
-  // The driver's idle deadline passed: emits 421 4.4.2 and the next process() returns Close.
+  // The driver's deadline passed (smtp.command_timeout, or in DATA smtp.min_data_rate): emits 421
+  // 4.4.2 saying which, drops a partial message, and the next process() returns Close.
   void timed_out();
   // Ends the session with `reply` (421/554), e.g. too many connections, a refused client network or
   // shutdown. Called before the greeting was taken, the reply replaces the 220 (RFC 5321 §3.1).

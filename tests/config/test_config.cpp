@@ -91,7 +91,8 @@ TEST_CASE("defaults fill every key not written") {
   CHECK(c.smtp.limits.max_command_line == 512);
   CHECK(c.smtp.limits.max_recipients == 100);
   CHECK(c.smtp.limits.recipient_overshoot_limit == 1000);
-  CHECK(c.smtp.idle_timeout == std::chrono::seconds(300));
+  CHECK(c.smtp.command_timeout == std::chrono::seconds(300));
+  CHECK(c.smtp.min_data_rate == 500);
   CHECK(c.smtp.client_networks.empty());
   CHECK(c.delivery.kind == mugai::config::Delivery::Kind::Smtp);
   CHECK(c.delivery.smtp_host.host == "192.0.2.1");
@@ -118,7 +119,7 @@ accept_domains = ["city.example.lg.jp"]
 max_message_size = "10MiB"
 max_header_section = "64KiB"
 max_text_line = 2048
-idle_timeout = "2m"
+command_timeout = "2m"
 tls_handshake_timeout = 45
 [delivery]
 next_hop = "smtp://192.0.2.1:25"
@@ -129,7 +130,7 @@ max_queue_lifetime = "3d"
   CHECK(c.smtp.limits.max_message_size == 10u * 1024 * 1024);
   CHECK(c.smtp.limits.max_header_section == 64u * 1024);
   CHECK(c.smtp.limits.max_text_line == 2048);
-  CHECK(c.smtp.idle_timeout == std::chrono::seconds(120));
+  CHECK(c.smtp.command_timeout == std::chrono::seconds(120));
   CHECK(c.smtp.tls_handshake_timeout == std::chrono::seconds(45));
   CHECK(c.delivery.retry_first == std::chrono::seconds(30));
   CHECK(c.delivery.retry_max == std::chrono::seconds(7200));
@@ -151,12 +152,32 @@ TEST_CASE("a bad size names file, line, column, key and the value") {
 }
 
 TEST_CASE("a bad duration is reported, zero included") {
-  CHECK(error_of(with("smtp", "idle_timeout = \"soon\"")).find("smtp.idle_timeout: expected a duration") !=
+  CHECK(error_of(with("smtp", "command_timeout = \"soon\"")).find("smtp.command_timeout: expected a duration") !=
         std::string::npos);
-  CHECK(error_of(with("smtp", "idle_timeout = \"5w\"")).find("smtp.idle_timeout") != std::string::npos);
-  CHECK(error_of(with("smtp", "idle_timeout = 0")).find("smtp.idle_timeout: must be at least 1s") !=
+  CHECK(error_of(with("smtp", "command_timeout = \"5w\"")).find("smtp.command_timeout") != std::string::npos);
+  CHECK(error_of(with("smtp", "command_timeout = 0")).find("smtp.command_timeout: must be at least 1s") !=
         std::string::npos);
-  CHECK(error_of(with("smtp", "idle_timeout = \"0s\"")).find("smtp.idle_timeout") != std::string::npos);
+  CHECK(error_of(with("smtp", "command_timeout = \"0s\"")).find("smtp.command_timeout") != std::string::npos);
+}
+
+TEST_CASE("smtp.min_data_rate: bytes per second, 1..10^9") {
+  CHECK(ok(with("smtp", "min_data_rate = 1")).smtp.min_data_rate == 1);
+  CHECK(ok(with("smtp", "min_data_rate = 1000000000")).smtp.min_data_rate == 1'000'000'000);
+  CHECK(error_of(with("smtp", "min_data_rate = 0")) == "t.toml:7:17: smtp.min_data_rate: must be at least 1, got 0");
+  CHECK(error_of(with("smtp", "min_data_rate = 1000000001")).find("smtp.min_data_rate: must be at most 1000000000") !=
+        std::string::npos);
+  CHECK(error_of(with("smtp", "min_data_rate = \"fast\"")).find("smtp.min_data_rate: expected an integer") !=
+        std::string::npos);
+}
+
+TEST_CASE("smtp.idle_timeout, retired, is refused with what replaced it, in a file and in --set") {
+  const auto in_file = error_of(with("smtp", "idle_timeout = \"5m\""));
+  CHECK(in_file.starts_with("t.toml:7:16: smtp.idle_timeout: no longer exists: "));
+  CHECK(in_file.find("smtp.command_timeout") != std::string::npos);
+  CHECK(in_file.find("smtp.min_data_rate") != std::string::npos);
+  CHECK(in_file.find("unknown key") == std::string::npos);
+  const auto in_override = error_of(kMinimal, {"smtp.idle_timeout=300"});
+  CHECK(in_override.starts_with("--set smtp.idle_timeout=300: smtp.idle_timeout: no longer exists: "));
 }
 
 TEST_CASE("every problem is reported, one line each") {

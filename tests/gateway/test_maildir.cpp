@@ -1,5 +1,6 @@
 // Tests of the maildir: delivery backend: one complete file in new/ per delivery, and recipients
-// that could escape the maildir root are refused before anything is created.
+// that could escape the maildir root are refused before anything is created, by the same predicate
+// the server asks at RCPT time.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -52,8 +53,11 @@ TEST_CASE("maildir: recipients that are not one safe path component are refused"
   for (const std::string& bad :
        {"../x"s, "a/b"s, ".hidden"s, ".."s, "."s, ""s, "a\nb"s, "a\0b"s, std::string(256, 'a')}) {
     CAPTURE(bad);
+    CHECK_FALSE(mugai::gateway::maildir_accepts(bad));
     CHECK_FALSE(mugai::gateway::deliver_maildir(root, bad, "m", false));
   }
+  CHECK(mugai::gateway::maildir_accepts("bob@city.example.lg.jp"));
+  CHECK(mugai::gateway::maildir_accepts(std::string(255, 'a')));
   CHECK_FALSE(fs::exists(root));
   CHECK_FALSE(fs::exists(tmp.path() + "/x"));
 }

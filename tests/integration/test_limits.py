@@ -1,7 +1,7 @@
 # Every configured limit crossed over the wire, with the reply the spec promises: message size
 # (SIZE= and actual), recipients (and the overshoot past which excess recipients count as errors),
-# command and text line length, header section, error count, idle timeout, connection counts (total
-# and per IP) and client networks.
+# command and text line length, header section, error count, command timeout (an idle session; the
+# trickling variants are in test_deadlines), connection counts (total and per IP) and client networks.
 import smtplib
 import time
 import unittest
@@ -30,7 +30,7 @@ class SessionLimitsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.gw = Gateway({"smtp.max_message_size": "10000", "smtp.max_recipients": "3",
                           "smtp.recipient_overshoot_limit": "5", "smtp.max_header_section": "4096",
-                          "smtp.max_errors": "3", "smtp.idle_timeout": '"2s"'}).start()
+                          "smtp.max_errors": "3", "smtp.command_timeout": '"2s"'}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -124,7 +124,7 @@ class SessionLimitsTest(unittest.TestCase):
             self.assertEqual(first_line(got[-1])[:9], "421 4.7.0")
             self.assertTrue(c.closed(), "connection must close after 421")
 
-    def test_idle_timeout(self):
+    def test_idle_session_times_out_at_command_timeout(self):
         with self.client() as c:
             c.reply()
             c.command("EHLO client.example.org")

@@ -212,6 +212,26 @@ TEST_CASE("RCPT TO") {
   }
 }
 
+TEST_CASE("RCPT: a recipient the delivery route cannot take is 553 5.1.3, after relay control") {
+  ServerConfig cfg = test_config();
+  std::vector<std::string> asked;
+  cfg.route_accepts = [&asked](std::string_view mailbox) {
+    asked.emplace_back(mailbox);
+    return mailbox.find('/') == std::string_view::npos;
+  };
+  Client c(cfg);
+  c.send(kEhlo);
+  c.send("MAIL FROM:<a@sender.example>\r\n");
+  CHECK(c.send("RCPT TO:<a/b@example.jp>\r\n") ==
+        "553 5.1.3 <a/b@example.jp>: Recipient address rejected: mailbox name not allowed\r\n");
+  CHECK(c.s.errors() == 1);
+  CHECK(c.send("RCPT TO:<a/b@other.example>\r\n").starts_with("550 5.7.1 "));
+  CHECK(c.send("RCPT TO:<b@EXAMPLE.JP>\r\n") == "250 2.1.5 Ok\r\n");
+  CHECK(c.s.envelope().rcpt_to == std::vector<std::string>{"b@example.jp"});
+  // Asked with the mailbox exactly as the envelope will carry it; never for a relay refusal.
+  CHECK(asked == std::vector<std::string>{"a/b@example.jp", "b@example.jp"});
+}
+
 TEST_CASE("excess recipients: 452 4.5.3 without an error up to the overshoot limit, then each counts") {
   const std::string too_many = "452 4.5.3 Error: too many recipients\r\n";
   ServerConfig cfg = test_config();
@@ -549,12 +569,14 @@ TEST_CASE("timeout and refusal close the session") {
     CHECK(c.s.process() == Action::Close);
     CHECK(c.s.take_output() == "421 4.4.2 mx.test.jp Error: timeout exceeded\r\n");
   }
-  SUBCASE("timed_out in DATA") {
+  SUBCASE("timed_out in DATA: the minimum-rate reply, and the partial message is never handed over") {
     Client c = in_data();
-    c.send("partial");
+    c.send("Subject: partial\r\n\r\npartial");
     c.s.timed_out();
-    CHECK(c.send("\r\n.\r\n") == "421 4.4.2 mx.test.jp Error: timeout exceeded\r\n");
+    CHECK(c.send("\r\n.\r\n") == "421 4.4.2 mx.test.jp Error: timeout exceeded: DATA below the minimum rate\r\n");
     CHECK(c.last == Action::Close);
+    CHECK(c.s.message().empty());
+    CHECK(c.s.envelope().rcpt_to.empty());
   }
   SUBCASE("refuse: the reply replaces the unsent greeting, and input is never processed") {
     ServerSession s(test_config(), "198.51.100.7");
