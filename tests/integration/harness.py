@@ -519,14 +519,17 @@ class GatewayCase(unittest.TestCase):
 
 class RelayToSinkCase(unittest.TestCase):
     """One gateway relaying to one sink, shared by every test of the class; OVERRIDES adds settings,
-    SINK_TLS makes the sink offer STARTTLS with a throwaway certificate."""
+    SINK_TLS makes the sink offer STARTTLS with a throwaway certificate, SINK_RCPT_REPLIES scripts its
+    RCPT replies (see Sink)."""
     OVERRIDES = {}
     SINK_TLS = False
+    SINK_RCPT_REPLIES = None
 
     @classmethod
     def setUpClass(cls):
         cls.sink_dir = tempfile.mkdtemp(prefix="mugai-sink-")
-        cls.sink = Sink(tls=make_cert(cls.sink_dir) if cls.SINK_TLS else None).start()
+        cls.sink = Sink(tls=make_cert(cls.sink_dir) if cls.SINK_TLS else None,
+                        rcpt_replies=cls.SINK_RCPT_REPLIES).start()
         sets = {"delivery.next_hop": smtp_hop(cls.sink.port)}
         sets.update(cls.OVERRIDES)
         cls.gw = Gateway(sets).start()
