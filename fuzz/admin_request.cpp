@@ -46,8 +46,7 @@ void check_response(const admin::Response& r, std::string_view line) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   mugai::fuzz::FuzzInput in(data, size);
-  const std::uint8_t flags = in.byte();
-  in.set_split(in.byte());
+  const std::uint8_t flags = in.flags_and_split();
   const std::string_view stream = in.rest();
   const std::size_t max = (flags & 1) ? admin::kMaxRequest : 16 + (flags >> 1);
 

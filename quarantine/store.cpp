@@ -676,13 +676,21 @@ Expected<std::vector<ReleaseRequest>> QuarantineDb::release_requests(const std::
   return out;
 }
 
+// Runs `step` in one write transaction under the mutex, committed when `step` succeeds.
+template <typename Step>
+auto QuarantineDb::in_write_tx(Step step) -> decltype(step()) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(db_);
+  if (auto st = tx.begun(); !st) return st.error();
+  auto result = step();
+  if (!result) return result;
+  if (auto st = tx.commit(); !st) return st.error();
+  return result;
+}
+
 Status QuarantineDb::request_release(const std::string& id, const std::vector<std::string>& rcpt_to,
                                      const std::string& reason, const Operator& by, const ReleaseRules& rules) {
-  std::vector<std::string> rcpts;
-  {
-    std::lock_guard lock(mu_);
-    WriteTx tx(db_);
-    if (auto st = tx.begun(); !st) return st;
+  auto rcpts = in_write_tx([&]() -> Expected<std::vector<std::string>> {
     auto e = get_locked(id);
     if (!e) return e.error();
     if (e->status != EntryStatus::Held) return not_held(*e);
@@ -694,24 +702,20 @@ Status QuarantineDb::request_release(const std::string& id, const std::vector<st
     }
     auto resolved = release_recipients(*e, rcpt_to, rules.to_others);
     if (!resolved) return resolved.error();
-    rcpts = std::move(*resolved);
     Stmt s(db_, "INSERT INTO release_requests(entry_id, requested_by, requested_unix, reason, rcpt_to, requested_uid) "
                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-    s.bind(1, id).bind(2, by.name).bind(3, now_unix()).bind(4, reason).bind(5, join_lines(rcpts)).bind(6, by.uid);
+    s.bind(1, id).bind(2, by.name).bind(3, now_unix()).bind(4, reason).bind(5, join_lines(*resolved)).bind(6, by.uid);
     if (s.step() != SQLITE_DONE) return db_error(db_, "cannot record the release request for " + id);
-    if (auto st = tx.commit(); !st) return st;
-  }
-  return audit(by, "release-requested", {{"id", id}, {"rcpt_to", join_lines(rcpts)}, {"reason", reason}});
+    return resolved;
+  });
+  if (!rcpts) return rcpts.error();
+  return audit(by, "release-requested", {{"id", id}, {"rcpt_to", join_lines(*rcpts)}, {"reason", reason}});
 }
 
 Expected<ReleaseClaim> QuarantineDb::approve(const std::string& id, const std::string& spool_id, const Operator& by,
                                              const ReleaseRules& rules) {
   ReleaseRequest req;
-  ReleaseClaim claim;
-  {
-    std::lock_guard lock(mu_);
-    WriteTx tx(db_);
-    if (auto st = tx.begun(); !st) return st.error();
+  auto claim = in_write_tx([&]() -> Expected<ReleaseClaim> {
     auto e = get_locked(id);
     if (!e) return e.error();
     if (e->status != EntryStatus::Held) return not_held(*e);
@@ -736,30 +740,22 @@ Expected<ReleaseClaim> QuarantineDb::approve(const std::string& id, const std::s
     // The request's recipients were checked when it was made; the rules may have changed since.
     ReleaseRules approved = rules;
     approved.requires_approval = false;
-    auto claimed = claim_locked(*e, req.rcpt_to, req.reason, spool_id, by, approved);
-    if (!claimed) return claimed.error();
-    claim = std::move(*claimed);
-    if (auto st = tx.commit(); !st) return st.error();
-  }
-  return announce(std::move(claim), &req);
+    return claim_locked(*e, req.rcpt_to, req.reason, spool_id, by, approved);
+  });
+  if (!claim) return claim.error();
+  return announce(std::move(*claim), &req);
 }
 
 Expected<ReleaseClaim> QuarantineDb::claim_release(const std::string& id, const std::vector<std::string>& rcpt_to,
                                                    const std::string& reason, const std::string& spool_id,
                                                    const Operator& by, const ReleaseRules& rules) {
-  ReleaseClaim claim;
-  {
-    std::lock_guard lock(mu_);
-    WriteTx tx(db_);
-    if (auto st = tx.begun(); !st) return st.error();
+  auto claim = in_write_tx([&]() -> Expected<ReleaseClaim> {
     auto e = get_locked(id);
     if (!e) return e.error();
-    auto claimed = claim_locked(*e, rcpt_to, reason, spool_id, by, rules);
-    if (!claimed) return claimed.error();
-    claim = std::move(*claimed);
-    if (auto st = tx.commit(); !st) return st.error();
-  }
-  return announce(std::move(claim), nullptr);
+    return claim_locked(*e, rcpt_to, reason, spool_id, by, rules);
+  });
+  if (!claim) return claim.error();
+  return announce(std::move(*claim), nullptr);
 }
 
 Expected<ReleaseClaim> QuarantineDb::claim_locked(const QuarantineEntry& e, const std::vector<std::string>& rcpt_to,
@@ -795,13 +791,9 @@ Expected<ReleaseClaim> QuarantineDb::announce(ReleaseClaim claim, const ReleaseR
                                        {"rcpt_to", join_lines(claim.rcpt_to)}, {"reason", claim.reason}});
   }
   if (st) return claim;
-  std::lock_guard lock(mu_);
-  WriteTx tx(db_);
-  if (auto begun = tx.begun(); !begun) return Error{st.error().message + "; and " + begun.error().message};
-  if (auto back = settle_locked(claim, EntryStatus::Held, ReleaseState::Abandoned); !back) {
+  if (auto back = in_write_tx([&] { return settle_locked(claim, EntryStatus::Held, ReleaseState::Abandoned); }); !back) {
     return Error{st.error().message + "; and " + claim.entry_id + " stays releasing: " + back.error().message};
   }
-  if (auto done = tx.commit(); !done) return Error{st.error().message + "; and " + done.error().message};
   return Error{st.error().message + " (nothing was released; " + claim.entry_id + " is held again)"};
 }
 
@@ -817,12 +809,8 @@ Status QuarantineDb::settle_locked(const ReleaseClaim& claim, EntryStatus to, Re
 }
 
 Status QuarantineDb::complete_release(const ReleaseClaim& claim, bool at_start) {
-  {
-    std::lock_guard lock(mu_);
-    WriteTx tx(db_);
-    if (auto st = tx.begun(); !st) return st;
-    if (auto st = settle_locked(claim, EntryStatus::Released, ReleaseState::Spooled); !st) return st;
-    if (auto st = tx.commit(); !st) return st;
+  if (auto st = in_write_tx([&] { return settle_locked(claim, EntryStatus::Released, ReleaseState::Spooled); }); !st) {
+    return st;
   }
   AuditFields fields{{"id", claim.entry_id}, {"spool_id", claim.spool_id}, {"rcpt_to", join_lines(claim.rcpt_to)},
                      {"reason", claim.reason}};
@@ -831,12 +819,8 @@ Status QuarantineDb::complete_release(const ReleaseClaim& claim, bool at_start) 
 }
 
 Status QuarantineDb::abandon_release(const ReleaseClaim& claim, const std::string& problem) {
-  {
-    std::lock_guard lock(mu_);
-    WriteTx tx(db_);
-    if (auto st = tx.begun(); !st) return st;
-    if (auto st = settle_locked(claim, EntryStatus::Held, ReleaseState::Abandoned); !st) return st;
-    if (auto st = tx.commit(); !st) return st;
+  if (auto st = in_write_tx([&] { return settle_locked(claim, EntryStatus::Held, ReleaseState::Abandoned); }); !st) {
+    return st;
   }
   return audit(claim.by, "release-abandoned", {{"id", claim.entry_id}, {"spool_id", claim.spool_id}, {"problem", problem}});
 }

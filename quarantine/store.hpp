@@ -169,6 +169,8 @@ class QuarantineDb final : public sanitize::QuarantineStore {
   QuarantineDb(StoreOptions options, sqlite3* db, std::string key, std::string audit_key);
   Status exec(const char* sql);
   Expected<QuarantineEntry> get_locked(const std::string& id);
+  template <typename Step>
+  auto in_write_tx(Step step) -> decltype(step());
   Status set_status_locked(const std::string& id, std::initializer_list<EntryStatus> from, EntryStatus to,
                            const std::string& reason, const Operator& by);
   Expected<ReleaseClaim> claim_locked(const QuarantineEntry& entry, const std::vector<std::string>& rcpt_to,
