@@ -301,8 +301,10 @@ int run_show(const Options& o) {
     j["headers"] = headers;
     j["release_requests"] = json::Value::array();
     for (const auto& r : *requests) {
-      j["release_requests"].push_back({{"requested_by", r.requested_by}, {"requested_unix", r.requested_unix},
-                                       {"reason", r.reason}, {"approved_by", r.approved_by},
+      j["release_requests"].push_back({{"requested_by", r.requested_by}, {"requested_uid", r.requested_uid},
+                                       {"requested_unix", r.requested_unix}, {"reason", r.reason},
+                                       {"rcpt_to", r.rcpt_to}, {"approved_by", r.approved_by},
+                                       {"approved_uid", r.approved_uid},
                                        {"approved_unix", r.approved_unix}});
     }
     print(json::dump(j) + "\n");

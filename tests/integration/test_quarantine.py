@@ -572,8 +572,11 @@ class TwoAccounts(QuarantineCase):
         self.assertEqual(len(got), 1)
         self.assertTrue(got[0].data.startswith(b"X-Mugai-Released-By: %s\r\n" % b.encode()))
         self.assertEqual(self.status(qid), "released")
-        mine = [(e["event"], e["operator"], e["uid"]) for e in self.events_of(qid)]
         ua, ub, uc = self.acc.uid(a), self.acc.uid(b), self.acc.uid(c)
+        request = self.ctl_json("quarantine", "show", qid)["release_requests"]
+        self.assertEqual([(r["requested_by"], r["requested_uid"], r["approved_by"], r["approved_uid"]) for r in request],
+                         [(a, ua, b, ub)])
+        mine = [(e["event"], e["operator"], e["uid"]) for e in self.events_of(qid)]
         for expected in (("release-requested", a, ua), ("approved", b, ub), ("releasing", b, ub), ("released", b, ub),
                          ("refused", a, ua), ("refused", c, uc)):
             self.assertIn(expected, mine)
