@@ -589,6 +589,32 @@ void apply_rules(Field& f, Config& c) {
   c.sanitize.rules = std::move(rules);
 }
 
+// A user or group name as useradd/groupadd take them (the portable subset).
+bool is_account_name(std::string_view s) {
+  if (s.empty() || s.size() > 32 || s.front() == '-' || s.front() == '.') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.';
+  });
+}
+
+void apply_approvers(Field& f, Config& c) {
+  std::vector<std::string> items;
+  if (!f.text_list(items)) return;
+  for (const auto& a : items) {
+    const std::string_view name = a.starts_with('@') ? std::string_view(a).substr(1) : std::string_view(a);
+    if (!is_account_name(name)) return f.fail("expected user names or \"@group\" names, got " + shown(a));
+  }
+  c.quarantine.approvers = std::move(items);
+}
+
+void apply_group(Field& f, std::string& out) {
+  std::string name;
+  if (!f.text(name)) return;
+  if (!name.empty() && !is_account_name(name)) return f.fail("expected a group name, got " + shown(name));
+  out = std::move(name);
+}
+
 struct KeyRow {
   std::string_view name;
   bool required;
@@ -649,12 +675,16 @@ constexpr KeyRow kKeys[] = {
     {"quarantine.purge_interval", false, [](Field& f, Config& c) { f.duration(c.quarantine.purge_interval, 0); }},
     {"quarantine.release_requires_approval", false,
      [](Field& f, Config& c) { f.flag(c.quarantine.release_requires_approval); }},
+    {"quarantine.approvers", false, apply_approvers},
+    {"quarantine.release_to_others", false, [](Field& f, Config& c) { f.flag(c.quarantine.release_to_others); }},
     {"quarantine.audit_log", false, [](Field& f, Config& c) { f.text(c.quarantine.audit_log); }},
     {"quarantine.audit_key_file", false, [](Field& f, Config& c) { f.text(c.quarantine.audit_key_file); }},
     {"quarantine.notify", false, [](Field& f, Config& c) { apply_choice(f, c.quarantine.notify, kNotifyModes); }},
     {"quarantine.notify_admin", false, [](Field& f, Config& c) { apply_mailbox(f, c.quarantine.notify_admin); }},
     {"quarantine.postmaster", false, [](Field& f, Config& c) { apply_mailbox(f, c.quarantine.postmaster); }},
     {"quarantine.contact", false, apply_contact},
+    {"admin.socket", false, [](Field& f, Config& c) { f.text(c.admin.socket); }},
+    {"admin.group", false, [](Field& f, Config& c) { apply_group(f, c.admin.group); }},
     {"log.format", false, [](Field& f, Config& c) { apply_choice(f, c.log.format, kLogFormats); }},
     {"log.file", false, [](Field& f, Config& c) { f.text(c.log.file); }},
     {"server.threads", false, [](Field& f, Config& c) { f.integer(c.server.threads, 0, 1024); }},
@@ -870,6 +900,12 @@ class Loader {
                     "sanitize.max_decoded_part (" + std::to_string(sl.max_decoded_part) +
                         ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
     }
+    if (valid("quarantine.approvers") && c.quarantine.release_requires_approval && c.quarantine.approvers.empty()) {
+      problems_.add(where("quarantine.release_requires_approval"), "quarantine.release_requires_approval",
+                    "needs quarantine.approvers (the user names or \"@group\" names who may request and approve "
+                    "releases)");
+    }
+    if (valid("admin.socket") && valid("quarantine.dir")) check_admin_socket(c);
     if (c.spool.key_file.empty()) c.spool.key_file = c.spool.dir + "/spool.key";
     // All artefacts of a message together are held to max_decoded_total, so a larger artefact could
     // never cross; the default follows a lower total instead of making a config that was valid invalid.
@@ -890,6 +926,26 @@ class Loader {
     }
   }
 
+  // Beside the quarantine by default: its parent exists wherever the gateway runs (the demo's var/, an
+  // /etc deployment's /var/lib/mugai/), and the quarantine directory itself is private to the gateway.
+  void check_admin_socket(Config& c) {
+    const bool derived = c.admin.socket.empty();
+    if (derived) {
+      std::string_view dir = c.quarantine.dir;
+      while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+      const auto slash = dir.rfind('/');
+      const std::string parent = slash == std::string_view::npos ? "." : std::string(dir.substr(0, slash));
+      c.admin.socket = parent + "/admin.sock";
+    }
+    constexpr std::size_t kMaxSocketPath = 107;  // sun_path holds 108 bytes with the NUL
+    if (c.admin.socket.size() > kMaxSocketPath) {
+      const auto key = derived ? "quarantine.dir" : "admin.socket";
+      problems_.add(where(key), key,
+                    "the admin socket " + shown(c.admin.socket) + " is longer than " + std::to_string(kMaxSocketPath) +
+                        " bytes (a Unix socket path limit)" + (derived ? ": set admin.socket" : ""));
+    }
+  }
+
   std::string source_;
   bool policy_only_;
   Problems problems_;
@@ -899,6 +955,14 @@ class Loader {
 };
 
 }  // namespace
+
+bool gateway_only(std::string_view key) {
+  // Prefixes: every key of [admin], and notification keys as they are added.
+  constexpr std::string_view kGatewayOnly[] = {"quarantine.release_requires_approval", "quarantine.approvers",
+                                               "quarantine.release_to_others", "quarantine.notify", "admin."};
+  return std::any_of(std::begin(kGatewayOnly), std::end(kGatewayOnly),
+                     [&](std::string_view k) { return key.starts_with(k); });
+}
 
 std::vector<std::string_view> known_keys() {
   std::vector<std::string_view> out;

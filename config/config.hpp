@@ -77,6 +77,8 @@ struct Quarantine {
   Seconds retention{90 * 24 * 3600};           // quarantine.retention: purge deadline per entry
   Seconds purge_interval{3600};                // quarantine.purge_interval: gateway's expiry sweep; 0 = off
   bool release_requires_approval = false;      // quarantine.release_requires_approval: two-person rule
+  std::vector<std::string> approvers;          // quarantine.approvers: user names and "@group" names
+  bool release_to_others = false;              // quarantine.release_to_others: --to beyond the original recipients
   std::string audit_log;                       // quarantine.audit_log; empty = <dir>/audit.log
   std::string audit_key_file;                  // quarantine.audit_key_file; empty = <dir>/audit.key
   // Who gets the notice when a message is held whole: each original recipient, the postmaster
@@ -86,6 +88,12 @@ struct Quarantine {
   std::string postmaster;                      // quarantine.postmaster (notices' From); filled in:
                                                // postmaster@<smtp.hostname> unless set
   std::string contact = "メール管理者 / your mail administrator";  // quarantine.contact: whom a notice says to ask
+};
+
+// The admin socket through which mugaictl's state-changing commands reach the gateway.
+struct Admin {
+  std::string socket;                          // admin.socket; "" in the file = <parent of quarantine.dir>/admin.sock
+  std::string group;                           // admin.group; "" = the gateway's own group
 };
 
 struct Log {
@@ -104,6 +112,7 @@ struct Config {
   Delivery delivery;
   Spool spool;
   Quarantine quarantine;
+  Admin admin;
   Log log;
   Server server;
   sanitize::Policy sanitize;  // [sanitize]: limits, output form, rules; the notice template already read
@@ -124,6 +133,10 @@ Expected<Config> load_string(std::string_view toml_text, std::string source_name
 // A policy file for `mugaictl sanitize --policy`: only a [sanitize] section, with the same keys,
 // validation and error format as in the gateway configuration.
 Expected<sanitize::Policy> load_policy_file(const std::string& path);
+
+// True for the security settings only the gateway's own configuration decides (the two-person rule,
+// approvers, notifications, where a release may go, the admin socket): `mugaictl --set` refuses them.
+bool gateway_only(std::string_view key);
 
 // Every "section.key" the loader accepts, in reference order; anything else in a file is an error.
 // The example file and the reference in config/README.md are checked against this list.

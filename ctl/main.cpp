@@ -3,6 +3,7 @@
 // 3 the message was quarantined as a whole. Errors go to stderr; only results go to stdout.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -48,7 +49,9 @@ constexpr Command kCommands[] = {
      "exit 3 when the whole message was quarantined or rejected",
      cmd_sanitize},
     {"quarantine", "list|show|export|release|request-release|approve|delete|purge|stats ...",
-     "review quarantined originals (隔離); `mugaictl quarantine` alone lists the subcommands", mugai::ctl::cmd_quarantine},
+     "review quarantined originals (隔離); `mugaictl quarantine` alone lists the subcommands;\n"
+     "release, request-release, approve, delete and purge are done by the running gateway, as your account",
+     mugai::ctl::cmd_quarantine},
     {"audit", "show [--since 2d] | verify", "show or verify the hash-chained quarantine audit trail",
      mugai::ctl::cmd_audit},
 };
@@ -203,7 +206,7 @@ int cmd_sanitize(Args args) {
   ctx.queue_id = "ctl" + std::to_string(ctx.received_unix) + "-" + std::to_string(getpid());
   ctx.gateway_hostname = config->smtp.hostname;
   auto opened = mugai::quarantine::QuarantineDb::open(
-      mugai::quarantine::store_options(*config, true, mugai::ctl::resolve_operator("")));
+      mugai::quarantine::store_options(*config, true, mugai::ctl::local_operator()));
   if (!opened) return fail(opened.error().message);
   auto quarantine_id = mugai::quarantine::QuarantineDb::new_id();
   if (!quarantine_id) return fail(quarantine_id.error().message);
@@ -239,8 +242,13 @@ int cmd_sanitize(Args args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::string_view> all(argv + 1, argv + argc);
-  if (all.empty()) return usage_error("missing COMMAND");
+  std::vector<std::string_view> all(argv + 1, argv + argc);
+  // `mugaictl --config F --set k=v quarantine ...`: options before the command belong to it, as if
+  // written after it.
+  std::size_t leading = 0;
+  while (leading + 1 < all.size() && (all[leading] == "--config" || all[leading] == "--set")) leading += 2;
+  std::rotate(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(leading), all.end());
+  if (all.empty() || leading == all.size()) return usage_error("missing COMMAND");
   const std::string_view name = all[0] == "--help" || all[0] == "-h" ? "help" : all[0];
   const Args rest = Args(all).subspan(1);
   for (const auto& c : kCommands)

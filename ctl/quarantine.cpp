@@ -1,9 +1,12 @@
 // `mugaictl quarantine list|show|export|release|request-release|approve|delete|purge|stats` and
-// `mugaictl audit show|verify`. Every action is recorded with the operator (--operator, else SUDO_USER,
-// else USER); bytes from the quarantine reach the terminal only through fit_columns()/safe_text(), and
-// an original that fails its integrity check is reported, never shown.
+// `mugaictl audit show|verify`. Reading commands open the quarantine directly; state-changing ones are
+// requests to the gateway over the admin socket, which performs them as the account running mugaictl.
+// Every action is audited under that account (uid and name); bytes from the quarantine reach the
+// terminal only through fit_columns()/safe_text(), and an original that fails its integrity check is
+// reported, never shown.
 #include "ctl/quarantine.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,23 +14,22 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/account.hpp"
+#include "common/durable_file.hpp"
 #include "common/hex.hpp"
+#include "common/json.hpp"
 #include "common/key_file.hpp"
 #include "config/config.hpp"
-#include "quarantine/audit.hpp"
-#include "gateway/delivery.hpp"
-#include "common/durable_file.hpp"
-#include "gateway/maildir.hpp"
-#include "quarantine/store.hpp"
+#include "ctl/admin_client.hpp"
 #include "ctl/text_width.hpp"
-#include "proto/smtp_client.hpp"
+#include "proto/admin.hpp"
+#include "quarantine/audit.hpp"
+#include "quarantine/store.hpp"
 #include "sanitizers/codec.hpp"
-#include "common/json.hpp"
 #include "sanitizers/mime.hpp"
 
 namespace mugai::ctl {
@@ -51,7 +53,6 @@ int fail(std::string_view message) {
 struct Options {
   std::string config_file;
   std::vector<std::string> sets;
-  std::string operator_name;
   bool json = false;
   std::string since, from, reason, status, limit, out, part, older_than;
   std::vector<std::string> to;  // repeatable --to: release recipients, or the list filter (one)
@@ -64,17 +65,17 @@ struct Flag {
 };
 
 constexpr Flag kFlags[] = {
-    {"--config", &Options::config_file}, {"--operator", &Options::operator_name}, {"--since", &Options::since},
-    {"--from", &Options::from},          {"--reason", &Options::reason},          {"--status", &Options::status},
-    {"--limit", &Options::limit},        {"--out", &Options::out},                {"--part", &Options::part},
-    {"--older-than", &Options::older_than}, {"--json", nullptr}, {"--set", nullptr}, {"--to", nullptr},
+    {"--config", &Options::config_file}, {"--since", &Options::since},  {"--from", &Options::from},
+    {"--reason", &Options::reason},      {"--status", &Options::status}, {"--limit", &Options::limit},
+    {"--out", &Options::out},            {"--part", &Options::part},     {"--older-than", &Options::older_than},
+    {"--json", nullptr},                 {"--set", nullptr},             {"--to", nullptr},
 };
 
-// `allowed` lists the flags (space separated) besides --config/--set/--operator/--json.
+// `allowed` lists the flags (space separated) besides --config/--set/--json.
 Expected<Options> parse_options(Args args, std::string_view allowed, std::size_t max_positional) {
   Options o;
   const auto is_allowed = [&](std::string_view flag) {
-    if (flag == "--config" || flag == "--set" || flag == "--operator" || flag == "--json") return true;
+    if (flag == "--config" || flag == "--set" || flag == "--json") return true;
     for (std::size_t start = 0; start < allowed.size();) {
       const auto end = std::min(allowed.find(' ', start), allowed.size());
       if (allowed.substr(start, end - start) == flag) return true;
@@ -88,6 +89,11 @@ Expected<Options> parse_options(Args args, std::string_view allowed, std::size_t
       if (o.positional.size() == max_positional) return Error{"unexpected argument '" + std::string(a) + "'"};
       o.positional.emplace_back(a);
       continue;
+    }
+    if (a == "--operator") {
+      const auto self = local_operator();
+      return Error{"--operator is gone: the operator is the account running mugaictl (" + self.name + ", uid " +
+                   std::to_string(self.uid) + "), as the gateway sees it; say more in --reason"};
     }
     const Flag* flag = nullptr;
     for (const auto& f : kFlags)
@@ -140,7 +146,15 @@ std::string safe_text(std::string_view s) {
   return fit_columns(s, display_width(s));
 }
 
+// The security settings are the gateway's to decide; mugaictl does not even pretend to override them.
 Expected<config::Config> load_config(const Options& o) {
+  for (const auto& set : o.sets) {
+    const std::string key = set.substr(0, set.find('='));
+    if (config::gateway_only(key)) {
+      return Error{"--set " + key + " is refused: a security setting comes only from the gateway's own "
+                   "configuration (the gateway decides, not the command line)"};
+    }
+  }
   return o.config_file.empty()
              ? config::load_string(config::embedded_default(), "<embedded default>", o.sets)
              : config::load_file(o.config_file, o.sets);
@@ -183,64 +197,28 @@ struct Session {
 Expected<Session> open_session(const Options& o) {
   auto cfg = load_config(o);
   if (!cfg) return cfg.error();
-  auto store = QuarantineDb::open(quarantine::store_options(*cfg, false, resolve_operator(o.operator_name)));
+  auto store = QuarantineDb::open(quarantine::store_options(*cfg, false, local_operator()));
   if (!store) return store.error();
   return Session{std::move(*cfg), std::move(*store)};
 }
 
-// ---- release delivery -------------------------------------------------------------------------
+// ---- state-changing commands: requests to the gateway ----------------------------------------
 
-std::string reply_text(const proto::Reply& r) {
-  std::string s = std::to_string(r.code);
-  if (!r.enhanced.empty()) s += " " + r.enhanced;
-  if (!r.lines.empty()) s += " " + r.lines.front();
-  return safe_text(s);
-}
-
-// One transaction through the gateway's own SMTP client, so a release meets the next hop exactly as
-// relayed mail does: the same deadlines and the same delivery.tls policy (STARTTLS included).
-Status deliver_smtp(const config::Config& cfg, const std::string& mail_from, const std::vector<std::string>& rcpts,
-                    const std::string& message) {
-  namespace asio = gateway::asio;
-  asio::io_context io;
-  gateway::SmtpDelivery next_hop(io, cfg, cfg.delivery.smtp_host, gateway::make_client_tls());
-  proto::TransactionResult result;
-  std::exception_ptr crashed;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        result = co_await next_hop.deliver(mail_from, rcpts, message);
-        next_hop.close_idle(gateway::Clock::duration::zero());  // QUIT is a courtesy; the result is known
-      },
-      [&](std::exception_ptr e) { crashed = e; });
-  io.run();
-  if (crashed) std::rethrow_exception(crashed);
-  // The caller names the next hop; this says what it answered.
-  const std::string final_reply = reply_text(result.reply);
-  std::string refused;  // recipients whose own reply says more than the final one
-  for (const auto& r : result.recipients) {
-    const std::string own = reply_text(r.reply);
-    if (!r.reply.positive() && (result.reply.positive() || own != final_reply)) {
-      refused += "\n  " + safe_text(r.rcpt) + ": " + own;
-    }
+// Sends `request` to the gateway (the one writer) and reports its answer: exit 0 when it was done.
+int ask(const Options& o, const proto::admin::Request& request) {
+  auto cfg = load_config(o);
+  if (!cfg) return fail(cfg.error().message);
+  auto response = ask_gateway(cfg->admin.socket, request);
+  if (!response) return fail(response.error().message);
+  if (!response->ok) return fail(safe_text(response->message));
+  if (o.json && request.action == proto::admin::Action::Purge) {
+    print(json::dump({{"expired", response->ids}}) + "\n");
+    return kOk;
   }
-  if (!result.reply.positive()) return Error{"not delivered: " + final_reply + refused};
-  if (!refused.empty()) return Error{"recipients refused:" + refused};
-  return Ok{};
-}
-
-Status deliver(const config::Config& cfg, const QuarantineEntry& e, const std::vector<std::string>& rcpts,
-               const std::string& operator_name, const std::string& original) {
-  // The header is on top so the recipient's MTA and the recipient see who let this through.
-  const std::string message = "X-Mugai-Released-By: " + safe_text(operator_name) + "\r\nX-Mugai-Quarantine-Id: " +
-                              e.id + "\r\n" + original;
-  if (cfg.delivery.kind == config::Delivery::Kind::Smtp) return deliver_smtp(cfg, e.record.mail_from, rcpts, message);
-  for (const auto& r : rcpts) {
-    if (auto st = gateway::deliver_maildir(cfg.delivery.maildir, r, message, cfg.spool.fsync); !st) {
-      return Error{"cannot deliver to " + safe_text(r) + ": " + st.error().message};
-    }
-  }
-  return Ok{};
+  std::string out = safe_text(response->message) + "\n";
+  for (const auto& id : response->ids) out += "  " + safe_text(id) + "\n";
+  print(out);
+  return kOk;
 }
 
 // ---- subcommands ------------------------------------------------------------------------------
@@ -258,7 +236,9 @@ int run_list(const Options& o) {
   f.reason = o.reason;
   if (!o.status.empty()) {
     f.status = quarantine::parse_status(o.status);
-    if (!f.status) return fail("--status expects held, released, deleted or expired, got '" + safe_text(o.status) + "'");
+    if (!f.status) {
+      return fail("--status expects held, releasing, released, deleted or expired, got '" + safe_text(o.status) + "'");
+    }
   }
   if (!o.limit.empty()) {
     char* end = nullptr;
@@ -321,8 +301,10 @@ int run_show(const Options& o) {
     j["headers"] = headers;
     j["release_requests"] = json::Value::array();
     for (const auto& r : *requests) {
-      j["release_requests"].push_back({{"requested_by", r.requested_by}, {"requested_unix", r.requested_unix},
-                                       {"reason", r.reason}, {"approved_by", r.approved_by},
+      j["release_requests"].push_back({{"requested_by", r.requested_by}, {"requested_uid", r.requested_uid},
+                                       {"requested_unix", r.requested_unix}, {"reason", r.reason},
+                                       {"rcpt_to", r.rcpt_to}, {"approved_by", r.approved_by},
+                                       {"approved_uid", r.approved_uid},
                                        {"approved_unix", r.approved_unix}});
     }
     print(json::dump(j) + "\n");
@@ -441,87 +423,26 @@ int run_export(const Options& o) {
   return kOk;
 }
 
-// Delivers the held original and marks it released; `rcpts` empty = the original recipients.
-int release_now(Session& s, const QuarantineEntry& e, std::vector<std::string> rcpts, const std::string& reason) {
-  if (rcpts.empty()) rcpts = e.record.rcpt_to;
-  if (rcpts.empty()) return fail(e.id + " has no envelope recipients (stored by `mugaictl sanitize`?): give --to ADDR");
-  if (e.status != EntryStatus::Held) {
-    return fail("quarantine entry " + e.id + " is " + std::string(quarantine::status_name(e.status)) + ", not held");
-  }
-  auto original = s.store->original(e);
-  if (!original) return fail(original.error().message);
-  if (auto st = deliver(s.cfg, e, rcpts, s.store->options().operator_name, *original); !st) {
-    return fail("cannot release " + e.id + " via " + s.cfg.delivery.next_hop + ": " + st.error().message);
-  }
-  if (auto st = s.store->mark_released(e.id, rcpts, reason); !st) {
-    return fail(e.id + " was delivered but not marked released: " + st.error().message);
-  }
-  std::string to;
-  for (const auto& r : rcpts) to += (to.empty() ? "" : ", ") + r;
-  std::printf("%s released to %s\n", e.id.c_str(), safe_text(to).c_str());
-  return kOk;
-}
-
 int run_release(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine release needs an ID");
   if (o.reason.empty()) return fail("quarantine release needs --reason TEXT (it is recorded)");
-  auto s = open_session(o);
-  if (!s) return fail(s.error().message);
-  auto e = s->store->get(o.positional[0]);
-  if (!e) return fail(e.error().message);
-  std::vector<std::string> rcpts = o.to;
-  if (s->cfg.quarantine.release_requires_approval) {
-    // Only an approved request may be delivered (e.g. a retry after a failed delivery at approve time).
-    auto requests = s->store->release_requests(e->id);
-    if (!requests) return fail(requests.error().message);
-    const quarantine::ReleaseRequest* approved = nullptr;
-    for (const auto& r : *requests)
-      if (!r.approved_by.empty()) approved = &r;
-    if (approved == nullptr) {
-      return fail("quarantine.release_requires_approval is set: " + e->id +
-                  " needs `quarantine request-release` by one operator and `quarantine approve` by another");
-    }
-    if (!o.to.empty()) return fail("--to cannot change the recipients of an approved release of " + e->id);
-    rcpts = approved->rcpt_to;
-  }
-  return release_now(*s, *e, std::move(rcpts), o.reason);
+  return ask(o, {proto::admin::Action::Release, o.positional[0], o.to, o.reason, {}});
 }
 
 int run_request_release(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine request-release needs an ID");
   if (o.reason.empty()) return fail("quarantine request-release needs --reason TEXT (it is recorded)");
-  auto s = open_session(o);
-  if (!s) return fail(s.error().message);
-  auto e = s->store->get(o.positional[0]);
-  if (!e) return fail(e.error().message);
-  if (auto st = s->store->request_release(e->id, o.to, o.reason); !st) return fail(st.error().message);
-  std::printf("release of %s requested by %s; another operator must approve it\n", e->id.c_str(),
-              safe_text(s->store->options().operator_name).c_str());
-  return kOk;
+  return ask(o, {proto::admin::Action::RequestRelease, o.positional[0], o.to, o.reason, {}});
 }
 
 int run_approve(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine approve needs an ID");
-  auto s = open_session(o);
-  if (!s) return fail(s.error().message);
-  auto e = s->store->get(o.positional[0]);
-  if (!e) return fail(e.error().message);
-  auto req = s->store->approve(e->id);
-  if (!req) return fail(req.error().message);
-  const int rc = release_now(*s, *e, req->rcpt_to, req->reason + " (approved by " + req->approved_by + ")");
-  if (rc != kOk) std::fprintf(stderr, "mugaictl: the approval is recorded; retry with `mugaictl quarantine release %s`\n", e->id.c_str());
-  return rc;
+  return ask(o, {proto::admin::Action::Approve, o.positional[0], {}, "", {}});
 }
 
 int run_delete(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine delete needs an ID");
-  auto s = open_session(o);
-  if (!s) return fail(s.error().message);
-  auto e = s->store->get(o.positional[0]);
-  if (!e) return fail(e.error().message);
-  if (auto st = s->store->remove(e->id, o.reason); !st) return fail(st.error().message);
-  std::printf("%s deleted\n", e->id.c_str());
-  return kOk;
+  return ask(o, {proto::admin::Action::Delete, o.positional[0], {}, o.reason, {}});
 }
 
 int run_purge(const Options& o) {
@@ -529,19 +450,9 @@ int run_purge(const Options& o) {
   if (!o.older_than.empty()) {
     auto age = parse_age("--older-than", o.older_than);
     if (!age) return fail(age.error().message);
-    older_than = now_unix() - *age;
+    older_than = *age;
   }
-  auto s = open_session(o);
-  if (!s) return fail(s.error().message);
-  auto ids = s->store->purge(now_unix(), older_than);
-  if (!ids) return fail(ids.error().message);
-  if (o.json) {
-    print(json::dump({{"expired", *ids}}) + "\n");
-  } else {
-    std::printf("%zu entr%s expired\n", ids->size(), ids->size() == 1 ? "y" : "ies");
-    for (const auto& id : *ids) std::printf("  %s\n", id.c_str());
-  }
-  return kOk;
+  return ask(o, {proto::admin::Action::Purge, "", {}, "", older_than});
 }
 
 int run_stats(const Options& o) {
@@ -574,7 +485,7 @@ int run_stats(const Options& o) {
 struct Subcommand {
   std::string_view name;
   std::string_view synopsis;
-  std::string_view flags;  // allowed besides --config/--set/--operator/--json
+  std::string_view flags;  // allowed besides --config/--set/--json
   std::size_t positional;
   int (*run)(const Options&);
 };
@@ -601,7 +512,7 @@ int run_audit_show(const Options& o) {
   }
   auto cfg = load_config(o);
   if (!cfg) return fail(cfg.error().message);
-  const auto path = quarantine::store_options(*cfg, false, "").audit_log;
+  const auto path = quarantine::store_options(*cfg, false, {}).audit_log;
   auto records = quarantine::read_audit(path, since);
   if (!records) return fail(records.error().message);
   std::string out;
@@ -626,7 +537,7 @@ int run_audit_show(const Options& o) {
 int run_audit_verify(const Options& o) {
   auto cfg = load_config(o);
   if (!cfg) return fail(cfg.error().message);
-  const auto options = quarantine::store_options(*cfg, false, "");
+  const auto options = quarantine::store_options(*cfg, false, {});
   auto key = keyfile::load(options.audit_key_file, "audit key file", false);
   if (!key) return fail(key.error().message + " (audit verify needs the key the records were keyed with)");
   auto anchor = quarantine::read_audit_anchor(cfg->quarantine.dir);
@@ -656,7 +567,8 @@ int dispatch(std::string_view group, const Subcommand (&table)[N], Args args) {
       std::fprintf(stderr, "  mugaictl %.*s %.*s %.*s\n", static_cast<int>(group.size()), group.data(),
                    static_cast<int>(c.name.size()), c.name.data(), static_cast<int>(c.synopsis.size()), c.synopsis.data());
     }
-    std::fprintf(stderr, "every subcommand also takes [--config FILE] [--set section.key=value]... [--operator NAME] [--json]\n");
+    std::fprintf(stderr, "every subcommand also takes [--config FILE] [--set section.key=value]... [--json]\n");
+    std::fprintf(stderr, "release, request-release, approve, delete and purge are done by the running gateway, as your account\n");
     return kUsage;
   };
   if (args.empty()) return usage("missing subcommand");
@@ -671,13 +583,9 @@ int dispatch(std::string_view group, const Subcommand (&table)[N], Args args) {
 
 }  // namespace
 
-std::string resolve_operator(const std::string& given) {
-  if (!given.empty()) return given;
-  for (const char* var : {"SUDO_USER", "USER"}) {
-    const char* v = std::getenv(var);
-    if (v != nullptr && *v != '\0') return v;
-  }
-  return "uid:" + std::to_string(::getuid());
+quarantine::Operator local_operator() {
+  const auto uid = static_cast<std::int64_t>(::getuid());
+  return {uid, account::user_name(uid)};
 }
 
 int cmd_quarantine(Args args) { return dispatch("quarantine", kQuarantine, args); }

@@ -6,12 +6,15 @@
 #include <string>
 #include <string_view>
 
+#include "quarantine/audit.hpp"
+
 namespace mugai::ctl {
 
 int cmd_quarantine(std::span<const std::string_view> args);
 int cmd_audit(std::span<const std::string_view> args);
 
-// The operator recorded in the audit trail: `given` (--operator), else $SUDO_USER, else $USER.
-std::string resolve_operator(const std::string& given);
+// The account running mugaictl, as the audit trail names it when mugaictl writes a record itself
+// (shown, exported, a sanitized message's quarantine); the gateway takes the same from the socket.
+quarantine::Operator local_operator();
 
 }  // namespace mugai::ctl

@@ -36,6 +36,14 @@ class FuzzInput {
     split_ = split;
     state_ = split;
   }
+
+  // The preamble of the targets that feed reads: a byte of the target's own flags, then the split
+  // seed. Returns the flags.
+  std::uint8_t flags_and_split() {
+    const std::uint8_t flags = byte();
+    set_split(byte());
+    return flags;
+  }
   bool empty() const { return rest_.empty(); }
   std::string_view rest() const { return rest_; }
 

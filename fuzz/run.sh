@@ -26,6 +26,7 @@ fi
 case $target in
   smtp_*) dict=smtp.dict ;;
   html_*) dict=html.dict ;;
+  admin_*) dict=admin.dict ;;
   config_*) dict= ;;
   *) dict=mime.dict ;;
 esac

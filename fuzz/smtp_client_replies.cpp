@@ -36,8 +36,7 @@ bool has_intermediate_reply(std::string_view replies) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   mugai::fuzz::FuzzInput in(data, size);
-  const std::uint8_t flags = in.byte();
-  in.set_split(in.byte());
+  const std::uint8_t flags = in.flags_and_split();
   const std::string_view replies = in.rest();
 
   mugai::proto::ClientConfig config;

@@ -65,8 +65,7 @@ void check_message(std::string_view m) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   mugai::fuzz::FuzzInput in(data, size);
-  const std::uint8_t flags = in.byte();
-  in.set_split(in.byte());
+  const std::uint8_t flags = in.flags_and_split();
   const std::string_view stream = in.rest();
 
   mugai::proto::ServerConfig config;

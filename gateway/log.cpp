@@ -19,6 +19,7 @@ namespace {
 std::mutex g_mu;
 Format g_format = Format::Text;
 int g_fd = STDERR_FILENO;
+Observer g_observer;  // written before other threads start, then only read
 
 
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
@@ -74,22 +75,7 @@ void put_text_value(std::string& out, std::string_view v) {
   out += '"';
 }
 
-}  // namespace
-
-bool init(Format format, const std::string& path) {
-  int fd = STDERR_FILENO;
-  if (!path.empty()) {
-    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) return false;
-  }
-  std::lock_guard lock(g_mu);
-  if (g_fd != STDERR_FILENO) ::close(g_fd);
-  g_fd = fd;
-  g_format = format;
-  return true;
-}
-
-void event(std::string_view name, std::initializer_list<Field> fields) {
+void write_line(std::string_view name, std::initializer_list<Field> fields) {
   std::string line;
   line.reserve(128);
   std::lock_guard lock(g_mu);
@@ -120,6 +106,28 @@ void event(std::string_view name, std::initializer_list<Field> fields) {
     if (n <= 0) return;  // nowhere left to report a logging failure
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
+}
+
+}  // namespace
+
+bool init(Format format, const std::string& path) {
+  int fd = STDERR_FILENO;
+  if (!path.empty()) {
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return false;
+  }
+  std::lock_guard lock(g_mu);
+  if (g_fd != STDERR_FILENO) ::close(g_fd);
+  g_fd = fd;
+  g_format = format;
+  return true;
+}
+
+void observe(Observer observer) { g_observer = std::move(observer); }
+
+void event(std::string_view name, std::initializer_list<Field> fields) {
+  write_line(name, fields);
+  if (g_observer) g_observer(name, fields);
 }
 
 }  // namespace mugai::log

@@ -1,6 +1,9 @@
 // mugai-gateway: the SMTP relay daemon. Loads and validates the config (embedded demo default when no
-// --config), recovers the spool, then serves until SIGTERM/SIGINT, which drains and exits 0.
+// --config), recovers the spool and settles interrupted quarantine releases, then serves SMTP and the
+// admin socket until SIGTERM/SIGINT, which drains and exits 0.
 #include <utility>
+
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -11,6 +14,8 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "gateway/admin.hpp"
+#include "gateway/admin_server.hpp"
 #include "gateway/log.hpp"
 #include "gateway/net.hpp"
 #include "gateway/scheduler.hpp"
@@ -32,7 +37,7 @@ mugai::gateway::awaitable<void> expire_quarantine(mugai::gateway::asio::thread_p
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     auto ids = co_await mugai::gateway::run_blocking_or_error(
-        pool, [&store] { return store.purge(std::time(nullptr), std::nullopt, /*audit_empty_run=*/false); });
+        pool, [&store] { return store.purge(std::time(nullptr), std::nullopt, store.self(), /*audit_empty_run=*/false); });
     if (!ids) {
       mugai::log::event("quarantine-purge-error", {{"error", ids.error().message}});
     } else if (!ids->empty()) {
@@ -75,7 +80,7 @@ int run(const mugai::config::Config& cfg) {
   unsigned workers = cfg.server.threads ? cfg.server.threads : 16 + 2 * std::thread::hardware_concurrency();
   asio::io_context io;
   asio::thread_pool pool(workers);
-  auto store_options = mugai::quarantine::store_options(cfg, true, "gateway");
+  auto store_options = mugai::quarantine::store_options(cfg, true, {::geteuid(), "gateway"});
   // Every audit record's hash also goes to the log target, so a copy kept off the host can check the chain.
   store_options.on_audit = [](std::string_view event, const mugai::quarantine::AuditHead& head) {
     mugai::log::event("audit", {{"record", event}, {"seq", std::to_string(head.seq)}, {"sha256", head.sha256}});
@@ -87,11 +92,31 @@ int run(const mugai::config::Config& cfg) {
   }
   Scheduler scheduler(io, pool, cfg, spool, **quarantine, make_client_tls());
   Server server(io, pool, cfg, spool, scheduler, server_tls);
+  auto access = Access::resolve(cfg);
+  if (!access) {
+    std::cerr << "mugai-gateway: " << access.error().message << "\n";
+    return 1;
+  }
+  AdminService admin(pool, cfg, **quarantine, spool, scheduler, *access);
+  // Before the scheduler sees the queue: releases a crash interrupted are settled first.
+  if (auto st = admin.recover(recovered); !st) {
+    std::cerr << "mugai-gateway: quarantine releases: " << st.error().message << "\n";
+    return 1;
+  }
+  AdminServer admin_server(io, pool, cfg, admin, access->group());
   if (auto st = server.listen(); !st) {
     std::cerr << "mugai-gateway: " << st.error().message << "\n";
     return 1;
   }
+  if (auto st = admin_server.listen(); !st) {
+    std::cerr << "mugai-gateway: " << st.error().message << "\n";
+    return 1;
+  }
+  mugai::log::observe([&admin](std::string_view name, std::initializer_list<mugai::log::Field> fields) {
+    admin.on_log_event(name, fields);
+  });
   server.start();
+  admin_server.start();
   scheduler.start(recovered);
   if (cfg.quarantine.purge_interval.count() > 0) {
     asio::co_spawn(io, expire_quarantine(pool, **quarantine, cfg.quarantine.purge_interval), asio::detached);
@@ -101,6 +126,7 @@ int run(const mugai::config::Config& cfg) {
   signals.async_wait([&](error_code ec, int sig) {
     if (ec) return;
     mugai::log::event("shutdown", {{"signal", sig == SIGTERM ? "TERM" : "INT"}, {"phase", "draining"}});
+    admin_server.shutdown();
     server.shutdown([&] {
       scheduler.stop([&] {
         mugai::log::event("shutdown", {{"phase", "done"}});
@@ -112,6 +138,7 @@ int run(const mugai::config::Config& cfg) {
   std::signal(SIGPIPE, SIG_IGN);
   io.run();
   pool.join();
+  mugai::log::observe(nullptr);  // nothing may reach `admin` once it is gone
   return 0;
 }
 

@@ -334,7 +334,7 @@ Expected<std::string> Spool::accept(const proto::Envelope& env, std::string_view
 }
 
 Expected<std::string> Spool::add(SpoolEntry entry) {
-  entry.id = new_spool_id();
+  if (entry.id.empty()) entry.id = new_spool_id();
   auto st = write_entry(dir_, fsync_, key_, entry, entry.message, Stage::Clean, false);
   if (!st) return st.error();
   return std::move(entry.id);

@@ -56,7 +56,9 @@ class Spool {
   // Writes a new Raw entry durably and returns its id (unique, sortable, filename-safe).
   Expected<std::string> accept(const proto::Envelope& env, std::string_view message,
                                std::int64_t now_unix);
-  // Writes a new entry (Clean stage, for bounces) durably; fills in entry.id and returns it.
+  // Writes a new entry (Clean stage: bounces, released originals) durably and returns its id: entry.id
+  // when the caller chose one with new_spool_id() (a release records it before spooling, so a crash in
+  // between can be told apart), else a new one. Never replaces an existing entry.
   Expected<std::string> add(SpoolEntry entry);
 
   // Adds the sanitized Clean form of the Raw entry `raw` durably; the raw file stays until remove().

@@ -99,8 +99,8 @@ std::string anchor_mac(std::string_view key, const AuditHead& head) {
 
 std::string_view AuditRecord::get(std::string_view key) const { return field(fields, key); }
 
-Expected<AuditHead> AuditLog::append(std::string_view event, std::string_view operator_name,
-                                     const AuditFields& fields, std::int64_t now_unix) const {
+Expected<AuditHead> AuditLog::append(std::string_view event, const Operator& by, const AuditFields& fields,
+                                     std::int64_t now_unix) const {
   const auto slash = path_.rfind('/');
   if (slash != std::string::npos && slash > 0) {
     if (auto st = durable::make_dir(path_.substr(0, slash), true); !st) return st.error();
@@ -123,7 +123,8 @@ Expected<AuditHead> AuditLog::append(std::string_view event, std::string_view op
   }
   const std::string torn = ends_with_newline ? "" : "\n";  // a torn last write stays a separate (bad) line
   json::Value record{{"seq", seq + 1}, {"unix", now_unix}, {"time", iso_time(now_unix)},
-                     {"event", event.substr(0, kMaxValue)}, {"operator", operator_name.substr(0, kMaxValue)}};
+                     {"event", event.substr(0, kMaxValue)}, {"operator", std::string_view(by.name).substr(0, kMaxValue)},
+                     {"uid", by.uid}};
   for (const auto& [k, v] : fields) record[std::string(std::string_view(k).substr(0, 64))] = std::string_view(v).substr(0, kMaxValue);
   record["prev"] = prev_line->empty() ? std::string(kGenesis) : hex::sha256(*prev_line);
   std::string line = json::dump(record);

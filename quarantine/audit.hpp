@@ -20,6 +20,13 @@ namespace mugai::quarantine {
 // Keys and values of one flat JSON object, in order; numbers are kept as their digits.
 using AuditFields = std::vector<std::pair<std::string, std::string>>;
 
+// Who a record names: an OS account, by uid and the name it had then (the gateway takes the uid from
+// the admin socket's peer credentials, never from what a client says).
+struct Operator {
+  std::int64_t uid = -1;
+  std::string name;
+};
+
 // The newest record: its sequence number and the SHA-256 of its line. The chain cannot vouch for its own
 // last record (nothing after it carries its hash), so the quarantine index keeps this as an anchor.
 struct AuditHead {
@@ -37,10 +44,10 @@ class AuditLog {
   // target, so a copy off the host can check the chain.
   AuditLog(std::string path, std::string key, std::function<void(std::string_view event, const AuditHead&)> on_append)
       : path_(std::move(path)), key_(std::move(key)), on_append_(std::move(on_append)) {}
-  // Appends {"seq":N,"unix":T,"time":"…Z","event":E,"operator":O, fields…, "prev":H, "mac":M}. Values
-  // longer than 4 KiB are cut, so a record always fits the tail window append() reads back.
+  // Appends {"seq":N,"unix":T,"time":"…Z","event":E,"operator":O,"uid":U, fields…, "prev":H, "mac":M}.
+  // Values longer than 4 KiB are cut, so a record always fits the tail window append() reads back.
   // Returns the head it wrote, its anchor tag included.
-  Expected<AuditHead> append(std::string_view event, std::string_view operator_name, const AuditFields& fields,
+  Expected<AuditHead> append(std::string_view event, const Operator& by, const AuditFields& fields,
                              std::int64_t now_unix) const;
   const std::string& path() const { return path_; }
 
@@ -52,7 +59,7 @@ class AuditLog {
 
 struct AuditRecord {
   std::size_t line = 0;  // 1-based
-  AuditFields fields;    // seq, unix, time, event, operator, …, prev
+  AuditFields fields;    // seq, unix, time, event, operator, uid, …, prev
   std::string text;      // the line as stored
   std::string_view get(std::string_view key) const;
 };

@@ -11,10 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <ctime>
 
+#include "common/ascii.hpp"
 #include "common/id.hpp"
 #include "common/key_file.hpp"
 #include "common/hex.hpp"
@@ -59,11 +61,24 @@ CREATE TABLE audit_anchor(one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER N
     R"sql(
 ALTER TABLE audit_anchor ADD COLUMN mac TEXT NOT NULL DEFAULT '';
 )sql",
+    // Schema 4: operators by uid (the two-person rule compares accounts, not typed names), and each
+    // release with the spool id of its copy, claimed before the copy is spooled.
+    R"sql(
+ALTER TABLE release_requests ADD COLUMN requested_uid INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE release_requests ADD COLUMN approved_uid INTEGER NOT NULL DEFAULT -1;
+CREATE TABLE releases(
+  number INTEGER PRIMARY KEY, entry_id TEXT NOT NULL REFERENCES entries(id), spool_id TEXT NOT NULL UNIQUE,
+  rcpt_to TEXT NOT NULL, reason TEXT NOT NULL, operator_uid INTEGER NOT NULL, operator_name TEXT NOT NULL,
+  claimed_unix INTEGER NOT NULL, state TEXT NOT NULL, settled_unix INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX releases_state ON releases(state);
+)sql",
 };
 
 constexpr std::int64_t kAuditAnchorSchema = 2;
 constexpr std::int64_t kKeyedAnchorSchema = 3;
 static_assert(std::size(kMigrations) >= kKeyedAnchorSchema);
+
+constexpr const char* kReleaseColumns = "number, entry_id, spool_id, rcpt_to, reason, operator_uid, operator_name";
 
 constexpr const char* kEntryColumns =
     "id, received_unix, stored_unix, queue_id, client_ip, helo, mail_from, rcpt_to, subject, message_id, reason, "
@@ -247,11 +262,54 @@ Expected<std::string> read_whole(const std::string& path, std::size_t expected_s
   return data;
 }
 
+// Errors of the status rules, worded once.
+Error not_held(const QuarantineEntry& e) {
+  return Error{"quarantine entry " + e.id + " is " + std::string(status_name(e.status)) + ", not held"};
+}
+
+Error not_an_approver(const Operator& by, std::string_view what) {
+  return Error{by.name + " (uid " + std::to_string(by.uid) + ") is not in quarantine.approvers and may not " +
+               std::string(what)};
+}
+
+std::string_view release_state_name(ReleaseState s) {
+  switch (s) {
+    case ReleaseState::Claimed: return "claimed";
+    case ReleaseState::Spooled: return "spooled";
+    case ReleaseState::Abandoned: return "abandoned";
+  }
+  return "claimed";
+}
+
+// Where a release goes: `wanted` (each once, compared case-insensitively) or, when empty, the original
+// recipients; an address that is not one of those only with `to_others`.
+Expected<std::vector<std::string>> release_recipients(const QuarantineEntry& e, const std::vector<std::string>& wanted,
+                                                      bool to_others) {
+  const auto& original = e.record.rcpt_to;
+  if (wanted.empty() && original.empty()) {
+    return Error{e.id + " has no envelope recipients (stored by `mugaictl sanitize`?): give --to ADDR"};
+  }
+  const auto among = [](const std::vector<std::string>& list, const std::string& a) {
+    return std::any_of(list.begin(), list.end(), [&](const std::string& b) { return ascii::iequals(a, b); });
+  };
+  std::vector<std::string> out;
+  for (const auto& r : wanted.empty() ? original : wanted) {
+    if (among(out, r)) continue;
+    if (!to_others && !among(original, r)) {
+      return Error{r + " is not a recipient of " + e.id +
+                   " (quarantine.release_to_others is off: a release goes only to the original recipients)"};
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view status_name(EntryStatus s) {
   switch (s) {
     case EntryStatus::Held: return "held";
+    case EntryStatus::Releasing: return "releasing";
     case EntryStatus::Released: return "released";
     case EntryStatus::Deleted: return "deleted";
     case EntryStatus::Expired: return "expired";
@@ -260,12 +318,13 @@ std::string_view status_name(EntryStatus s) {
 }
 
 std::optional<EntryStatus> parse_status(std::string_view name) {
-  for (const auto s : {EntryStatus::Held, EntryStatus::Released, EntryStatus::Deleted, EntryStatus::Expired})
+  for (const auto s : {EntryStatus::Held, EntryStatus::Releasing, EntryStatus::Released, EntryStatus::Deleted,
+                       EntryStatus::Expired})
     if (status_name(s) == name) return s;
   return std::nullopt;
 }
 
-StoreOptions store_options(const config::Config& cfg, bool create, std::string operator_name) {
+StoreOptions store_options(const config::Config& cfg, bool create, Operator self) {
   StoreOptions o;
   o.dir = cfg.quarantine.dir;
   o.key_file = cfg.quarantine.key_file.empty() ? o.dir + "/quarantine.key" : cfg.quarantine.key_file;
@@ -273,7 +332,7 @@ StoreOptions store_options(const config::Config& cfg, bool create, std::string o
   o.audit_key_file = cfg.quarantine.audit_key_file.empty() ? o.dir + "/audit.key" : cfg.quarantine.audit_key_file;
   o.retention = cfg.quarantine.retention;
   o.create = create;
-  o.operator_name = std::move(operator_name);
+  o.self = std::move(self);
   return o;
 }
 
@@ -444,8 +503,10 @@ Status QuarantineDb::put(std::string_view original, const sanitize::QuarantineRe
                           {"parts", std::to_string(record.parts.size())}});
 }
 
-Status QuarantineDb::audit(std::string_view event, const AuditFields& fields) {
-  auto head = audit_.append(event, options_.operator_name, fields, now_unix());
+Status QuarantineDb::audit(std::string_view event, const AuditFields& fields) { return audit(options_.self, event, fields); }
+
+Status QuarantineDb::audit(const Operator& by, std::string_view event, const AuditFields& fields) {
+  auto head = audit_.append(event, by, fields, now_unix());
   if (!head) return head.error();
   std::lock_guard lock(mu_);
   // The gateway and mugaictl may anchor in the other order than they appended: the newer record wins.
@@ -563,7 +624,7 @@ Expected<std::string> QuarantineDb::original(const QuarantineEntry& entry) {
 }
 
 Status QuarantineDb::set_status_locked(const std::string& id, std::initializer_list<EntryStatus> from, EntryStatus to,
-                                       const std::string& reason) {
+                                       const std::string& reason, const Operator& by) {
   auto e = get_locked(id);
   if (!e) return e.error();
   bool allowed = false;
@@ -576,7 +637,7 @@ Status QuarantineDb::set_status_locked(const std::string& id, std::initializer_l
     return Error{"quarantine entry " + id + " is " + std::string(status_name(e->status)) + ", not " + wanted};
   }
   Stmt s(db_, "UPDATE entries SET status = ?2, status_by = ?3, status_unix = ?4, status_reason = ?5 WHERE id = ?1");
-  s.bind(1, id).bind(2, status_name(to)).bind(3, options_.operator_name).bind(4, now_unix()).bind(5, reason);
+  s.bind(1, id).bind(2, status_name(to)).bind(3, by.name).bind(4, now_unix()).bind(5, reason);
   if (s.step() != SQLITE_DONE) return db_error(db_, "cannot update " + id);
   return Ok{};
 }
@@ -584,7 +645,7 @@ Status QuarantineDb::set_status_locked(const std::string& id, std::initializer_l
 Status QuarantineDb::drop_blob_if_unused_locked(const std::string& sha256) {
   WriteTx tx(db_);
   if (auto st = tx.begun(); !st) return st;
-  Stmt s(db_, "SELECT count(*) FROM entries WHERE sha256 = ?1 AND status IN ('held', 'released')");
+  Stmt s(db_, "SELECT count(*) FROM entries WHERE sha256 = ?1 AND status IN ('held', 'releasing', 'released')");
   s.bind(1, sha256);
   if (s.step() != SQLITE_ROW) return db_error(db_, "cannot count blob references");
   if (s.integer(0) == 0) {
@@ -597,90 +658,183 @@ Status QuarantineDb::drop_blob_if_unused_locked(const std::string& sha256) {
 
 Expected<std::vector<ReleaseRequest>> QuarantineDb::release_requests(const std::string& id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT number, entry_id, requested_by, requested_unix, reason, rcpt_to, approved_by, approved_unix "
-              "FROM release_requests WHERE entry_id = ?1 ORDER BY number");
+  Stmt s(db_, "SELECT number, entry_id, requested_by, requested_unix, reason, rcpt_to, approved_by, approved_unix, "
+              "requested_uid, approved_uid FROM release_requests WHERE entry_id = ?1 ORDER BY number");
   s.bind(1, id);
   std::vector<ReleaseRequest> out;
   int rc = 0;
   while ((rc = s.step()) == SQLITE_ROW) {
     out.push_back(ReleaseRequest{s.integer(0), s.text(1), s.text(2), s.integer(3), s.text(4), split_lines(s.text(5)),
-                                 s.text(6), s.integer(7)});
+                                 s.text(6), s.integer(7), s.integer(8), s.integer(9)});
   }
   if (rc != SQLITE_DONE) return db_error(db_, "cannot read release requests of " + id);
   return out;
 }
 
+// Runs `step` in one write transaction under the mutex, committed when `step` succeeds.
+template <typename Step>
+auto QuarantineDb::in_write_tx(Step step) -> decltype(step()) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(db_);
+  if (auto st = tx.begun(); !st) return st.error();
+  auto result = step();
+  if (!result) return result;
+  if (auto st = tx.commit(); !st) return st.error();
+  return result;
+}
+
 Status QuarantineDb::request_release(const std::string& id, const std::vector<std::string>& rcpt_to,
-                                     const std::string& reason) {
-  {
-    std::lock_guard lock(mu_);
-    WriteTx tx(db_);
-    if (auto st = tx.begun(); !st) return st;
+                                     const std::string& reason, const Operator& by, const ReleaseRules& rules) {
+  auto rcpts = in_write_tx([&]() -> Expected<std::vector<std::string>> {
     auto e = get_locked(id);
     if (!e) return e.error();
-    if (e->status != EntryStatus::Held) {
-      return Error{"quarantine entry " + id + " is " + std::string(status_name(e->status)) + ", not held"};
-    }
+    if (e->status != EntryStatus::Held) return not_held(*e);
+    if (!rules.operator_is_approver) return not_an_approver(by, "request a release");
     Stmt pending(db_, "SELECT requested_by FROM release_requests WHERE entry_id = ?1 AND approved_by = ''");
     pending.bind(1, id);
     if (pending.step() == SQLITE_ROW) {
       return Error{"quarantine entry " + id + " already has a pending release request by " + pending.text(0)};
     }
-    Stmt s(db_, "INSERT INTO release_requests(entry_id, requested_by, requested_unix, reason, rcpt_to) "
-                "VALUES(?1, ?2, ?3, ?4, ?5)");
-    s.bind(1, id).bind(2, options_.operator_name).bind(3, now_unix()).bind(4, reason).bind(5, join_lines(rcpt_to));
+    auto resolved = release_recipients(*e, rcpt_to, rules.to_others);
+    if (!resolved) return resolved.error();
+    Stmt s(db_, "INSERT INTO release_requests(entry_id, requested_by, requested_unix, reason, rcpt_to, requested_uid) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    s.bind(1, id).bind(2, by.name).bind(3, now_unix()).bind(4, reason).bind(5, join_lines(*resolved)).bind(6, by.uid);
     if (s.step() != SQLITE_DONE) return db_error(db_, "cannot record the release request for " + id);
-    if (auto st = tx.commit(); !st) return st;
-  }
-  return audit("release-requested", {{"id", id}, {"rcpt_to", join_lines(rcpt_to)}, {"reason", reason}});
+    return resolved;
+  });
+  if (!rcpts) return rcpts.error();
+  return audit(by, "release-requested", {{"id", id}, {"rcpt_to", join_lines(*rcpts)}, {"reason", reason}});
 }
 
-Expected<ReleaseRequest> QuarantineDb::approve(const std::string& id) {
+Expected<ReleaseClaim> QuarantineDb::approve(const std::string& id, const std::string& spool_id, const Operator& by,
+                                             const ReleaseRules& rules) {
   ReleaseRequest req;
-  {
-    std::lock_guard lock(mu_);
-    WriteTx tx(db_);
-    if (auto st = tx.begun(); !st) return st.error();
+  auto claim = in_write_tx([&]() -> Expected<ReleaseClaim> {
     auto e = get_locked(id);
     if (!e) return e.error();
-    if (e->status != EntryStatus::Held) {
-      return Error{"quarantine entry " + id + " is " + std::string(status_name(e->status)) + ", not held"};
-    }
-    Stmt s(db_, "SELECT number, requested_by, requested_unix, reason, rcpt_to FROM release_requests "
+    if (e->status != EntryStatus::Held) return not_held(*e);
+    Stmt s(db_, "SELECT number, requested_by, requested_unix, reason, rcpt_to, requested_uid FROM release_requests "
                 "WHERE entry_id = ?1 AND approved_by = ''");
     s.bind(1, id);
     if (s.step() != SQLITE_ROW) return Error{"quarantine entry " + id + " has no pending release request"};
-    req = ReleaseRequest{s.integer(0), id, s.text(1), s.integer(2), s.text(3), split_lines(s.text(4)), "", 0};
-    if (req.requested_by == options_.operator_name) {
-      return Error{"two-person rule: " + req.requested_by + " requested the release of " + id +
-                   " and cannot approve it; another operator must"};
+    req = ReleaseRequest{s.integer(0), id, s.text(1), s.integer(2), s.text(3), split_lines(s.text(4)), "", 0,
+                         s.integer(5), -1};
+    if (req.requested_uid < 0) {
+      return Error{"the release request for " + id + " by " + req.requested_by +
+                   " was made before operators were identified by account: request it again"};
     }
-    req.approved_by = options_.operator_name;
-    req.approved_unix = now_unix();
-    Stmt u(db_, "UPDATE release_requests SET approved_by = ?2, approved_unix = ?3 WHERE number = ?1");
-    u.bind(1, req.number).bind(2, req.approved_by).bind(3, req.approved_unix);
+    if (req.requested_uid == by.uid) {
+      return Error{"two-person rule: " + by.name + " (uid " + std::to_string(by.uid) + ") requested the release of " +
+                   id + " and cannot approve it; another approver must"};
+    }
+    if (!rules.operator_is_approver) return not_an_approver(by, "approve a release");
+    Stmt u(db_, "UPDATE release_requests SET approved_by = ?2, approved_unix = ?3, approved_uid = ?4 WHERE number = ?1");
+    u.bind(1, req.number).bind(2, by.name).bind(3, now_unix()).bind(4, by.uid);
     if (u.step() != SQLITE_DONE) return db_error(db_, "cannot record the approval for " + id);
-    if (auto st = tx.commit(); !st) return st.error();
-  }
-  if (auto st = audit("approved", {{"id", id}, {"requested_by", req.requested_by}, {"reason", req.reason}}); !st) {
-    return st.error();
-  }
-  return req;
+    // The request's recipients were checked when it was made; the rules may have changed since.
+    ReleaseRules approved = rules;
+    approved.requires_approval = false;
+    return claim_locked(*e, req.rcpt_to, req.reason, spool_id, by, approved);
+  });
+  if (!claim) return claim.error();
+  return announce(std::move(*claim), &req);
 }
 
-Status QuarantineDb::mark_released(const std::string& id, const std::vector<std::string>& rcpt_to,
-                                   const std::string& reason) {
-  {
-    std::lock_guard lock(mu_);
-    WriteTx tx(db_);
-    if (auto st = tx.begun(); !st) return st;
-    if (auto st = set_status_locked(id, {EntryStatus::Held}, EntryStatus::Released, reason); !st) return st;
-    if (auto st = tx.commit(); !st) return st;
-  }
-  return audit("released", {{"id", id}, {"rcpt_to", join_lines(rcpt_to)}, {"reason", reason}});
+Expected<ReleaseClaim> QuarantineDb::claim_release(const std::string& id, const std::vector<std::string>& rcpt_to,
+                                                   const std::string& reason, const std::string& spool_id,
+                                                   const Operator& by, const ReleaseRules& rules) {
+  auto claim = in_write_tx([&]() -> Expected<ReleaseClaim> {
+    auto e = get_locked(id);
+    if (!e) return e.error();
+    return claim_locked(*e, rcpt_to, reason, spool_id, by, rules);
+  });
+  if (!claim) return claim.error();
+  return announce(std::move(*claim), nullptr);
 }
 
-Status QuarantineDb::remove(const std::string& id, const std::string& reason) {
+Expected<ReleaseClaim> QuarantineDb::claim_locked(const QuarantineEntry& e, const std::vector<std::string>& rcpt_to,
+                                                  const std::string& reason, const std::string& spool_id,
+                                                  const Operator& by, const ReleaseRules& rules) {
+  if (e.status != EntryStatus::Held) return not_held(e);
+  if (rules.requires_approval) {
+    return Error{"quarantine.release_requires_approval is set: " + e.id +
+                 " needs `quarantine request-release` by one approver and `quarantine approve` by another"};
+  }
+  auto rcpts = release_recipients(e, rcpt_to, rules.to_others);
+  if (!rcpts) return rcpts.error();
+  if (auto st = set_status_locked(e.id, {EntryStatus::Held}, EntryStatus::Releasing, reason, by); !st) return st.error();
+  Stmt s(db_, "INSERT INTO releases(entry_id, spool_id, rcpt_to, reason, operator_uid, operator_name, claimed_unix, state) "
+              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  s.bind(1, e.id).bind(2, spool_id).bind(3, join_lines(*rcpts)).bind(4, reason).bind(5, by.uid).bind(6, by.name)
+      .bind(7, now_unix()).bind(8, release_state_name(ReleaseState::Claimed));
+  if (s.step() != SQLITE_DONE) return db_error(db_, "cannot record the release of " + e.id);
+  return ReleaseClaim{sqlite3_last_insert_rowid(db_), e.id, spool_id, std::move(*rcpts), reason, by};
+}
+
+// After the claim's commit: its records ("approved" first, for an approval), which must be written
+// before anything is spooled; when they cannot be, the claim is taken back.
+Expected<ReleaseClaim> QuarantineDb::announce(ReleaseClaim claim, const ReleaseRequest* approved) {
+  Status st = Ok{};
+  if (approved != nullptr) {
+    st = audit(claim.by, "approved", {{"id", claim.entry_id}, {"requested_by", approved->requested_by},
+                                      {"requested_uid", std::to_string(approved->requested_uid)},
+                                      {"reason", approved->reason}});
+  }
+  if (st) {
+    st = audit(claim.by, "releasing", {{"id", claim.entry_id}, {"spool_id", claim.spool_id},
+                                       {"rcpt_to", join_lines(claim.rcpt_to)}, {"reason", claim.reason}});
+  }
+  if (st) return claim;
+  if (auto back = in_write_tx([&] { return settle_locked(claim, EntryStatus::Held, ReleaseState::Abandoned); }); !back) {
+    return Error{st.error().message + "; and " + claim.entry_id + " stays releasing: " + back.error().message};
+  }
+  return Error{st.error().message + " (nothing was released; " + claim.entry_id + " is held again)"};
+}
+
+Status QuarantineDb::settle_locked(const ReleaseClaim& claim, EntryStatus to, ReleaseState state) {
+  if (auto st = set_status_locked(claim.entry_id, {EntryStatus::Releasing}, to, claim.reason, claim.by); !st) return st;
+  Stmt s(db_, "UPDATE releases SET state = ?2, settled_unix = ?3 WHERE number = ?1 AND state = ?4");
+  s.bind(1, claim.number).bind(2, release_state_name(state)).bind(3, now_unix())
+      .bind(4, release_state_name(ReleaseState::Claimed));
+  if (s.step() != SQLITE_DONE || sqlite3_changes(db_) != 1) {
+    return db_error(db_, "cannot settle the release of " + claim.entry_id);
+  }
+  return Ok{};
+}
+
+Status QuarantineDb::complete_release(const ReleaseClaim& claim, bool at_start) {
+  if (auto st = in_write_tx([&] { return settle_locked(claim, EntryStatus::Released, ReleaseState::Spooled); }); !st) {
+    return st;
+  }
+  AuditFields fields{{"id", claim.entry_id}, {"spool_id", claim.spool_id}, {"rcpt_to", join_lines(claim.rcpt_to)},
+                     {"reason", claim.reason}};
+  if (at_start) fields.emplace_back("settled", "at start: the copy was spooled before the gateway stopped");
+  return audit(claim.by, "released", fields);
+}
+
+Status QuarantineDb::abandon_release(const ReleaseClaim& claim, const std::string& problem) {
+  if (auto st = in_write_tx([&] { return settle_locked(claim, EntryStatus::Held, ReleaseState::Abandoned); }); !st) {
+    return st;
+  }
+  return audit(claim.by, "release-abandoned", {{"id", claim.entry_id}, {"spool_id", claim.spool_id}, {"problem", problem}});
+}
+
+Expected<std::vector<ReleaseClaim>> QuarantineDb::releases(ReleaseState state) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE state = ?1 ORDER BY number").c_str());
+  s.bind(1, release_state_name(state));
+  std::vector<ReleaseClaim> out;
+  int rc = 0;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    out.push_back(ReleaseClaim{s.integer(0), s.text(1), s.text(2), split_lines(s.text(3)), s.text(4),
+                               Operator{s.integer(5), s.text(6)}});
+  }
+  if (rc != SQLITE_DONE) return db_error(db_, "cannot read the releases");
+  return out;
+}
+
+Status QuarantineDb::remove(const std::string& id, const std::string& reason, const Operator& by) {
   std::string sha;
   {
     std::lock_guard lock(mu_);
@@ -689,18 +843,19 @@ Status QuarantineDb::remove(const std::string& id, const std::string& reason) {
     auto e = get_locked(id);
     if (!e) return e.error();
     sha = e->sha256;
-    if (auto st = set_status_locked(id, {EntryStatus::Held, EntryStatus::Released}, EntryStatus::Deleted, reason); !st) {
+    if (auto st = set_status_locked(id, {EntryStatus::Held, EntryStatus::Released}, EntryStatus::Deleted, reason, by);
+        !st) {
       return st;
     }
     if (auto st = tx.commit(); !st) return st;
   }
-  if (auto st = audit("deleted", {{"id", id}, {"reason", reason}}); !st) return st;
+  if (auto st = audit(by, "deleted", {{"id", id}, {"reason", reason}}); !st) return st;
   std::lock_guard lock(mu_);
   return drop_blob_if_unused_locked(sha);
 }
 
 Expected<std::vector<std::string>> QuarantineDb::purge(std::int64_t now, std::optional<std::int64_t> older_than_unix,
-                                                       bool audit_empty_run) {
+                                                       const Operator& by, bool audit_empty_run) {
   std::vector<std::pair<std::string, std::string>> expired;  // id, sha256
   {
     std::lock_guard lock(mu_);
@@ -714,7 +869,8 @@ Expected<std::vector<std::string>> QuarantineDb::purge(std::int64_t now, std::op
     if (rc != SQLITE_DONE) return db_error(db_, "cannot select expired entries");
     const std::string why = older_than_unix ? "older than the purge cutoff" : "retention deadline passed";
     for (const auto& [id, sha] : expired) {
-      if (auto st = set_status_locked(id, {EntryStatus::Held, EntryStatus::Released}, EntryStatus::Expired, why); !st) {
+      if (auto st = set_status_locked(id, {EntryStatus::Held, EntryStatus::Released}, EntryStatus::Expired, why, by);
+          !st) {
         return st.error();
       }
     }
@@ -722,7 +878,7 @@ Expected<std::vector<std::string>> QuarantineDb::purge(std::int64_t now, std::op
   }
   std::vector<std::string> ids;
   for (const auto& [id, sha] : expired) {
-    if (auto st = audit("expired", {{"id", id}}); !st) return st.error();
+    if (auto st = audit(by, "expired", {{"id", id}}); !st) return st.error();
     std::lock_guard lock(mu_);
     if (auto st = drop_blob_if_unused_locked(sha); !st) return st.error();
     ids.push_back(id);
@@ -730,7 +886,7 @@ Expected<std::vector<std::string>> QuarantineDb::purge(std::int64_t now, std::op
   if (ids.empty() && !audit_empty_run) return ids;
   AuditFields summary{{"count", std::to_string(ids.size())}};
   if (older_than_unix) summary.emplace_back("stored_before_unix", std::to_string(*older_than_unix));
-  if (auto st = audit("purged", summary); !st) return st.error();
+  if (auto st = audit(by, "purged", summary); !st) return st.error();
   return ids;
 }
 

@@ -24,7 +24,9 @@
 
 namespace mugai::quarantine {
 
-enum class EntryStatus { Held, Released, Deleted, Expired };
+// held → releasing (claimed: one release at a time) → released (its copy durably in the gateway's queue);
+// releasing → held when the copy was never spooled. held/released → deleted or expired.
+enum class EntryStatus { Held, Releasing, Released, Deleted, Expired };
 std::string_view status_name(EntryStatus s);
 std::optional<EntryStatus> parse_status(std::string_view name);
 
@@ -50,6 +52,27 @@ struct ReleaseRequest {
   std::vector<std::string> rcpt_to;  // empty = the original recipients
   std::string approved_by;           // empty while pending
   std::int64_t approved_unix = 0;
+  std::int64_t requested_uid = -1;   // -1: requested before identities were checked
+  std::int64_t approved_uid = -1;
+};
+
+// What the gateway's configuration says about releases, and whether the operator asking is one of
+// quarantine.approvers (the caller resolves that against the system's accounts and groups).
+struct ReleaseRules {
+  bool requires_approval = false;  // quarantine.release_requires_approval
+  bool to_others = false;          // quarantine.release_to_others
+  bool operator_is_approver = false;
+};
+
+// A release as the index records it: claimed (the entry is `releasing`), then spooled or abandoned.
+enum class ReleaseState { Claimed, Spooled, Abandoned };
+struct ReleaseClaim {
+  std::int64_t number = 0;
+  std::string entry_id;
+  std::string spool_id;              // chosen before the copy is spooled, so a crash can be told apart
+  std::vector<std::string> rcpt_to;  // never empty
+  std::string reason;
+  Operator by;
 };
 
 struct ListFilter {
@@ -78,10 +101,10 @@ struct StoreOptions {
   std::function<void(std::string_view event, const AuditHead&)> on_audit;
   std::chrono::seconds retention{90 * 24 * 3600};
   bool create = false;         // create the directory, index and key on first use (the gateway does)
-  std::string operator_name;   // recorded on every audit event this store writes
+  Operator self;               // recorded on the events this store performs for itself (stored, shown)
 };
 // Resolves the config's defaults (key file and audit log inside quarantine.dir).
-StoreOptions store_options(const config::Config& cfg, bool create, std::string operator_name);
+StoreOptions store_options(const config::Config& cfg, bool create, Operator self);
 
 // The keyed audit anchor and the entry count kept in the index of `quarantine_dir` (read-only; verify_audit
 // checks the anchor with the audit key). Empty when there is no index yet.
@@ -112,29 +135,55 @@ class QuarantineDb {
   Expected<QuarantineStats> stats(std::int64_t since_unix, std::size_t top);
   Expected<std::vector<ReleaseRequest>> release_requests(const std::string& id);
 
-  // Status changes; each checks the current status, names the id in its errors, and is audited.
-  Status request_release(const std::string& id, const std::vector<std::string>& rcpt_to, const std::string& reason);
-  // Two-person rule: the approver must differ from the requester. Returns the approved request.
-  Expected<ReleaseRequest> approve(const std::string& id);
-  Status mark_released(const std::string& id, const std::vector<std::string>& rcpt_to, const std::string& reason);
-  Status remove(const std::string& id, const std::string& reason);
+  // Status changes, each one write transaction: it checks the current status, names the id in its errors,
+  // and is audited under `by`. Recipients (`rcpt_to`, empty = the original ones) must be original
+  // recipients unless rules.to_others.
+  //
+  // The two-person rule, step one: an approver asks for the release of a held entry (one pending
+  // request at a time).
+  Status request_release(const std::string& id, const std::vector<std::string>& rcpt_to, const std::string& reason,
+                         const Operator& by, const ReleaseRules& rules);
+  // Step two: another approver (another uid than the requester's) approves; the approval and the claim
+  // of the release (held → releasing) are one transaction, so nothing else can release it meanwhile.
+  Expected<ReleaseClaim> approve(const std::string& id, const std::string& spool_id, const Operator& by,
+                                 const ReleaseRules& rules);
+  // A release without the two-person rule: held → releasing, audited ("releasing") before the caller
+  // spools anything. A second claim of the same entry fails: it is no longer held.
+  Expected<ReleaseClaim> claim_release(const std::string& id, const std::vector<std::string>& rcpt_to,
+                                       const std::string& reason, const std::string& spool_id, const Operator& by,
+                                       const ReleaseRules& rules);
+  // releasing → released once the copy is durably spooled (`at_start`: found spooled after a crash).
+  Status complete_release(const ReleaseClaim& claim, bool at_start);
+  // releasing → held: the copy was never spooled.
+  Status abandon_release(const ReleaseClaim& claim, const std::string& problem);
+  Expected<std::vector<ReleaseClaim>> releases(ReleaseState state);
+  Status remove(const std::string& id, const std::string& reason, const Operator& by);
   // Expires held/released entries past their retention deadline, or stored before `older_than_unix`
   // when given; their blobs go once nothing else references them. Returns the expired ids. Each
   // expiry is audited; the run itself too, unless it found nothing and `audit_empty_run` is false (the
   // gateway's periodic sweep, which would otherwise add a record an hour).
   Expected<std::vector<std::string>> purge(std::int64_t now_unix, std::optional<std::int64_t> older_than_unix,
-                                           bool audit_empty_run = true);
+                                           const Operator& by, bool audit_empty_run = true);
 
-  // Audits an event this store does not perform itself (shown, exported).
+  // Audits an event this store does not perform itself (shown, exported; refusals), as `self` or `by`.
   Status audit(std::string_view event, const AuditFields& fields);
+  Status audit(const Operator& by, std::string_view event, const AuditFields& fields);
   const StoreOptions& options() const { return options_; }
+  const Operator& self() const { return options_.self; }
 
  private:
   QuarantineDb(StoreOptions options, sqlite3* db, std::string key, std::string audit_key);
   Status exec(const char* sql);
   Expected<QuarantineEntry> get_locked(const std::string& id);
+  template <typename Step>
+  auto in_write_tx(Step step) -> decltype(step());
   Status set_status_locked(const std::string& id, std::initializer_list<EntryStatus> from, EntryStatus to,
-                           const std::string& reason);
+                           const std::string& reason, const Operator& by);
+  Expected<ReleaseClaim> claim_locked(const QuarantineEntry& entry, const std::vector<std::string>& rcpt_to,
+                                      const std::string& reason, const std::string& spool_id, const Operator& by,
+                                      const ReleaseRules& rules);
+  Status settle_locked(const ReleaseClaim& claim, EntryStatus to, ReleaseState state);
+  Expected<ReleaseClaim> announce(ReleaseClaim claim, const ReleaseRequest* approved);
   Status drop_blob_if_unused_locked(const std::string& sha256);
   std::string blob_path(const std::string& sha256) const;
 

@@ -358,6 +358,48 @@ TEST_CASE("log, spool, quarantine and server keys") {
         std::string::npos);
 }
 
+TEST_CASE("release rules and the admin socket: approvers validated, the socket beside the quarantine") {
+  const auto d = ok(kMinimal);
+  CHECK_FALSE(d.quarantine.release_requires_approval);
+  CHECK(d.quarantine.approvers.empty());
+  CHECK_FALSE(d.quarantine.release_to_others);
+  CHECK(d.admin.socket == "var/admin.sock");
+  CHECK(d.admin.group.empty());
+  CHECK(ok(kMinimal, {"quarantine.dir=/var/lib/mugai/quarantine/"}).admin.socket == "/var/lib/mugai/admin.sock");
+  CHECK(ok(kMinimal, {"quarantine.dir=quarantine"}).admin.socket == "./admin.sock");
+  CHECK(ok(kMinimal, {"admin.socket=/run/mugai/admin.sock"}).admin.socket == "/run/mugai/admin.sock");
+
+  const auto c = ok(with("quarantine", "release_requires_approval = true\napprovers = [\"alice\", \"@mugai-approvers\"]\n"
+                                       "release_to_others = true"));
+  CHECK(c.quarantine.approvers == std::vector<std::string>{"alice", "@mugai-approvers"});
+  CHECK(c.quarantine.release_to_others);
+  CHECK(error_of(with("quarantine", "release_requires_approval = true")) ==
+        "t.toml:8:29: quarantine.release_requires_approval: needs quarantine.approvers (the user names or \"@group\" "
+        "names who may request and approve releases)");
+  for (const char* bad : {"[\"\"]", "[\"@\"]", "[\"-rf\"]", "[\"al ice\"]", "[\"a/b\"]", "[1]"}) {
+    INFO(bad);
+    CHECK(error_of(kMinimal, {std::string("quarantine.approvers=") + bad}).find("quarantine.approvers: expected") !=
+          std::string::npos);
+  }
+  CHECK(error_of(kMinimal, {"admin.group=\"wheel staff\""}).find("admin.group: expected a group name") !=
+        std::string::npos);
+  const std::string deep(120, 'q');
+  CHECK(error_of(kMinimal, {"quarantine.dir=/" + deep + "/q"}).find("quarantine.dir: the admin socket") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"admin.socket=/" + deep}).find("admin.socket: the admin socket") != std::string::npos);
+}
+
+TEST_CASE("security settings are the gateway's: gateway_only() names them") {
+  using mugai::config::gateway_only;
+  for (const char* key : {"quarantine.release_requires_approval", "quarantine.approvers", "quarantine.release_to_others",
+                          "quarantine.notify_to", "admin.socket", "admin.group"}) {
+    CHECK_MESSAGE(gateway_only(key), key);
+  }
+  for (const char* key : {"quarantine.dir", "quarantine.retention", "spool.dir", "delivery.next_hop", "administrator"}) {
+    CHECK_FALSE_MESSAGE(gateway_only(key), key);
+  }
+}
+
 TEST_CASE("smtp.recipient_overshoot_limit: 0 (every excess recipient an error) up to 1000000") {
   CHECK(ok(with("smtp", "recipient_overshoot_limit = 0")).smtp.limits.recipient_overshoot_limit == 0);
   CHECK(ok(kMinimal, {"smtp.recipient_overshoot_limit=5"}).smtp.limits.recipient_overshoot_limit == 5);

@@ -103,6 +103,28 @@ TEST_CASE("spool: add() writes a clean bounce entry with a null sender") {
   CHECK(e->message == dsn.message);
 }
 
+TEST_CASE("spool: add() keeps an id chosen beforehand and never replaces an entry") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
+  REQUIRE(spool.open());
+  SpoolEntry release;
+  release.id = mugai::gateway::new_spool_id();
+  release.arrival_unix = 7;
+  release.mail_from = "sender@example.org";
+  release.rcpt_to = {"user@city.example.lg.jp"};
+  release.message = "X-Mugai-Released-By: alice\r\n\r\noriginal\r\n";
+  auto id = spool.add(release);
+  REQUIRE(id);
+  CHECK(*id == release.id);
+  CHECK(spool.list() == std::vector<std::string>{release.id});
+  release.message = "another\r\n";
+  CHECK_FALSE(spool.add(release));
+  auto e = spool.load(release.id);
+  REQUIRE(e);
+  CHECK(e->route == Route::NextHop);
+  CHECK(e->message == "X-Mugai-Released-By: alice\r\n\r\noriginal\r\n");
+}
+
 TEST_CASE("spool: envelope values with CR, LF or NUL are refused and nothing is queued") {
   mugai::test::TempDir tmp;
   Spool spool(tmp.path(), true, tmp.path() + "/spool.key");

@@ -519,14 +519,17 @@ class GatewayCase(unittest.TestCase):
 
 class RelayToSinkCase(unittest.TestCase):
     """One gateway relaying to one sink, shared by every test of the class; OVERRIDES adds settings,
-    SINK_TLS makes the sink offer STARTTLS with a throwaway certificate."""
+    SINK_TLS makes the sink offer STARTTLS with a throwaway certificate, SINK_RCPT_REPLIES scripts its
+    RCPT replies (see Sink)."""
     OVERRIDES = {}
     SINK_TLS = False
+    SINK_RCPT_REPLIES = None
 
     @classmethod
     def setUpClass(cls):
         cls.sink_dir = tempfile.mkdtemp(prefix="mugai-sink-")
-        cls.sink = Sink(tls=make_cert(cls.sink_dir) if cls.SINK_TLS else None).start()
+        cls.sink = Sink(tls=make_cert(cls.sink_dir) if cls.SINK_TLS else None,
+                        rcpt_replies=cls.SINK_RCPT_REPLIES).start()
         sets = {"delivery.next_hop": smtp_hop(cls.sink.port)}
         sets.update(cls.OVERRIDES)
         cls.gw = Gateway(sets).start()
@@ -633,6 +636,23 @@ def text_message(subject, body, mail_from=SENDER, to=RCPT):
             "Message-ID: <%s@example.org>\r\nMIME-Version: 1.0\r\n"
             "Content-Type: text/plain; charset=UTF-8\r\n\r\n%s\r\n"
             % (mail_from, to, subject, uuid.uuid4().hex, body)).encode()
+
+
+SECURITY_KEYS = ("quarantine.release_requires_approval", "quarantine.approvers", "quarantine.release_to_others",
+                 "quarantine.notify", "admin.")
+
+
+def run_ctl_args(gw, *args, user=None, sets=None):
+    """mugaictl's argv with the gateway's settings (but its security ones), as `user` (runuser) if given."""
+    argv = [MUGAICTL] + list(args)
+    for key, value in dict(gw.sets, **(sets or {})).items():
+        if not key.startswith(SECURITY_KEYS):
+            argv += ["--set", "%s=%s" % (key, value)]
+    return ["runuser", "-u", user, "--"] + argv if user else argv
+
+
+def run_ctl(gw, *args, user=None, sets=None):
+    return subprocess.run(run_ctl_args(gw, *args, user=user, sets=sets), capture_output=True, timeout=60, cwd=gw.workdir)
 
 
 def send_smtplib(port, message, mail_from=SENDER, rcpts=(RCPT,), timeout=30):

@@ -5,11 +5,10 @@
 import base64
 import json
 import os
-import subprocess
 import time
 import unittest
 
-from harness import (MUGAICTL, RCPT, SENDER, GatewayCase, files_under, send_smtplib, smtp_hop, text_message,
+from harness import (run_ctl, RCPT, SENDER, GatewayCase, files_under, send_smtplib, smtp_hop, text_message,
                      toml_string, token, wait_until)
 
 RCPT2 = "user2@demo.mugai.test"
@@ -44,10 +43,7 @@ class HoldNoticeCase(GatewayCase):
         return sink, self.gateway(dict(base, **sets))
 
     def ctl(self, gw, *args):
-        argv = [MUGAICTL] + list(args) + ["--operator", "tester"]
-        for key, value in gw.sets.items():
-            argv += ["--set", "%s=%s" % (key, value)]
-        return subprocess.run(argv, capture_output=True, timeout=60, cwd=gw.workdir)
+        return run_ctl(gw, *args)
 
     def ctl_json(self, gw, *args):
         res = self.ctl(gw, *args, "--json")

@@ -1,17 +1,23 @@
 # Quarantine review through the real binaries: a mail with an attachment goes in over SMTP, the notice
-# at the sink carries the quarantine id, `mugaictl quarantine show/export/release` work on it, the
-# original reaches a real sink, and `mugaictl audit verify` detects an edited line and a flipped blob byte.
+# at the sink carries the quarantine id, `mugaictl quarantine show/export` read it, and every change
+# (release, request-release, approve, delete, purge) goes through the running gateway's admin socket:
+# releases are claimed once and queued like relayed mail, operators are the accounts running mugaictl
+# (two system users for the two-person rule, when run as root), and `mugaictl audit verify` detects an
+# edited line and a flipped blob byte.
 import base64
+import grp
 import hashlib
 import json
 import os
+import pwd
 import sqlite3
 import stat
 import subprocess
 import time
 import unittest
 
-from harness import (MUGAICTL, RCPT, SENDER, RelayToSinkCase, Sink, send_smtplib, smtp_hop, token, wait_until)
+from harness import (run_ctl, run_ctl_args, RCPT, SENDER, Gateway, RelayToSinkCase, Sink, files_under, read_bytes, send_smtplib,
+                     smtp_hop, token, wait_until)
 
 ATTACHED = """From: Sender <sender@example.org>\r
 To: <user@demo.mugai.test>\r
@@ -41,6 +47,69 @@ def attached_message(tok):
     return ATTACHED.format(tok=tok, attachment=b64).encode(), secret
 
 
+# Settings only the gateway's own configuration decides; mugaictl refuses them on its command line.
+def spawn_ctl(gw, *args, user=None):
+    """run_ctl() without waiting: several at once race for the same entry."""
+    return subprocess.Popen(run_ctl_args(gw, *args, user=user), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=gw.workdir)
+
+
+class Accounts:
+    """System accounts for the identity tests (root only): A an approver by name and B through a group,
+    C only in admin.group, D in neither. Created once per run, removed by tearDownModule."""
+
+    def __init__(self):
+        tag = "mgt%d" % (os.getpid() % 100000)
+        self.admin_group, self.approver_group = tag + "adm", tag + "apr"
+        self.a, self.b, self.c, self.d = (tag + x for x in "abcd")
+        self.made_users, self.made_groups = [], []
+
+    def create(self):
+        for g in (self.admin_group, self.approver_group):
+            subprocess.run(["groupadd", g], check=True, capture_output=True)
+            self.made_groups.append(g)
+        primary = {self.a: self.admin_group, self.b: "nogroup", self.c: "nogroup", self.d: "nogroup"}
+        extra = {self.a: [], self.b: ["-G", self.admin_group + "," + self.approver_group],
+                 self.c: ["-G", self.admin_group], self.d: []}
+        for user in (self.a, self.b, self.c, self.d):
+            subprocess.run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-g", primary[user]] + extra[user] +
+                           [user], check=True, capture_output=True)
+            self.made_users.append(user)
+        return self
+
+    def uid(self, user):
+        return pwd.getpwnam(user).pw_uid
+
+    def remove(self):
+        for user in self.made_users:
+            subprocess.run(["userdel", user], capture_output=True)
+        for g in self.made_groups:
+            subprocess.run(["groupdel", g], capture_output=True)
+
+
+ACCOUNTS = None
+
+
+def accounts():
+    """The test accounts, or SkipTest when they cannot be made (not root, no useradd/runuser)."""
+    global ACCOUNTS
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("not root: the two-account tests need useradd and runuser (run the suite as root, as CI does)")
+    if ACCOUNTS is None:
+        made = Accounts()
+        try:
+            ACCOUNTS = made.create()
+        except (OSError, subprocess.CalledProcessError) as e:
+            made.remove()
+            raise unittest.SkipTest("cannot create test accounts: %s" % e)
+    return ACCOUNTS
+
+
+def tearDownModule():
+    if ACCOUNTS is not None:
+        ACCOUNTS.remove()
+
+
 class QuarantineCase(RelayToSinkCase):
     # Releases take the relay's path to the next hop, STARTTLS included: require it on both.
     BASE = {"delivery.tls": '"required"'}
@@ -51,23 +120,20 @@ class QuarantineCase(RelayToSinkCase):
         cls.OVERRIDES = dict(cls.BASE, **cls.OVERRIDES)
         super().setUpClass()
 
-    def ctl(self, *args, operator="tester", sets=None):
-        """mugaictl with the gateway's own settings (`sets` overrides some); returns the CompletedProcess."""
-        argv = [MUGAICTL] + list(args) + ["--operator", operator]
-        for key, value in dict(self.gw.sets, **(sets or {})).items():
-            argv += ["--set", "%s=%s" % (key, value)]
-        return subprocess.run(argv, capture_output=True, timeout=60, cwd=self.gw.workdir)
+    def ctl(self, *args, user=None, sets=None):
+        """mugaictl against this class's gateway; returns the CompletedProcess."""
+        return run_ctl(self.gw, *args, user=user, sets=sets)
 
     def ctl_json(self, *args, **kw):
         res = self.ctl(*args, "--json", **kw)
         self.assertEqual(res.returncode, 0, res.stderr.decode())
         return json.loads(res.stdout)
 
-    def quarantine_one(self):
+    def quarantine_one(self, rcpts=(RCPT,)):
         """Sends a mail with an attachment; returns (quarantine id, raw original, token)."""
         tok = token()
         raw, _secret = attached_message(tok)
-        send_smtplib(self.gw.port, raw)
+        send_smtplib(self.gw.port, raw, rcpts=rcpts)
         found = self.sink.wait_for("plain " + tok, 20)
         self.assertEqual(len(found), 1, self.gw.log_text()[-3000:])
         notice = found[0].message()
@@ -77,16 +143,44 @@ class QuarantineCase(RelayToSinkCase):
         return qid, raw, tok
 
     def released(self, tok):
-        """The released original at the sink (the one carrying the attachment bytes)."""
+        """The released originals at the sink (the ones carrying the attachment bytes)."""
         marker = "X-Mugai-Released-By"
-        got = [r for r in self.sink.find(tok) if marker.encode() in r.data]
-        return got
+        return [r for r in self.sink.find(tok) if marker.encode() in r.data]
+
+    def wait_released(self, tok, n=1, timeout=20):
+        """Waits for `n` released copies, then a little longer so that one more would show too."""
+        got = wait_until(lambda: len(self.released(tok)) >= n, timeout)
+        self.assertTrue(got, self.gw.log_text()[-3000:])
+        time.sleep(1)
+        return self.released(tok)
 
     def audit_events(self):
         return [json.loads(line) for line in self.ctl("audit", "show", "--json").stdout.splitlines()]
 
+    def events_of(self, qid, event=None):
+        return [e for e in self.audit_events() if e.get("id") == qid and event in (None, e["event"])]
+
+    def wait_audit(self, qid, event, timeout=20, **match):
+        """The audit records `event` of `qid` once one matching `match` is there (the gateway writes
+        delivery records as the queue reports them)."""
+        def found():
+            got = [e for e in self.events_of(qid, event) if all(e.get(k) == v for k, v in match.items())]
+            return got or None
+        got = wait_until(found, timeout, 0.2)
+        self.assertTrue(got, "no %s record %r for %s in %r" % (event, match, qid, self.events_of(qid)))
+        return got
+
     def audit_verify(self):
         return self.ctl("audit", "verify")
+
+    def assert_release_refused(self, qid, *args, because):
+        """`quarantine release QID --reason x ARGS` exits 1 naming `because`."""
+        res = self.ctl("quarantine", "release", qid, "--reason", "x", *args)
+        self.assertEqual(res.returncode, 1, res.stdout)
+        self.assertIn(because, res.stderr)
+
+    def status(self, qid):
+        return self.ctl_json("quarantine", "show", qid)["status"]
 
 
 class ReviewAndRelease(QuarantineCase):
@@ -100,6 +194,10 @@ class ReviewAndRelease(QuarantineCase):
         for name in ("index.sqlite", "index.sqlite-wal", "audit.log"):  # senders and subjects: owner only
             mode = stat.S_IMODE(os.stat(os.path.join(self.gw.quarantine_dir, name)).st_mode)
             self.assertEqual(mode, 0o600, name)
+        sock = os.stat(os.path.join(self.gw.workdir, "admin.sock"))
+        self.assertTrue(stat.S_ISSOCK(sock.st_mode))
+        self.assertEqual(stat.S_IMODE(sock.st_mode), 0o660)
+        self.assertEqual(sock.st_gid, os.getegid(), "admin.group defaults to the gateway's own group")
         entry = self.ctl_json("quarantine", "show", qid.lower())  # ids are read aloud: case is forgiven
         self.assertEqual(entry["status"], "held")
         self.assertEqual(entry["mail_from"], SENDER)
@@ -122,15 +220,18 @@ class ReviewAndRelease(QuarantineCase):
         self.assertNotEqual(again.returncode, 0, "export never overwrites")
         self.assertIn(b"export.eml", again.stderr)
 
-        res = self.ctl("quarantine", "release", qid, "--reason", "checked with the sender", operator="alice")
+        res = self.ctl("quarantine", "release", qid, "--reason", "checked with the sender")
         self.assertEqual(res.returncode, 0, res.stderr.decode())
-        got = self.released(tok)
+        self.assertIn(b"queued as", res.stdout)
+        me = pwd.getpwuid(os.getuid()).pw_name
+        got = self.wait_released(tok)
         self.assertEqual(len(got), 1, "released original did not arrive exactly once")
-        self.assertTrue(got[0].data.startswith(b"X-Mugai-Released-By: alice\r\n"), got[0].data[:200])
+        self.assertTrue(got[0].data.startswith(b"X-Mugai-Released-By: %s\r\n" % me.encode()), got[0].data[:200])
         self.assertTrue(got[0].tls, "the release went out over STARTTLS")
         self.assertIn(raw.split(b"\r\n\r\n", 1)[1], got[0].data, "the original, attachment included")
         self.assertEqual(got[0].rcpts, [RCPT])
-        self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "released")
+        self.assertEqual(got[0].mail_from, SENDER, "the envelope sender is the original's")
+        self.assertEqual(self.status(qid), "released")
         twice = self.ctl("quarantine", "release", qid, "--reason", "again")
         self.assertEqual(twice.returncode, 1)
         self.assertIn(b"released", twice.stderr)
@@ -138,12 +239,17 @@ class ReviewAndRelease(QuarantineCase):
         self.assertEqual(missing.returncode, 1)
         self.assertIn(b"ZZZZ-ZZZZ", missing.stderr)
 
+        self.wait_audit(qid, "release-delivery", result="sent", rcpt=RCPT)
         ok = self.audit_verify()
         self.assertEqual(ok.returncode, 0, ok.stderr.decode())
-        mine = [(e["event"], e["operator"]) for e in self.audit_events() if e.get("id") == qid]
-        self.assertEqual(mine[0], ("stored", "gateway"))
-        self.assertIn(("released", "alice"), mine)
-        self.assertIn(("exported", "tester"), mine)
+        mine = [(e["event"], e["operator"], e["uid"]) for e in self.events_of(qid)]
+        self.assertEqual(mine[0], ("stored", "gateway", os.geteuid()))
+        for event in ("releasing", "released", "exported"):
+            self.assertIn((event, me, os.getuid()), mine)
+        self.assertIn(("refused", me, os.getuid()), mine, "the second release is audited too")
+        released = self.events_of(qid, "released")
+        self.assertEqual(len(released), 1)
+        self.assertEqual(len(released[0]["spool_id"]), 16, released[0])
 
         # One flipped byte in the blob: reported and audited, never shown as valid.
         blobs = os.path.join(self.gw.quarantine_dir, "blobs", entry["sha256"])
@@ -158,14 +264,17 @@ class ReviewAndRelease(QuarantineCase):
         self.assertNotIn(b"payload.exe", bad.stdout)
         self.assertIn(("integrity-failed", qid), [(e["event"], e.get("id")) for e in self.audit_events()])
 
-        # One edited audit line: verify names it and fails.
+        # One edited audit line: verify names it and fails. (Put back: the class shares the log.)
         path = os.path.join(self.gw.quarantine_dir, "audit.log")
         with open(path, "rb") as f:
-            lines = f.read().split(b"\n")
+            original = f.read()
+        lines = original.split(b"\n")
         lines[1] = lines[1].replace(b'"operator":"', b'"operator":"x', 1)
         with open(path, "wb") as f:
             f.write(b"\n".join(lines))
         broken = self.audit_verify()
+        with open(path, "wb") as f:
+            f.write(original)
         self.assertEqual(broken.returncode, 1)
         self.assertIn(b"record 2", broken.stderr)
 
@@ -195,45 +304,267 @@ class ReviewAndRelease(QuarantineCase):
                 self.assertNotIn(hidden.encode(), shown.stdout, argv)
         self.assertIn(b"\\u2028", self.ctl("quarantine", "show", qid).stdout)
 
-    def test_release_to_a_hop_without_starttls_is_refused_and_the_original_stays_held(self):
+    def test_six_concurrent_releases_deliver_once(self):
         qid, _raw, tok = self.quarantine_one()
-        plain = Sink().start()
-        try:
-            res = self.ctl("quarantine", "release", qid, "--reason", "x", sets={"delivery.next_hop": smtp_hop(plain.port)})
+        procs = [spawn_ctl(self.gw, "quarantine", "release", qid, "--reason", "race %d" % n) for n in range(6)]
+        results = [(p.wait(60), p.stdout.read(), p.stderr.read()) for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        winners = [r for r in results if r[0] == 0]
+        self.assertEqual(len(winners), 1, results)
+        for rc, _out, err in results:
+            if rc != 0:
+                self.assertEqual(rc, 1, err)
+                self.assertRegex(err.decode(), "is (releasing|released), not held")
+        self.assertEqual(len(self.wait_released(tok)), 1, "exactly one delivery at the sink")
+        self.assertEqual(len(self.events_of(qid, "released")), 1)
+        self.assertEqual(len(self.events_of(qid, "releasing")), 1)
+        refused = self.events_of(qid, "refused")
+        self.assertEqual(len(refused), 5, "every losing attempt is audited")
+        self.assertEqual({e["action"] for e in refused}, {"release"})
+        self.assertEqual(self.status(qid), "released")
+        self.wait_audit(qid, "release-delivery", result="sent")
+        self.assertEqual(self.audit_verify().returncode, 0)
+
+    def test_security_settings_and_identity_cannot_come_from_the_command_line(self):
+        qid, _raw, tok = self.quarantine_one()
+        for key, value in (("quarantine.release_requires_approval", "false"), ("quarantine.approvers", '["me"]'),
+                           ("quarantine.release_to_others", "true"), ("admin.socket", '"/tmp/elsewhere.sock"')):
+            # As the issue wrote it: the --set before the command.
+            argv = run_ctl_args(self.gw, "quarantine", "release", qid, "--reason", "x")
+            argv[1:1] = ["--set", "%s=%s" % (key, value)]
+            res = subprocess.run(argv, capture_output=True, timeout=60, cwd=self.gw.workdir)
             self.assertEqual(res.returncode, 1, res.stdout)
-            self.assertIn(b"TLS required but not offered", res.stderr)
-            self.assertIn(qid.encode(), res.stderr)
-            self.assertEqual(plain.find(tok), [], "nothing crossed in clear")
-        finally:
-            plain.stop()
-        self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "held")
+            self.assertIn(("--set %s is refused" % key).encode(), res.stderr)
+            self.assertIn(b"gateway", res.stderr)
+        spoofed = self.ctl("quarantine", "release", qid, "--reason", "x", "--operator", "alice")  # a usage error
+        self.assertEqual(spoofed.returncode, 2)
+        self.assertIn(b"--operator is gone", spoofed.stderr)
+        self.assertEqual(self.status(qid), "held")
+        self.assertEqual(self.released(tok), [])
 
-
-class TwoPersonRule(QuarantineCase):
-    OVERRIDES = {"quarantine.release_requires_approval": "true"}
-
-    def test_requester_cannot_approve(self):
-        qid, raw, tok = self.quarantine_one()
-        direct = self.ctl("quarantine", "release", qid, "--reason", "x", operator="alice")
-        self.assertEqual(direct.returncode, 1)
-        self.assertIn(b"request-release", direct.stderr)
-        res = self.ctl("quarantine", "request-release", qid, "--reason", "invoice is genuine", operator="alice")
+    def test_release_goes_only_to_the_original_recipients(self):
+        qid, _raw, tok = self.quarantine_one()
+        self.assert_release_refused(qid, "--to", "other@demo.mugai.test", because=b"release_to_others")
+        self.assert_release_refused(qid, "--to", "someone@example.com", because=b"not an address in smtp.accept_domains")
+        self.assertEqual(self.status(qid), "held")
+        problems = [e["problem"] for e in self.events_of(qid, "refused")]
+        self.assertEqual(len(problems), 2, problems)
+        self.assertIn("release_to_others", problems[0])
+        res = self.ctl("quarantine", "release", qid, "--to", RCPT.upper(), "--reason", "original, other case")
         self.assertEqual(res.returncode, 0, res.stderr.decode())
-        own = self.ctl("quarantine", "approve", qid, operator="alice")
+        self.assertEqual(len(self.wait_released(tok)), 1)
+
+    def test_delete_and_purge_go_through_the_gateway(self):
+        qid, _raw, _tok = self.quarantine_one()
+        res = self.ctl("quarantine", "delete", qid, "--reason", "spam")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        self.assertEqual(self.status(qid), "deleted")
+        self.assertEqual([e["operator"] for e in self.events_of(qid, "deleted")], [pwd.getpwuid(os.getuid()).pw_name])
+        purged = self.ctl_json("quarantine", "purge", "--older-than", "1d")
+        self.assertEqual(purged, {"expired": []})
+
+
+class ReleaseToOthers(QuarantineCase):
+    OVERRIDES = {"quarantine.release_to_others": "true"}
+
+    def test_release_to_another_recipient_of_the_served_domains(self):
+        qid, _raw, tok = self.quarantine_one()
+        self.assert_release_refused(qid, "--to", "someone@example.com", because=b"not an address in smtp.accept_domains")
+        res = self.ctl("quarantine", "release", qid, "--to", "other@demo.mugai.test", "--reason", "forward")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        got = self.wait_released(tok)
+        self.assertEqual([r.rcpts for r in got], [["other@demo.mugai.test"]])
+
+
+class PartialFailure(QuarantineCase):
+    """The next hop refuses one of two recipients of a release. Semantics: the release is one queued copy,
+    `released` once spooled; each recipient then fares as relayed mail does (here: delivered, and refused
+    → bounced to the original sender through delivery.bounce), and the audit log records each outcome."""
+    REFUSED = "refused@demo.mugai.test"
+    SINK_RCPT_REPLIES = {REFUSED: "550 5.1.1 no such user"}
+
+    def test_a_refused_recipient_bounces_and_is_audited(self):
+        qid, _raw, tok = self.quarantine_one(rcpts=(RCPT, self.REFUSED))
+        res = self.ctl("quarantine", "release", qid, "--reason", "both")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        got = self.wait_released(tok)
+        self.assertEqual([r.rcpts for r in got], [[RCPT]], "spooled once, delivered once to the one accepted")
+        self.assertEqual(self.status(qid), "released")
+        self.assertEqual(len(self.events_of(qid, "released")), 1)
+        self.wait_audit(qid, "release-delivery", result="sent", rcpt=RCPT)
+        refused = self.wait_audit(qid, "release-delivery", result="bounced", rcpt=self.REFUSED)
+        self.assertIn("550 5.1.1 no such user", refused[0]["reply"])
+        self.wait_audit(qid, "release-bounce")
+        dead = os.path.join(self.gw.spool_dir, "dead-letter")
+        bounced = wait_until(lambda: [p for p in files_under(dead) if b"X-Mugai-Released-By" in read_bytes(p)], 10)
+        self.assertTrue(bounced, "the refused recipient's bounce of the release")
+        self.assertIn(self.REFUSED.encode(), read_bytes(bounced[0]))
+        self.assertEqual(self.audit_verify().returncode, 0)
+
+
+class ReleaseQueuedLikeRelayedMail(unittest.TestCase):
+    """The gateway's delivery path, STARTTLS policy included: a next hop without STARTTLS under
+    delivery.tls = "required" gets nothing in clear; the release waits in the queue for a retry."""
+
+    def test_required_tls_holds_the_release_in_the_queue(self):
+        plain = Sink().start()
+        self.addCleanup(plain.stop)
+        gw = Gateway({"delivery.next_hop": smtp_hop(plain.port), "delivery.tls": '"required"'}).start()
+        self.addCleanup(gw.cleanup)
+        tok = token()
+        raw, _secret = attached_message(tok)
+        send_smtplib(gw.port, raw)
+        listed = wait_until(lambda: json.loads(run_ctl(gw, "quarantine", "list", "--json").stdout or "[]"), 20)
+        self.assertEqual(len(listed), 1, gw.log_text()[-3000:])
+        qid = listed[0]["id"]
+        res = run_ctl(gw, "quarantine", "release", qid, "--reason", "x")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        deferred = wait_until(lambda: [json.loads(l) for l in run_ctl(gw, "audit", "show", "--json").stdout.splitlines()
+                                       if b'"release-delivery"' in l and b'"deferred"' in l], 20)
+        self.assertTrue(deferred, gw.log_text()[-3000:])
+        self.assertIn("TLS required but not offered", deferred[0]["reply"])
+        self.assertEqual(plain.find(tok), [], "nothing crossed in clear")
+        self.assertEqual(json.loads(run_ctl(gw, "quarantine", "show", qid, "--json").stdout)["status"], "released")
+
+
+class GatewayDown(QuarantineCase):
+    def test_state_changing_commands_need_the_gateway_and_reading_ones_do_not(self):
+        qid, _raw, _tok = self.quarantine_one()
+        sock = os.path.join(self.gw.workdir, "admin.sock")
+        for stop in (self.gw.terminate, self.gw.kill):  # a clean stop removes the socket, a crash leaves it
+            stop()
+            self.assertEqual(os.path.exists(sock), stop == self.gw.kill)
+            for argv in (("release", qid, "--reason", "x"), ("request-release", qid, "--reason", "x"),
+                         ("approve", qid), ("delete", qid), ("purge",)):
+                res = self.ctl("quarantine", *argv)
+                self.assertEqual(res.returncode, 1, argv)
+                self.assertIn(("the gateway is not running (no admin socket at %s): state-changing commands need it"
+                               % sock).encode(), res.stderr)
+            for argv in (("quarantine", "list"), ("quarantine", "show", qid), ("quarantine", "stats"),
+                         ("audit", "show"), ("audit", "verify")):
+                res = self.ctl(*argv)
+                self.assertEqual(res.returncode, 0, (argv, res.stderr))
+            self.gw.restart()  # a stale socket is replaced
+        self.assertEqual(self.status(qid), "held")
+        res = self.ctl("quarantine", "delete", qid, "--reason", "after the restarts")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+
+
+class CrashRecovery(QuarantineCase):
+    """kill -9 between claiming a release and marking it released: the index is put back in the state such
+    a crash leaves (the gateway writes nothing in between that a test could stop it at), and the next
+    start settles it: a copy in the queue → released (and delivered once), none → held again."""
+
+    def setUp(self):
+        if self.gw.proc.poll() is not None:  # an earlier test failed between its kill and its restart
+            self.gw.restart()
+
+    def index(self, *statements):
+        with sqlite3.connect(os.path.join(self.gw.quarantine_dir, "index.sqlite")) as db:
+            for sql, args in statements:
+                db.execute(sql, args)
+
+    def test_a_claim_without_a_queued_copy_is_held_again(self):
+        qid, _raw, tok = self.quarantine_one()
+        self.gw.kill()
+        self.index(("UPDATE entries SET status = 'releasing' WHERE id = ?", (qid,)),
+                   ("INSERT INTO releases(entry_id, spool_id, rcpt_to, reason, operator_uid, operator_name, "
+                    "claimed_unix, state) VALUES (?, '0000000000000001', ?, 'crashed', 0, 'root', 1, 'claimed')",
+                    (qid, RCPT)))
+        self.gw.restart()
+        self.assertEqual(self.status(qid), "held")
+        abandoned = self.events_of(qid, "release-abandoned")
+        self.assertEqual(len(abandoned), 1)
+        self.assertIn("stopped before the copy was spooled", abandoned[0]["problem"])
+        self.assertTrue(self.gw.events("release-settled"))
+        res = self.ctl("quarantine", "release", qid, "--reason", "again")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        self.assertEqual(len(self.wait_released(tok)), 1)
+        self.assertEqual(self.audit_verify().returncode, 0)
+
+    def test_a_claim_whose_copy_is_queued_is_released_and_delivered_once(self):
+        qid, _raw, tok = self.quarantine_one()
+        self.sink.rcpt_replies[RCPT] = "451 4.3.0 try again later"  # the copy waits in the queue
+        self.addCleanup(self.sink.rcpt_replies.pop, RCPT, None)
+        res = self.ctl("quarantine", "release", qid, "--reason", "before the crash")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        spool_id = self.events_of(qid, "released")[0]["spool_id"]
+        self.assertTrue(self.gw.wait_event("deferred", 20, id=spool_id), self.gw.log_text()[-3000:])
+        self.gw.kill()
+        self.assertIn(spool_id, self.gw.queued_ids())
+        # As if the crash came after the copy was spooled, before the claim was marked released.
+        self.index(("UPDATE entries SET status = 'releasing' WHERE id = ?", (qid,)),
+                   ("UPDATE releases SET state = 'claimed', settled_unix = 0 WHERE spool_id = ?", (spool_id,)))
+        del self.sink.rcpt_replies[RCPT]
+        self.gw.restart()
+        self.assertEqual(self.status(qid), "released")
+        settled = [e for e in self.events_of(qid, "released") if "settled" in e]
+        self.assertEqual(len(settled), 1)
+        self.assertEqual(len(self.wait_released(tok)), 1, "the queued copy is delivered once")
+        self.wait_audit(qid, "release-delivery", result="sent")
+        self.assertEqual(self.audit_verify().returncode, 0)
+
+
+class TwoAccounts(QuarantineCase):
+    """Operators are accounts: A and B (approvers) and C, D are system users the test creates; each runs
+    mugaictl through runuser, and the gateway takes who they are from the admin socket."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.acc = accounts()
+        cls.OVERRIDES = {"quarantine.release_requires_approval": "true",
+                         "quarantine.approvers": '["%s", "@%s"]' % (cls.acc.a, cls.acc.approver_group),
+                         "admin.group": '"%s"' % cls.acc.admin_group}
+        super().setUpClass()
+        os.chmod(cls.gw.workdir, 0o711)  # the accounts reach the socket inside; the quarantine stays 0700
+
+    def test_request_by_one_account_approval_by_another(self):
+        a, b, c, d = self.acc.a, self.acc.b, self.acc.c, self.acc.d
+        qid, _raw, tok = self.quarantine_one()
+        sock = os.stat(os.path.join(self.gw.workdir, "admin.sock"))
+        self.assertEqual(sock.st_gid, grp.getgrnam(self.acc.admin_group).gr_gid)
+        direct = self.ctl("quarantine", "release", qid, "--reason", "x", user=a)
+        self.assertEqual(direct.returncode, 1)
+        self.assertIn(b"needs `quarantine request-release`", direct.stderr)
+        outsider = self.ctl("quarantine", "request-release", qid, "--reason", "x", user=c)
+        self.assertEqual(outsider.returncode, 1)
+        self.assertIn(("%s (uid %d) is not in quarantine.approvers" % (c, self.acc.uid(c))).encode(), outsider.stderr)
+        stranger = self.ctl("quarantine", "request-release", qid, "--reason", "x", user=d)
+        self.assertEqual(stranger.returncode, 1)
+        self.assertIn(b"permission denied", stranger.stderr)
+
+        res = self.ctl("quarantine", "request-release", qid, "--reason", "invoice is genuine", user=a)
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        own = self.ctl("quarantine", "approve", qid, user=a)
         self.assertEqual(own.returncode, 1)
         self.assertIn(b"two-person", own.stderr)
-        self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "held")
+        spoof = self.ctl("quarantine", "approve", qid, "--operator", b, user=a)
+        self.assertEqual(spoof.returncode, 2)
+        self.assertIn(b"--operator is gone", spoof.stderr)
+        by_c = self.ctl("quarantine", "approve", qid, user=c)
+        self.assertEqual(by_c.returncode, 1)
+        self.assertIn(b"not in quarantine.approvers", by_c.stderr)
+        self.assertEqual(self.status(qid), "held")
         self.assertEqual(self.released(tok), [])
-        res = self.ctl("quarantine", "approve", qid, operator="bob")
+
+        res = self.ctl("quarantine", "approve", qid, user=b)
         self.assertEqual(res.returncode, 0, res.stderr.decode())
-        got = wait_until(lambda: self.released(tok), 10)
+        got = self.wait_released(tok)
         self.assertEqual(len(got), 1)
-        self.assertTrue(got[0].data.startswith(b"X-Mugai-Released-By: bob\r\n"))
-        self.assertEqual(self.ctl_json("quarantine", "show", qid)["status"], "released")
-        mine = [(e["event"], e["operator"]) for e in self.audit_events() if e.get("id") == qid]
-        self.assertIn(("release-requested", "alice"), mine)
-        self.assertIn(("approved", "bob"), mine)
-        self.assertIn(("released", "bob"), mine)
+        self.assertTrue(got[0].data.startswith(b"X-Mugai-Released-By: %s\r\n" % b.encode()))
+        self.assertEqual(self.status(qid), "released")
+        ua, ub, uc = self.acc.uid(a), self.acc.uid(b), self.acc.uid(c)
+        request = self.ctl_json("quarantine", "show", qid)["release_requests"]
+        self.assertEqual([(r["requested_by"], r["requested_uid"], r["approved_by"], r["approved_uid"]) for r in request],
+                         [(a, ua, b, ub)])
+        mine = [(e["event"], e["operator"], e["uid"]) for e in self.events_of(qid)]
+        for expected in (("release-requested", a, ua), ("approved", b, ub), ("releasing", b, ub), ("released", b, ub),
+                         ("refused", a, ua), ("refused", c, uc)):
+            self.assertIn(expected, mine)
+        self.assertNotIn(("approved", a, ua), mine)
+        self.wait_audit(qid, "release-delivery", result="sent")
         self.assertEqual(self.audit_verify().returncode, 0)
 
         # Each record carries its own MAC under the audit key: an edit is named where it was made, even in
@@ -291,6 +622,35 @@ class TwoPersonRule(QuarantineCase):
         os.rename(path + ".key-moved", os.path.join(self.gw.quarantine_dir, "audit.key"))
         with sqlite3.connect(index) as db:
             db.execute("INSERT INTO audit_anchor VALUES (?, ?, ?, ?)", anchor)
+        self.assertEqual(self.audit_verify().returncode, 0)
+
+
+
+class ApproveRace(QuarantineCase):
+    """Without the two-person rule a pending request may still be approved: approve and release race."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.acc = accounts()
+        cls.OVERRIDES = {"quarantine.approvers": '["%s", "%s"]' % (cls.acc.a, cls.acc.b),
+                         "admin.group": '"%s"' % cls.acc.admin_group}
+        super().setUpClass()
+        os.chmod(cls.gw.workdir, 0o711)
+
+    def test_concurrent_approve_and_release_deliver_once(self):
+        qid, _raw, tok = self.quarantine_one()
+        res = self.ctl("quarantine", "request-release", qid, "--reason", "genuine", user=self.acc.a)
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        procs = [spawn_ctl(self.gw, "quarantine", "approve", qid, user=self.acc.b)]
+        procs += [spawn_ctl(self.gw, "quarantine", "release", qid, "--reason", "me first") for _ in range(2)]
+        codes = [p.wait(60) for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        self.assertEqual(sorted(codes), [0, 1, 1], codes)
+        self.assertEqual(len(self.wait_released(tok)), 1, "exactly one delivery")
+        self.assertEqual(len(self.events_of(qid, "released")), 1)
+        self.assertEqual(len(self.events_of(qid, "refused")), 2)
         self.assertEqual(self.audit_verify().returncode, 0)
 
 

@@ -22,7 +22,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-StoreOptions options_in(const std::string& dir, std::string op = "alice") {
+const Operator kAlice{1001, "alice"};
+const Operator kBob{1002, "bob"};
+
+StoreOptions options_in(const std::string& dir, Operator self = kAlice) {
   StoreOptions o;
   o.dir = dir + "/q";
   o.key_file = dir + "/keys/quarantine.key";
@@ -30,7 +33,7 @@ StoreOptions options_in(const std::string& dir, std::string op = "alice") {
   o.audit_key_file = dir + "/keys/audit.key";
   o.retention = std::chrono::seconds(100);
   o.create = true;
-  o.operator_name = std::move(op);
+  o.self = std::move(self);
   return o;
 }
 
@@ -264,47 +267,115 @@ TEST_CASE("list filters and orders newest first") {
   CHECK(ids([](ListFilter& f) { f.limit = 1; }) == std::vector<std::string>{*b});
   CHECK(ids([](ListFilter& f) { f.reason = "EXECUTABLE"; }).size() == 3);
   CHECK(ids([](ListFilter& f) { f.reason = "macro"; }).empty());
-  REQUIRE(store->remove(*c, "spam").has_value());
+  REQUIRE(store->remove(*c, "spam", kAlice).has_value());
   CHECK(ids([](ListFilter& f) { f.status = EntryStatus::Held; }) == std::vector<std::string>{*b, *a});
   CHECK(ids([](ListFilter& f) { f.status = EntryStatus::Deleted; }) == std::vector<std::string>{*c});
 }
 
-TEST_CASE("two-person rule: the requester cannot approve; status and audit follow each step") {
+bool mentions(const Error& e, std::string_view what) { return e.message.find(what) != std::string::npos; }
+
+TEST_CASE("two-person rule: another account approves, and the approval claims the release in the same step") {
   test::TempDir tmp;
-  auto alice_opts = options_in(tmp.path(), "alice");
-  auto bob_opts = alice_opts;
-  bob_opts.operator_name = "bob";
-  auto alice = open_store(alice_opts);
-  auto id = put_new(*alice, "m", record("s@x.example", {"r@y.example"}));
+  const auto o = options_in(tmp.path());
+  auto store = open_store(o);
+  const ReleaseRules approver{true, false, true};
+  ReleaseRules outsider = approver;
+  outsider.operator_is_approver = false;
+  auto id = put_new(*store, "m", record("s@x.example", {"r@y.example"}));
   REQUIRE(id.has_value());
-  REQUIRE(alice->request_release(*id, {}, "invoice is genuine").has_value());
-  CHECK_FALSE(alice->request_release(*id, {}, "again").has_value());  // one pending request at a time
 
-  auto self = alice->approve(*id);
+  auto direct = store->claim_release(*id, {}, "x", "SPOOL0000000001", kAlice, approver);
+  REQUIRE_FALSE(direct.has_value());
+  CHECK(mentions(direct.error(), "request-release"));
+  auto stranger = store->request_release(*id, {}, "x", kAlice, outsider);
+  REQUIRE_FALSE(stranger.has_value());
+  CHECK(mentions(stranger.error(), "alice (uid 1001) is not in quarantine.approvers"));
+  REQUIRE(store->request_release(*id, {}, "invoice is genuine", kAlice, approver).has_value());
+  CHECK_FALSE(store->request_release(*id, {}, "again", kBob, approver).has_value());  // one pending request at a time
+
+  const Operator alias{kAlice.uid, "Alice"};  // the same account under another spelling
+  auto self = store->approve(*id, "SPOOL0000000001", alias, approver);
   REQUIRE_FALSE(self.has_value());
-  CHECK(self.error().message.find("two-person rule") != std::string::npos);
+  CHECK(mentions(self.error(), "two-person rule"));
+  CHECK_FALSE(store->approve(*id, "SPOOL0000000001", kBob, outsider).has_value());
+  CHECK(store->get(*id)->status == EntryStatus::Held);
 
-  auto bob = open_store(bob_opts);
-  auto req = bob->approve(*id);
-  REQUIRE(req.has_value());
-  CHECK(req->requested_by == "alice");
-  CHECK(req->approved_by == "bob");
-  REQUIRE(bob->mark_released(*id, {"r@y.example"}, "invoice is genuine").has_value());
-  auto e = bob->get(*id);
+  auto claim = store->approve(*id, "SPOOL0000000001", kBob, approver);
+  REQUIRE_MESSAGE(claim.has_value(), claim.error().message);
+  CHECK(claim->by.name == "bob");
+  CHECK(claim->rcpt_to == std::vector<std::string>{"r@y.example"});
+  CHECK(claim->reason == "invoice is genuine");
+  CHECK(store->get(*id)->status == EntryStatus::Releasing);
+  CHECK(mentions(store->approve(*id, "SPOOL0000000002", kBob, approver).error(), "releasing, not held"));
+  CHECK(store->releases(ReleaseState::Claimed)->size() == 1);
+
+  REQUIRE(store->complete_release(*claim, false).has_value());
+  auto e = store->get(*id);
   REQUIRE(e.has_value());
   CHECK(e->status == EntryStatus::Released);
   CHECK(e->status_by == "bob");
-  CHECK_FALSE(bob->mark_released(*id, {}, "twice").has_value());  // released is not held
+  CHECK_FALSE(store->complete_release(*claim, false).has_value());  // settled once
+  CHECK(store->releases(ReleaseState::Claimed)->empty());
+  auto spooled = store->releases(ReleaseState::Spooled);
+  REQUIRE(spooled->size() == 1);
+  CHECK(spooled->front().spool_id == "SPOOL0000000001");
+  auto requests = store->release_requests(*id);
+  REQUIRE(requests->size() == 1);
+  CHECK(requests->front().requested_uid == 1001);
+  CHECK(requests->front().approved_uid == 1002);
 
-  auto audit = read_audit(alice_opts.audit_log, 0);
+  auto audit = read_audit(o.audit_log, 0);
   REQUIRE(audit.has_value());
   std::vector<std::string> events;
-  for (const auto& r : *audit) events.push_back(std::string(r.get("event")) + ":" + std::string(r.get("operator")));
-  CHECK(events == std::vector<std::string>{"stored:alice", "release-requested:alice", "approved:bob", "released:bob"});
-  auto check = verify_store_audit(alice_opts);
+  for (const auto& r : *audit) {
+    events.push_back(std::string(r.get("event")) + ":" + std::string(r.get("operator")) + ":" + std::string(r.get("uid")));
+  }
+  CHECK(events == std::vector<std::string>{"stored:alice:1001", "release-requested:alice:1001", "approved:bob:1002",
+                                           "releasing:bob:1002", "released:bob:1002"});
+  auto check = verify_store_audit(o);
   REQUIRE(check.has_value());
   CHECK(check->first_bad_line == 0);
-  CHECK(check->records == 4);
+  CHECK(check->records == 5);
+}
+
+TEST_CASE("a release is claimed once, to original recipients unless allowed, and an abandoned one is held again") {
+  test::TempDir tmp;
+  const auto o = options_in(tmp.path());
+  auto store = open_store(o);
+  const ReleaseRules plain{false, false, false};
+  auto id = put_new(*store, "m", record("s@x.example", {"a@y.example", "b@y.example"}));
+  REQUIRE(id.has_value());
+
+  auto other = store->claim_release(*id, {"c@z.example"}, "why", "SPOOL0000000001", kAlice, plain);
+  REQUIRE_FALSE(other.has_value());
+  CHECK(mentions(other.error(), "release_to_others"));
+  auto claim = store->claim_release(*id, {"B@y.example", "b@y.example"}, "why", "SPOOL0000000001", kAlice, plain);
+  REQUIRE(claim.has_value());
+  CHECK(claim->rcpt_to == std::vector<std::string>{"B@y.example"});
+  CHECK(mentions(store->claim_release(*id, {}, "again", "SPOOL0000000002", kBob, plain).error(), "releasing, not held"));
+  CHECK(mentions(store->remove(*id, "spam", kBob).error(), "releasing"));
+
+  REQUIRE(store->abandon_release(*claim, "disk full").has_value());
+  CHECK(store->get(*id)->status == EntryStatus::Held);
+  CHECK(store->releases(ReleaseState::Abandoned)->size() == 1);
+  CHECK_FALSE(store->abandon_release(*claim, "twice").has_value());
+
+  auto anyone = store->claim_release(*id, {"c@z.example"}, "forwarded", "SPOOL0000000003", kBob, {false, true, false});
+  REQUIRE(anyone.has_value());
+  CHECK(anyone->rcpt_to == std::vector<std::string>{"c@z.example"});
+  auto everyone = put_new(*store, "n", record("s@x.example", {"a@y.example", "b@y.example"}));
+  auto all = store->claim_release(*everyone, {}, "why", "SPOOL0000000004", kBob, plain);
+  REQUIRE(all.has_value());
+  CHECK(all->rcpt_to == std::vector<std::string>{"a@y.example", "b@y.example"});
+
+  auto audit = read_audit(o.audit_log, 0);
+  REQUIRE(audit.has_value());
+  std::vector<std::string> events;
+  for (const auto& r : *audit) events.push_back(std::string(r.get("event")));
+  CHECK(events == std::vector<std::string>{"stored", "releasing", "release-abandoned", "releasing", "stored", "releasing"});
+  auto check = verify_store_audit(o);
+  REQUIRE(check.has_value());
+  CHECK(check->first_bad_line == 0);
 }
 
 TEST_CASE("delete and purge: retention respected, shared blobs kept while referenced") {
@@ -317,19 +388,19 @@ TEST_CASE("delete and purge: retention respected, shared blobs kept while refere
   REQUIRE((a && b && c));
   CHECK(blob_count(tmp.path()) == 2);
 
-  REQUIRE(store->remove(*a, "spam").has_value());
+  REQUIRE(store->remove(*a, "spam", kAlice).has_value());
   CHECK(blob_count(tmp.path()) == 2);  // b still needs "same"
-  CHECK_FALSE(store->remove(*a, "again").has_value());
+  CHECK_FALSE(store->remove(*a, "again", kAlice).has_value());
   auto gone = store->get(*a);
   REQUIRE(gone.has_value());
   CHECK(gone->status == EntryStatus::Deleted);
   CHECK(store->original(*gone).error().message.find("deleted") != std::string::npos);
 
   const auto stored = store->get(*b)->stored_unix;
-  auto none = store->purge(stored + 50, std::nullopt);  // within the 100 s retention
+  auto none = store->purge(stored + 50, std::nullopt, kAlice);  // within the 100 s retention
   REQUIRE(none.has_value());
   CHECK(none->empty());
-  auto by_age = store->purge(stored + 50, stored + 1);  // --older-than overrides the deadline
+  auto by_age = store->purge(stored + 50, stored + 1, kAlice);  // --older-than overrides the deadline
   REQUIRE(by_age.has_value());
   CHECK(by_age->size() == 2);
   CHECK(blob_count(tmp.path()) == 0);
@@ -339,7 +410,7 @@ TEST_CASE("delete and purge: retention respected, shared blobs kept while refere
   auto d = put_new(*store, "late", record("s@x.example", {"r@y.example"}));
   REQUIRE(d.has_value());
   const auto d_stored = store->get(*d)->stored_unix;
-  auto expired = store->purge(d_stored + 100, std::nullopt);  // deadline reached
+  auto expired = store->purge(d_stored + 100, std::nullopt, kAlice);  // deadline reached
   REQUIRE(expired.has_value());
   CHECK(*expired == std::vector<std::string>{*d});
   auto check = verify_store_audit(o);
@@ -349,7 +420,7 @@ TEST_CASE("delete and purge: retention respected, shared blobs kept while refere
 
 TEST_CASE("concurrent puts from worker threads all get distinct, resolvable ids") {
   test::TempDir tmp;
-  const auto o = options_in(tmp.path(), "gateway");
+  const auto o = options_in(tmp.path(), {0, "gateway"});
   auto store = open_store(o);
   std::vector<std::vector<std::string>> ids(4);
   std::vector<std::thread> threads;
@@ -385,7 +456,7 @@ TEST_CASE("audit verify names the first edited, deleted, reordered or forged rec
   const AuditLog log(path, key, [&](std::string_view event, const AuditHead&) { appended_events.emplace_back(event); });
   std::vector<AuditHead> heads;
   for (int i = 0; i < 5; ++i) {
-    auto h = log.append("stored", "gateway", {{"id", "AAAA-000" + std::to_string(i)}, {"subject", "件名\n\"x\""}},
+    auto h = log.append("stored", {0, "gateway"}, {{"id", "AAAA-000" + std::to_string(i)}, {"subject", "件名\n\"x\""}},
                         1700000000 + i);
     REQUIRE(h.has_value());
     CHECK(h->seq == static_cast<std::uint64_t>(i + 1));
@@ -469,7 +540,7 @@ TEST_CASE("audit verify names the first edited, deleted, reordered or forged rec
     CHECK(first_bad(lines, AnchorState{heads[3], 5}) == 0);
     CHECK(first_bad(lines, AnchorState{AuditHead{4, heads[4].sha256, anchor_mac(key, {4, heads[4].sha256, {}})}, 5}) ==
           4);  // record 4 is not the line the anchor hashed
-    REQUIRE(log.append("shown", "bob", {}, 1700000009).has_value());
+    REQUIRE(log.append("shown", kBob, {}, 1700000009).has_value());
     auto c = verify_audit(path, key, AnchorState{heads[3], 5});
     REQUIRE(c.has_value());
     CHECK(c->records == 6);
@@ -479,7 +550,7 @@ TEST_CASE("audit verify names the first edited, deleted, reordered or forged rec
     auto e = lines;
     e.back() = "garbage";
     write_lines(path, e);
-    CHECK_FALSE(log.append("shown", "bob", {}, 1700000009).has_value());
+    CHECK_FALSE(log.append("shown", kBob, {}, 1700000009).has_value());
   }
 }
 
@@ -496,11 +567,13 @@ TEST_CASE("an index from before audit anchors is upgraded; a newer schema is ref
     sqlite3_free(error);
     sqlite3_close(db);
   };
-  sql("DROP TABLE audit_anchor; PRAGMA user_version=1");  // what schema version 1 looked like
+  // What schema version 1 looked like.
+  sql("DROP TABLE audit_anchor; DROP TABLE releases; ALTER TABLE release_requests DROP COLUMN requested_uid; "
+      "ALTER TABLE release_requests DROP COLUMN approved_uid; PRAGMA user_version=1");
   auto old = read_audit_anchor(o.dir);
   REQUIRE_FALSE(old.has_value());
   CHECK(old.error().message.find("start the gateway once to upgrade it") != std::string::npos);
-  auto store = open_store(o);  // migrates to version 3
+  auto store = open_store(o);  // migrates to the current version
   REQUIRE(put_new(*store, "y", record("s@x.example", {"r@y.example"})).has_value());
   auto check = verify_store_audit(o);
   REQUIRE(check.has_value());
