@@ -506,9 +506,11 @@ Status QuarantineDb::put(std::string_view original, const sanitize::QuarantineRe
 Status QuarantineDb::audit(std::string_view event, const AuditFields& fields) { return audit(options_.self, event, fields); }
 
 Status QuarantineDb::audit(const Operator& by, std::string_view event, const AuditFields& fields) {
+  // Append and anchor under one lock: however many pool threads audit at once, a crash leaves at most
+  // one record of this process unanchored (verify allows kAnchorLag, one per writing process).
+  std::lock_guard lock(mu_);
   auto head = audit_.append(event, by, fields, now_unix());
   if (!head) return head.error();
-  std::lock_guard lock(mu_);
   // The gateway and mugaictl may anchor in the other order than they appended: the newer record wins.
   Stmt s(db_, "INSERT INTO audit_anchor VALUES(1, ?1, ?2, ?3) ON CONFLICT(one) DO UPDATE SET seq = excluded.seq, "
               "sha256 = excluded.sha256, mac = excluded.mac WHERE excluded.seq > audit_anchor.seq");
