@@ -172,16 +172,17 @@ std::string make_hold_notice(const SpoolEntry& original, const HeldMessage& held
   return out;
 }
 
+sanitize::MessageContext message_context(const SpoolEntry& entry, std::string gateway_hostname,
+                                         std::string quarantine_id) {
+  return sanitize::MessageContext{entry.id,        std::move(gateway_hostname), entry.client_ip,
+                                  entry.helo,      entry.mail_from,             entry.rcpt_to,
+                                  entry.arrival_unix, std::move(quarantine_id)};
+}
+
 sanitize::QuarantineRecord hold_record(const SpoolEntry& entry, std::string reason) {
   // The pipeline's own record builder, so these entries list like its holds.
-  sanitize::MessageContext ctx;
-  ctx.queue_id = entry.id;
-  ctx.client_ip = entry.client_ip;
-  ctx.helo = entry.helo;
-  ctx.mail_from = entry.mail_from;
-  ctx.rcpt_to = entry.rcpt_to;
-  ctx.received_unix = entry.arrival_unix;
-  return sanitize::quarantine_record(ctx, sanitize::rebuild_headers(sanitize::parse_header_block(entry.message)),
+  return sanitize::quarantine_record(message_context(entry, {}, {}),
+                                     sanitize::rebuild_headers(sanitize::parse_header_block(entry.message)),
                                      std::move(reason));
 }
 

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "gateway/spool.hpp"
+#include "sanitizers/pipeline.hpp"
 #include "sanitizers/quarantine_record.hpp"
 
 namespace mugai::gateway {
@@ -41,5 +42,9 @@ std::string make_hold_notice(const SpoolEntry& original, const HeldMessage& held
 // The quarantine record for a message the scheduler holds itself (the pipeline could not):
 // envelope and arrival from the spool entry, Subject and Message-ID from the original's header.
 sanitize::QuarantineRecord hold_record(const SpoolEntry& entry, std::string reason);
+
+// What the pipeline (and its quarantine record) knows of a spooled message besides its bytes.
+sanitize::MessageContext message_context(const SpoolEntry& entry, std::string gateway_hostname,
+                                         std::string quarantine_id);
 
 }  // namespace mugai::gateway

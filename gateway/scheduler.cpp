@@ -168,8 +168,7 @@ awaitable<void> Scheduler::process(std::string id) {
       retry_later(id);
       co_return;
     }
-    sanitize::MessageContext ctx{entry.id,        cfg_.smtp.hostname, entry.client_ip, entry.helo,
-                                 entry.mail_from, entry.rcpt_to,      entry.arrival_unix, *quarantine_id};
+    const sanitize::MessageContext ctx = message_context(entry, cfg_.smtp.hostname, *quarantine_id);
     auto outcome = co_await run_blocking(workers_, [&] {
       return sanitize::sanitize_message(entry.message, ctx, cfg_.sanitize);
     });
