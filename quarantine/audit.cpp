@@ -26,7 +26,6 @@ constexpr std::string_view kGenesis = "00000000000000000000000000000000000000000
 constexpr std::size_t kMaxValue = 4096;
 constexpr std::size_t kTailWindow = 1 << 20;  // far above any record append() can write
 
-
 std::string iso_time(std::int64_t unix) {
   const std::time_t t = static_cast<std::time_t>(unix);
   std::tm tm{};
