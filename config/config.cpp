@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -214,7 +215,8 @@ bool is_cidr(std::string_view s) {
   return false;
 }
 
-constexpr std::string_view kPolicySection = "sanitize";
+// What a policy file may hold: the sections that make up a sanitize::Policy.
+constexpr std::array<std::string_view, 2> kPolicySections{"sanitize", "render"};
 
 std::string readable_problem(const std::string& path) {
   std::error_code ec;
@@ -713,6 +715,12 @@ constexpr KeyRow kKeys[] = {
     {"sanitize.clean_notice_template", false,
      [](Field& f, Config& c) { c.sanitize.clean_notice_template = read_notice_template(f); }},
     {"sanitize.rules", false, apply_rules},
+    {"render.dpi", false, [](Field& f, Config& c) { f.integer(c.sanitize.render.dpi, 36, 600); }},
+    {"render.max_pixels", false,
+     [](Field& f, Config& c) { f.integer(c.sanitize.render.max_pixels, 10'000, 1'000'000'000); }},
+    {"render.max_pages", false, [](Field& f, Config& c) { f.integer(c.sanitize.render.max_pages, 1, 10'000); }},
+    {"render.max_text", false, [](Field& f, Config& c) { f.size(c.sanitize.render.max_text, kKiB, 64 * kMiB); }},
+    {"render.jpeg_quality", false, [](Field& f, Config& c) { f.integer(c.sanitize.render.jpeg_quality, 30, 100); }},
 };
 
 // Keys of earlier releases: naming one says what replaced it, instead of a bare "unknown key".
@@ -798,9 +806,9 @@ class Loader {
       const auto* table = section.as_table();
       const bool known = std::any_of(std::begin(kKeys), std::end(kKeys),
                                      [&](const KeyRow& r) { return section_of(r.name) == section_name; });
-      if (policy_only_ && section_name != kPolicySection) {
+      if (policy_only_ && std::find(kPolicySections.begin(), kPolicySections.end(), section_name) == kPolicySections.end()) {
         problems_.add(in_file(source_, section.source().begin), section_name,
-                      "unknown section (a policy file holds only [sanitize])");
+                      "unknown section (a policy file holds only [sanitize] and [render])");
         continue;
       }
       if (!known || table == nullptr) {

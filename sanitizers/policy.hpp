@@ -57,6 +57,7 @@ struct Policy {
   // the reader why it looks plain): nullopt = the built-in one, "" = no notice on such messages.
   std::optional<std::string> clean_notice_template;
   std::vector<Rule> rules = default_rules();
+  RenderSettings render;                 // [render]
   // Sanitizers a program adds for this policy (never from config): a test's stand-in, later a renderer
   // running elsewhere. Rules find them by name() before the registered ones. Not owned: they must
   // outlive every use of the policy.

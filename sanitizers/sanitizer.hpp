@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,11 +15,21 @@
 
 namespace mugai::sanitize {
 
+// How renderers turn documents and images into pixels ([render] in the config, config/README.md).
+struct RenderSettings {
+  unsigned dpi = 150;                      // page resolution
+  std::uint64_t max_pixels = 40'000'000;   // width × height of one page or image, checked before decoding
+  unsigned max_pages = 100;                // pages rendered per document; the rest are left out, and noted
+  std::size_t max_text = 256 * 1024;       // bytes of a document's extracted text put into the body
+  unsigned jpeg_quality = 80;              // of photographic pages and re-encoded photos
+};
+
 struct PartInfo {
   std::string_view path;           // "1.2"
   std::string_view declared_type;  // lowercase "type/subtype"
   std::string_view charset;        // as declared, may be empty
   std::string_view filename;       // raw, may be empty
+  RenderSettings render{};         // the policy's
 };
 
 // A safe file that takes a part's place in the delivered message, e.g. a PDF rebuilt from pixels.

@@ -617,7 +617,7 @@ TEST_CASE("notice templates are read at load time and checked for unknown placeh
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("a --policy file holds only [sanitize] and is validated the same way") {
+TEST_CASE("a --policy file holds only [sanitize] and [render] and is validated the same way") {
   const auto dir = std::filesystem::temp_directory_path() / ("mugai-policy-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto good = dir / "p.toml";
@@ -631,7 +631,7 @@ TEST_CASE("a --policy file holds only [sanitize] and is validated the same way")
   CHECK(p->rules[0].action == mugai::sanitize::Action::Quarantine);
   const auto e = mugai::config::load_policy_file(bad.string());
   REQUIRE_FALSE(e.has_value());
-  CHECK(e.error().message == bad.string() + ":1:1: smtp: unknown section (a policy file holds only [sanitize])\n" +
+  CHECK(e.error().message == bad.string() + ":1:1: smtp: unknown section (a policy file holds only [sanitize] and [render])\n" +
                                  bad.string() + ":4:13: sanitize.max_parts: must be at least 1, got 0");
   std::filesystem::remove_all(dir);
 }
