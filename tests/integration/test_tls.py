@@ -64,7 +64,7 @@ class TlsTest(GatewayCase):
             command += line.rstrip().removesuffix("\\\\") + " "
             if not line.rstrip().endswith("\\\\"):
                 break
-        argv = shlex.split(command)
+        argv = shlex.split(command.replace("$root", SOURCE_DIR))
         sink = self.sink()
         gw = self.tls_gateway(sink)
         argv[argv.index("--server") + 1] = "127.0.0.1:%d" % gw.port
