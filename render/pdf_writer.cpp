@@ -174,7 +174,7 @@ std::vector<char32_t> code_points(std::string_view utf8_text) {
 PdfWriter::PdfWriter(unsigned jpeg_quality) : jpeg_quality_(jpeg_quality) {
   out_ = "%PDF-1.7\n%\xE2\xE3\xCF\xD3\n";
   offsets_.assign(kFirstPageObject, 0);
-  write_stream(3, "", "1000 0 d0");
+  write_stream(3, "", "500 0 d0");
 }
 
 std::uint32_t PdfWriter::begin_object() {
@@ -195,6 +195,7 @@ std::pair<std::size_t, std::uint8_t> PdfWriter::code_for(char32_t cp) {
     Font f;
     f.object = begin_object();
     begin_object();  // its ToUnicode CMap
+    begin_object();  // its FontDescriptor
     fonts_.push_back(std::move(f));
   }
   Font& f = fonts_.back();
@@ -206,7 +207,9 @@ std::pair<std::size_t, std::uint8_t> PdfWriter::code_for(char32_t cp) {
 
 // Each word starts at its box's left edge on a baseline a fifth of its height above the bottom (the
 // fonts' FontBBox puts the descent there), in a font size of the box's height, scaled horizontally (Tz)
-// so that its glyphs (all 1000 units wide) span the box: search hits and selections cover the words seen.
+// so that its glyphs span the box: search hits and selections cover the words seen. The glyphs are half an
+// em wide because text extractors guess a Type3 font's scale from a glyph's width against 0.5 em
+// (poppler's TextOutputDev); the FontDescriptor's ascent and descent give the box its height.
 std::string PdfWriter::text_layer(const std::vector<TextBox>& boxes, double scale, double page_height_pt,
                                   std::vector<std::size_t>& fonts_used) {
   std::string s;
@@ -219,7 +222,7 @@ std::string PdfWriter::text_layer(const std::vector<TextBox>& boxes, double scal
     if (cps.empty()) continue;
     const double size = std::max(1.0, b.height * scale);
     const double width = std::max(0.0, b.width * scale);
-    const double tz = std::clamp(100 * width / (static_cast<double>(cps.size()) * size), 1.0, 10000.0);
+    const double tz = std::clamp(200 * width / (static_cast<double>(cps.size()) * size), 1.0, 10000.0);
     s += num(tz) + " Tz 1 0 0 1 " + num(b.x * scale) + " " + num(page_height_pt - (b.y + b.height) * scale + size / 5) +
          " Tm\n";
     for (std::size_t i = 0; i < cps.size();) {
@@ -294,15 +297,19 @@ Expected<std::string> PdfWriter::finish() {
     for (std::size_t i = 0; i < n; ++i) {
       names += " /g" + std::to_string(i);
       procs += " /g" + std::to_string(i) + " 3 0 R";
-      widths += i ? " 1000" : "1000";
+      widths += i ? " 500" : "500";
     }
     offsets_[f.object] = out_.size();
     out_ += std::to_string(f.object) +
-            " 0 obj\n<< /Type /Font /Subtype /Type3 /FontBBox [0 -200 1000 800] /FontMatrix [0.001 0 0 0.001 0 0]"
+            " 0 obj\n<< /Type /Font /Subtype /Type3 /FontBBox [0 -200 500 800] /FontMatrix [0.001 0 0 0.001 0 0]"
             " /CharProcs <<" + procs + " >> /Encoding << /Type /Encoding /Differences [0" + names +
             "] >> /FirstChar 0 /LastChar " + std::to_string(n - 1) + " /Widths [" + widths +
-            "] /Resources << >> /ToUnicode " + ref(f.object + 1) + " >>\nendobj\n";
+            "] /Resources << >> /ToUnicode " + ref(f.object + 1) + " /FontDescriptor " + ref(f.object + 2) + " >>\nendobj\n";
     write_stream(f.object + 1, "", to_unicode_cmap(f.code_points));
+    offsets_[f.object + 2] = out_.size();
+    out_ += std::to_string(f.object + 2) +
+            " 0 obj\n<< /Type /FontDescriptor /FontName /MugaiText /Flags 4 /FontBBox [0 -200 500 800] /ItalicAngle 0"
+            " /Ascent 800 /Descent -200 /CapHeight 700 /StemV 0 >>\nendobj\n";
   }
   offsets_[1] = out_.size();
   out_ += "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n";

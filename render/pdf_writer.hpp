@@ -36,7 +36,7 @@ class PdfWriter {
 
  private:
   struct Font {
-    std::uint32_t object = 0;  // its ToUnicode stream is object + 1
+    std::uint32_t object = 0;  // its ToUnicode stream is object + 1, its FontDescriptor object + 2
     std::vector<char32_t> code_points;  // code i shows code_points[i]
   };
   std::uint32_t begin_object();
