@@ -168,6 +168,7 @@ Expected<PdfSummary> render_pdf(std::string_view untrusted_pdf, const PdfLimits&
       b.width = r.width() * scale;
       b.height = r.height() * scale;
       b.space_after = word.has_space_after();
+      b.rotation = static_cast<unsigned>(word.rotation()) % 4;
       out.boxes.push_back(std::move(b));
     }
     ++sum.rendered;

@@ -205,7 +205,7 @@ std::pair<std::size_t, std::uint8_t> PdfWriter::code_for(char32_t cp) {
   return code;
 }
 
-// Each word starts at its box's left edge on a baseline a fifth of its height above the bottom (the
+// Each word starts at its box's leading edge on a baseline a fifth of its height above the bottom (the
 // fonts' FontBBox puts the descent there), in a font size of the box's height, scaled horizontally (Tz)
 // so that its glyphs span the box: search hits and selections cover the words seen. The glyphs are half an
 // em wide because text extractors guess a Type3 font's scale from a glyph's width against 0.5 em
@@ -220,11 +220,20 @@ std::string PdfWriter::text_layer(const std::vector<TextBox>& boxes, double scal
   for (const TextBox& b : boxes) {
     const std::vector<char32_t> cps = code_points(b.text);
     if (cps.empty()) continue;
-    const double size = std::max(1.0, b.height * scale);
-    const double width = std::max(0.0, b.width * scale);
-    const double tz = std::clamp(200 * width / (static_cast<double>(cps.size()) * size), 1.0, 10000.0);
-    s += num(tz) + " Tz 1 0 0 1 " + num(b.x * scale) + " " + num(page_height_pt - (b.y + b.height) * scale + size / 5) +
-         " Tm\n";
+    // In PDF space (y up): the box's edges, and the word's extent along and across its reading direction.
+    const double left = b.x * scale, right = (b.x + b.width) * scale;
+    const double top = page_height_pt - b.y * scale, bottom = page_height_pt - (b.y + b.height) * scale;
+    const bool upright = b.rotation % 2 == 0;
+    const double size = std::max(1.0, upright ? top - bottom : right - left);
+    const double length = std::max(0.0, upright ? right - left : top - bottom);
+    const double tz = std::clamp(200 * length / (static_cast<double>(cps.size()) * size), 1.0, 10000.0);
+    // Tm = [advance, up, origin on the baseline]: turned words are written turned, so extractors read
+    // vertical and rotated text in its order instead of glyphs squeezed onto one spot.
+    const std::string matrix = b.rotation == 1   ? "0 -1 1 0 " + num(left + size / 5) + " " + num(top)
+                               : b.rotation == 2 ? "-1 0 0 -1 " + num(right) + " " + num(top - size / 5)
+                               : b.rotation == 3 ? "0 1 -1 0 " + num(right - size / 5) + " " + num(bottom)
+                                                 : "1 0 0 1 " + num(left) + " " + num(bottom + size / 5);
+    s += num(tz) + " Tz " + matrix + " Tm\n";
     for (std::size_t i = 0; i < cps.size();) {
       const std::size_t font = code_for(cps[i]).first;
       if (font != current_font || size != current_size) {
