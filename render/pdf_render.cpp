@@ -73,11 +73,11 @@ Raster to_raster(const poppler::image& img) {
   r.height = static_cast<std::uint32_t>(img.height());
   r.channels = 3;
   const std::size_t row = std::size_t{r.width} * 3;
-  r.pixels.resize(row * r.height);
+  r.pixels.reserve(row * r.height);  // appended row by row: no zero-filling of megabytes first
   const char* src = img.const_data();
   for (std::uint32_t y = 0; y < r.height; ++y) {
     const auto* line = reinterpret_cast<const std::uint8_t*>(src + std::size_t{y} * img.bytes_per_row());
-    std::copy(line, line + row, r.pixels.begin() + static_cast<std::ptrdiff_t>(y * row));
+    r.pixels.insert(r.pixels.end(), line, line + row);
   }
   return r;
 }

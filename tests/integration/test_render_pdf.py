@@ -29,6 +29,8 @@ CORPUS = os.path.join(SOURCE, "..", "shared", "corpus", "pdf")
 FORBIDDEN = [b"/JavaScript", b"/JS", b"/OpenAction", b"/AA", b"/Launch", b"/EmbeddedFile", b"/AcroForm", b"/URI",
              b"/Annots", b"/Metadata", b"/FontFile", b"/XFA"]
 TIMEOUT = 60  # per message
+# mugaictl sanitize keeps originals in var/quarantine below its working directory: a scratch one.
+WORKDIR = tempfile.TemporaryDirectory(prefix="mugai-render-pdf-")
 
 
 def pdf(objects, trailer=b""):
@@ -139,7 +141,7 @@ def sanitize(message, timeout=TIMEOUT, memory=2 << 30):
     """mugaictl sanitize under an address-space limit (as the worker's rlimits will hold it)."""
     limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     return subprocess.run([os.path.join(BIN, "mugaictl"), "sanitize"], input=message, capture_output=True,
-                          timeout=timeout, preexec_fn=limit)
+                          timeout=timeout, preexec_fn=limit, cwd=WORKDIR.name)
 
 
 def parse(output):

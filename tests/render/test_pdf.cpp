@@ -313,7 +313,7 @@ TEST_CASE("a broken xref is reconstructed; bytes that are no PDF are refused as 
   REQUIRE(r.summary);
   CHECK(words(r.pages[0]) == "Reconstructed");
 
-  for (const std::string junk : {std::string(), std::string("%PDF-1.4\n%%EOF\n"), std::string(5000, '\xFF'),
+  for (const std::string& junk : {std::string(), std::string("%PDF-1.4\n%%EOF\n"), std::string(5000, '\xFF'),
                                  std::string("PK\x03\x04 not a pdf at all")}) {
     const Rendered bad = render(junk);
     REQUIRE_FALSE(bad.summary);
