@@ -13,23 +13,13 @@ work=$(mktemp -d /tmp/mugai-render-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-TEXT_PAGES=${TEXT_PAGES:-24} SCAN_PAGES=${SCAN_PAGES:-10} /usr/bin/python3 - <<'PY'
+ROOT=$root TEXT_PAGES=${TEXT_PAGES:-24} SCAN_PAGES=${SCAN_PAGES:-10} /usr/bin/python3 - <<'PY'
 import io, os, random, subprocess, sys
 from email.message import EmailMessage
 from PIL import Image, ImageFilter
 
-def pdf(objects):
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, body in enumerate(objects):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (i + 1, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-
-def stream(data, extra=b""):
-    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (extra, len(data), data)
+sys.path.insert(0, os.path.join(os.environ["ROOT"], "tests", "integration"))
+from test_render_pdf import pdf, stream  # the PDF syntax writer the integration test uses
 
 rnd = random.Random(10)
 words = ("the city water bureau report budget of section meeting minutes approved residents plan annual "
