@@ -27,6 +27,7 @@ case $target in
   smtp_*) dict=smtp.dict ;;
   html_*) dict=html.dict ;;
   admin_*) dict=admin.dict ;;
+  pdf_*) dict=pdf.dict ;;
   config_*) dict= ;;
   *) dict=mime.dict ;;
 esac

@@ -21,6 +21,7 @@ struct TextBox {
   std::string text;  // UTF-8, one word or glyph run
   double x = 0, y = 0, width = 0, height = 0;
   bool space_after = false;
+  unsigned rotation = 0;  // reading direction in quarter turns clockwise: 1 top to bottom (vertical writing)
 };
 
 }  // namespace mugai::render

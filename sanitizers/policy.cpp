@@ -23,9 +23,10 @@ constexpr std::array<std::pair<std::string_view, Action>, 5> kActions{{
 constexpr std::array<std::string_view, 3> kPlaceholders{"quarantine_id", "removed_count", "parts"};
 
 constexpr std::string_view kDefaultNotice =
-    "【mugai 無害化通知】このメールは無害化されました。以下の{removed_count}件の部分を削除し、原本を隔離しました"
+    "【mugai 無害化通知】このメールは無害化されました。以下の{removed_count}件の部分を削除または安全な形式に変換し、原本を隔離しました"
     "（隔離ID: {quarantine_id}）。\n"
-    "[mugai sanitization notice] This message was sanitized. The {removed_count} part(s) below were removed; "
+    "[mugai sanitization notice] This message was sanitized. The {removed_count} part(s) below were removed or "
+    "replaced by safe copies; "
     "the original is kept in quarantine (id: {quarantine_id}).\n"
     "{parts}";
 
@@ -74,6 +75,7 @@ std::string fill_template(std::string_view tmpl, std::string_view quarantine_id,
 
 std::vector<Rule> default_rules() {
   return {Rule{"text/plain", Action::Convert, {"text_plain"}}, Rule{"text/html", Action::Convert, {"html_text"}},
+          Rule{"application/pdf", Action::Render, {"pdf_render"}},
           Rule{"*", Action::Strip, {}}};
 }
 

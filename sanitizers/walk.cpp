@@ -270,8 +270,8 @@ class Walker {
         rep.reason = replaced_reason(artefacts, d.reason);
         rep.artefacts = std::move(artefacts);
         list_held(std::move(rep), true);
+        if (!d.text.empty()) keep(text_of_attachment(d.artefacts.front().filename, d.text), path);
         for (auto& a : d.artefacts) out_.attachments.push_back(std::move(a));
-        if (!d.text.empty()) keep(std::move(d.text), path);
         break;
       case Decision::Action::Remove:
         list_held(std::move(rep), false);
@@ -293,11 +293,9 @@ class Walker {
         if (d.action != Decision::Action::Remove) return d;
         reasons += reasons.empty() ? d.reason : "; " + d.reason;
       }
-      if (action == Action::Render) {
-        return Decision::remove("removed: rendering to images is not available yet" +
-                                (reasons.empty() ? std::string() : " (" + reasons + ")"));
-      }
-      return Decision::remove(reasons.empty() ? "no sanitizer could convert this part" : reasons);
+      if (!reasons.empty()) return Decision::remove(reasons);
+      return Decision::remove(action == Action::Render ? "no renderer could render this part"
+                                                       : "no sanitizer could convert this part");
     }
     const Sanitizer* strip = find_sanitizer("strip", policy_.links);
     rep.sanitizer = "strip";
@@ -336,6 +334,14 @@ class Walker {
     }
     artefact_total_ = total;
     return out;
+  }
+
+  // A rendered document's text in the body, between lines that name the attachment it belongs to.
+  static std::string text_of_attachment(const std::string& safe_name, const std::string& text) {
+    std::string out = "■ 添付ファイル「" + safe_name + "」のテキスト化 / Text of the attachment " + safe_name + "\n";
+    out += text;
+    if (!out.ends_with('\n')) out += '\n';
+    return out + "■ 添付ファイル「" + safe_name + "」のテキスト化ここまで / End of the text of " + safe_name + "\n";
   }
 
   static std::string replaced_reason(const std::vector<ArtefactSummary>& artefacts, const std::string& note) {

@@ -293,11 +293,16 @@ TEST_CASE("policy rules: first match wins; quarantine, reject, render and strip 
     CHECK(out.rejected);
     CHECK(contains(out.report_json, "\"verdict\":\"rejected\""));
   }
-  SUBCASE("render falls back to removal with a clear reason") {
+  SUBCASE("render without a renderer falls back to removal with a clear reason") {
     policy.rules = {Rule{"text/*", Action::Convert, {"text_plain"}}, Rule{"application/pdf", Action::Render, {}}};
     const Outcome out = run(pdf, policy);
     REQUIRE(out.verdict == Verdict::Sanitized);
-    CHECK(contains(check_rebuilt(out.message).body, "removed: rendering to images is not available yet"));
+    CHECK(contains(check_rebuilt(out.message).body, "no renderer could render this part"));
+  }
+  SUBCASE("the default rules render PDFs; one that cannot be read is removed, saying why") {
+    const Outcome out = run(pdf, policy);
+    REQUIRE(out.verdict == Verdict::Sanitized);
+    CHECK(contains(check_rebuilt(out.message).body, "| broken PDF: "));
   }
   SUBCASE("strip text too") {
     policy.rules = {Rule{"text/*", Action::Strip, {}}};

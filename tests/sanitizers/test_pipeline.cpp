@@ -116,7 +116,7 @@ TEST_CASE("the notice lists each removed part: name, declared and detected type,
   const Rebuilt r = check_rebuilt(out.message);
   CHECK_FALSE(contains(out.message, "<script"));
   CHECK(contains(r.header, "X-Mugai-Quarantine-Id: QTEST1\r\n"));
-  CHECK(contains(r.body, "【mugai 無害化通知】このメールは無害化されました。以下の1件の部分を削除し、原本を隔離しました"
+  CHECK(contains(r.body, "【mugai 無害化通知】このメールは無害化されました。以下の1件の部分を削除または安全な形式に変換し、原本を隔離しました"
                          "（隔離ID: QTEST1）。\n"));
   CHECK(contains(r.body, "the original is kept in quarantine (id: QTEST1).\n"));
   CHECK(contains(r.body, "  - (no name) | 申告/declared: text/html | 検出/detected: text/html | 62 bytes | sha256:"));
