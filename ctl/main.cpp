@@ -15,8 +15,10 @@
 
 #include "config/config.hpp"
 #include "sanitizers/pipeline.hpp"
+#include "sanitizers/wire.hpp"
 #include "ctl/quarantine.hpp"
 #include "quarantine/store.hpp"
+#include "worker/channel.hpp"
 
 namespace {
 
@@ -211,7 +213,14 @@ int cmd_sanitize(Args args) {
   auto quarantine_id = mugai::quarantine::QuarantineDb::new_id();
   if (!quarantine_id) return fail(quarantine_id.error().message);
   ctx.quarantine_id = *quarantine_id;
-  const auto outcome = mugai::sanitize::sanitize_message(*untrusted_message, ctx, *policy);
+  // Parsed only in a sandboxed worker, as in the gateway; its crash is this input's error.
+  const mugai::worker::Limits limits{config->workers.memory, config->workers.cpu_seconds,
+                                     mugai::sanitize::wire::max_frame(config->smtp.limits.max_message_size, *policy)};
+  const std::string worker_path =
+      config->workers.path.empty() ? mugai::worker::default_path() : config->workers.path;
+  auto ran = mugai::worker::sanitize_once(worker_path, limits, config->workers.timeout, *policy, ctx, *untrusted_message);
+  if (!ran) return fail("cannot sanitize '" + shown_name(in, "<stdin>") + "': " + ran.error().message);
+  const auto& outcome = *ran;
   // Stored before anything citing the id is written, as the gateway does.
   if (outcome.quarantine) {
     if (auto st = (*opened)->put(*untrusted_message, *outcome.quarantine, outcome.quarantine_id); !st) {
