@@ -90,7 +90,13 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: quarantine: " << quarantine.error().message << "\n";
     return 1;
   }
-  Scheduler scheduler(io, pool, cfg, spool, **quarantine, make_client_tls());
+  // Hostile bytes are parsed only in the sandboxed workers; without one the gateway does not start.
+  WorkerPool sanitizers(io, cfg);
+  if (auto st = sanitizers.start(); !st) {
+    std::cerr << "mugai-gateway: workers: " << st.error().message << "\n";
+    return 1;
+  }
+  Scheduler scheduler(io, pool, sanitizers, cfg, spool, **quarantine, make_client_tls());
   Server server(io, pool, cfg, spool, scheduler, server_tls);
   auto access = Access::resolve(cfg);
   if (!access) {
