@@ -201,6 +201,15 @@ awaitable<void> WorkerPool::relay_log(WorkerPtr w) {
     }
   }
   if (!pending.empty()) emit(pending);
+  // Its stderr ends when the worker does. One that died idle (killed from outside) is replaced now,
+  // before any message is sent to it; a busy one is sanitize()'s to account for.
+  const auto idle = std::find(idle_.begin(), idle_.end(), w);
+  if (idle != idle_.end() && !w->reaped) {
+    idle_.erase(idle);
+    const int status = co_await reap(w);
+    log::event("worker-failed", {{"pid", pid}, {"while", "idle"}, {"reason", worker::describe_exit(status, limits_)}});
+    replace(w);
+  }
 }
 
 awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& message,
