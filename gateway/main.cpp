@@ -76,7 +76,7 @@ int run(const mugai::config::Config& cfg) {
   // One event-loop thread does all network I/O (no strands, no races on sockets); fsync, the
   // quarantine store and maildir writes run on the thread pool so they never stall the loop
   // (sanitizing runs in the sandboxed worker processes, below).
-  // Workers mostly wait in fsync; many of them let the filesystem batch journal commits, which is
+  // The threads mostly wait in fsync; many of them let the filesystem batch journal commits, which is
   // what lets a durable spool keep up with Postfix (measured: 1 thread ≈ 90 accepts/s, 16 ≈ 3000).
   unsigned workers = cfg.server.threads ? cfg.server.threads : 16 + 2 * std::thread::hardware_concurrency();
   asio::io_context io;
