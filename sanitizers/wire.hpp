@@ -1,8 +1,8 @@
 // What crosses the gateway↔worker channel, in proto/worker_frame.hpp's frames: the policy once, then per
 // message a request (context as JSON, raw bytes as their own frame) and back an outcome (JSON, then
 // the message bytes as their own frame). Decoding is strict and total: a missing or extra field, a
-// wrong type, a value out of range or a frame of the wrong kind is an Error, never an exception, so
-// the gateway can treat a worker that sends one as failed.
+// wrong type, a value out of range or a broken invariant is an Error, never an exception, so the
+// gateway can treat a worker that sends one as failed (worker/channel.hpp checks the frames' tags).
 #pragma once
 
 #include <cstddef>
