@@ -20,14 +20,6 @@
 
 #include "worker/spawn.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define MUGAI_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MUGAI_ASAN 1
-#endif
-#endif
-
 namespace mugai::worker {
 
 namespace {
@@ -127,6 +119,12 @@ Status load_seccomp(int channel_fd) {
     f.allow(nr, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(channel_fd)));
     f.allow(nr, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(STDERR_FILENO)));
   }
+#ifdef MUGAI_SANITIZER_BUILD
+  // UBSan's vptr check probes memory by writing it into a fresh pipe (sanitizer_common's
+  // IsAccessibleMemoryRange): only in -DMUGAI_SANITIZE builds, and the log line says so.
+  f.allow(SCMP_SYS(pipe2));
+  f.allow(SCMP_SYS(write));
+#endif
   // Memory. Executable mappings only of files (iconv loads a gconv module per charset on first use);
   // never executable anonymous memory, never a mapping turned executable later.
   for (int nr : {SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise)}) f.allow(nr);
@@ -157,9 +155,9 @@ Status close_other_fds(int keep_up_to) {
 
 Expected<std::string> apply_sandbox(const SandboxLimits& limits, int channel_fd) {
   std::string line = "sandbox: fds closed; rlimits";
-#ifdef MUGAI_ASAN
+#ifdef MUGAI_SANITIZER_BUILD
   // AddressSanitizer reserves terabytes of shadow address space: RLIMIT_AS would stop it starting.
-  line += " as=unlimited (ASan build)";
+  line += " as=unlimited (sanitizer build)";
 #else
   if (auto st = set_limit(RLIMIT_AS, limits.memory, limits.memory, "AS"); !st) return st.error();
   line += " as=" + size_text(limits.memory);
@@ -179,7 +177,11 @@ Expected<std::string> apply_sandbox(const SandboxLimits& limits, int channel_fd)
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Error{std::string("no_new_privs: ") + std::strerror(errno)};
   line += "; no_new_privs; " + enter_namespaces();
   if (auto st = load_seccomp(channel_fd); !st) return st.error();
+#ifdef MUGAI_SANITIZER_BUILD
+  line += "; seccomp allowlist (kill; sanitizer build: also pipe2 and write to any fd)";
+#else
   line += "; seccomp allowlist (kill)";
+#endif
   return line;
 }
 

@@ -63,7 +63,7 @@ def cpu_seconds(pid):
 
 def asan_build():
     res = subprocess.run([WORKER, "--check-sandbox"], capture_output=True, timeout=60)
-    return b"(ASan build)" in res.stdout
+    return b"(sanitizer build)" in res.stdout
 
 
 class WorkerCase(GatewayCase):
@@ -106,7 +106,7 @@ class CheckSandbox(unittest.TestCase):
         lines = out.splitlines()
         self.assertTrue(lines[0].startswith("sandbox: fds closed; rlimits "), out)
         self.assertIn("fsize=0 nofile=32 nproc=0 core=0; no_new_privs; namespaces", lines[0])
-        self.assertTrue(lines[0].endswith("; seccomp allowlist (kill)"), out)
+        self.assertIn("; seccomp allowlist (kill", lines[0])
         self.assertEqual([l.split(":")[0] for l in lines[1:]], list(ACTS), out)
         for line in lines[1:]:
             self.assertIn(": refused (", line)
@@ -180,7 +180,7 @@ class Cli(WorkerCase):
         res = run_ctl(gw, "sanitize", src, dst)
         self.assertEqual(res.returncode, 0, res.stderr.decode())
         self.assertIn(b"mugai-worker: sandbox: fds closed;", res.stderr)
-        self.assertIn(b"seccomp allowlist (kill)", res.stderr)
+        self.assertIn(b"seccomp allowlist (kill", res.stderr)
         with open(dst, "rb") as f:
             self.assertIn(("body " + tok).encode(), f.read())
 
