@@ -691,6 +691,12 @@ constexpr KeyRow kKeys[] = {
     {"log.file", false, [](Field& f, Config& c) { f.text(c.log.file); }},
     {"server.threads", false, [](Field& f, Config& c) { f.integer(c.server.threads, 0, 1024); }},
     {"server.shutdown_grace", false, [](Field& f, Config& c) { f.duration(c.server.shutdown_grace); }},
+    {"workers.count", false, [](Field& f, Config& c) { f.integer(c.workers.count, 0, 1024); }},
+    {"workers.max_messages", false, [](Field& f, Config& c) { f.integer(c.workers.max_messages, 1, kMaxCount); }},
+    {"workers.memory", false, [](Field& f, Config& c) { f.size(c.workers.memory, 32 * kMiB, kMaxMessageSize); }},
+    {"workers.timeout", false, [](Field& f, Config& c) { f.duration(c.workers.timeout); }},
+    {"workers.cpu_seconds", false, [](Field& f, Config& c) { f.integer(c.workers.cpu_seconds, 1, 86'400); }},
+    {"workers.path", false, [](Field& f, Config& c) { apply_readable_path(f, c.workers.path); }},
     {"sanitize.max_depth", false, [](Field& f, Config& c) { f.integer(c.sanitize.limits.max_depth, 1, 100); }},
     {"sanitize.max_parts", false, [](Field& f, Config& c) { f.integer(c.sanitize.limits.max_parts, 1, 100'000); }},
     {"sanitize.max_decoded_part", false,
@@ -912,6 +918,15 @@ class Loader {
       problems_.add(where("quarantine.release_requires_approval"), "quarantine.release_requires_approval",
                     "needs quarantine.approvers (the user names or \"@group\" names who may request and approve "
                     "releases)");
+    }
+    // The CPU budget is per process, over up to max_messages messages; the pool replaces a worker
+    // before less than one timeout of it is left, so it must hold at least one whole timeout.
+    if (valid("workers.cpu_seconds") && valid("workers.timeout") &&
+        std::int64_t{c.workers.cpu_seconds} < c.workers.timeout.count()) {
+      const auto key = set("workers.cpu_seconds") ? "workers.cpu_seconds" : "workers.timeout";
+      problems_.add(where(key), key,
+                    "workers.cpu_seconds (" + std::to_string(c.workers.cpu_seconds) +
+                        ") must be at least workers.timeout (" + std::to_string(c.workers.timeout.count()) + "s)");
     }
     if (valid("admin.socket") && valid("quarantine.dir")) check_admin_socket(c);
     if (c.spool.key_file.empty()) c.spool.key_file = c.spool.dir + "/spool.key";

@@ -106,6 +106,16 @@ struct Server {
   Seconds shutdown_grace{30};                  // server.shutdown_grace: SIGTERM drain bound
 };
 
+// The sandboxed mugai-worker processes that run the pipeline (gateway/worker_pool.hpp).
+struct Workers {
+  unsigned count = 0;                          // workers.count; 0 = one per CPU core
+  std::size_t max_messages = 1000;             // workers.max_messages: a worker is replaced after this many
+  std::size_t memory = 1024 * 1024 * 1024;     // workers.memory: RLIMIT_AS of each worker
+  Seconds timeout{60};                         // workers.timeout: wall clock per message, then SIGKILL
+  unsigned cpu_seconds = 300;                  // workers.cpu_seconds: RLIMIT_CPU of each worker process
+  std::string path;                            // workers.path; empty = mugai-worker beside the gateway
+};
+
 struct Config {
   std::string source;  // file name or "<embedded default>"
   Smtp smtp;
@@ -115,6 +125,7 @@ struct Config {
   Admin admin;
   Log log;
   Server server;
+  Workers workers;
   sanitize::Policy sanitize;  // [sanitize]: limits, output form, rules; the notice template already read
   // sanitize.max_attempts: failed pipeline runs before the scheduler holds the original whole. The
   // gateway's, not the pipeline's (a retry policy is no part of a pure Policy).

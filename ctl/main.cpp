@@ -15,8 +15,10 @@
 
 #include "config/config.hpp"
 #include "sanitizers/pipeline.hpp"
+#include "sanitizers/wire.hpp"
 #include "ctl/quarantine.hpp"
 #include "quarantine/store.hpp"
+#include "worker/channel.hpp"
 
 namespace {
 
@@ -43,8 +45,9 @@ constexpr Command kCommands[] = {
     {"version", "", "print the mugai version", cmd_version},
     {"check-config", "FILE [--set section.key=value]...",
      "validate a configuration file; prints 'FILE: ok' or every problem, one per line", cmd_check_config},
-    {"sanitize", "[--config FILE] [--policy FILE] [--report FILE] [IN [OUT]]",
-     "sanitize one message (IN or stdin, '-' = stdin) to OUT (or stdout) with the gateway's pipeline;\n"
+    {"sanitize", "[--config FILE] [--set section.key=value]... [--policy FILE] [--report FILE] [IN [OUT]]",
+     "sanitize one message (IN or stdin, '-' = stdin) to OUT (or stdout) with the gateway's pipeline,\n"
+     "in a sandboxed mugai-worker ([workers] limits);\n"
      "--policy: a TOML file with only a [sanitize] section, used instead of the config's;\n"
      "exit 3 when the whole message was quarantined or rejected",
      cmd_sanitize},
@@ -172,12 +175,16 @@ int cmd_check_config(Args args) {
 int cmd_sanitize(Args args) {
   std::string config_file, policy_file, report_file;
   std::vector<std::string> files;  // IN, OUT
+  std::vector<std::string> overrides;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string* value = args[i] == "--config"   ? &config_file
                          : args[i] == "--policy" ? &policy_file
                          : args[i] == "--report" ? &report_file
                                                  : nullptr;
-    if (value != nullptr) {
+    if (args[i] == "--set") {
+      if (i + 1 == args.size()) return usage_error("--set needs section.key=value");
+      overrides.emplace_back(args[++i]);
+    } else if (value != nullptr) {
       if (i + 1 == args.size()) return usage_error(std::string(args[i]) + " needs a FILE");
       *value = args[++i];
     } else if ((args[i].starts_with("-") && args[i] != "-") || files.size() == 2) {
@@ -187,8 +194,8 @@ int cmd_sanitize(Args args) {
     }
   }
   const auto config = config_file.empty()
-                          ? mugai::config::load_string(mugai::config::embedded_default(), "<embedded default>")
-                          : mugai::config::load_file(config_file);
+                          ? mugai::config::load_string(mugai::config::embedded_default(), "<embedded default>", overrides)
+                          : mugai::config::load_file(config_file, overrides);
   if (!config) return fail(config.error().message);
   // --policy replaces the config's [sanitize] section, to try a policy before deploying it.
   auto policy = policy_file.empty() ? mugai::Expected<mugai::sanitize::Policy>(config->sanitize)
@@ -211,7 +218,14 @@ int cmd_sanitize(Args args) {
   auto quarantine_id = mugai::quarantine::QuarantineDb::new_id();
   if (!quarantine_id) return fail(quarantine_id.error().message);
   ctx.quarantine_id = *quarantine_id;
-  const auto outcome = mugai::sanitize::sanitize_message(*untrusted_message, ctx, *policy);
+  // Parsed only in a sandboxed worker, as in the gateway; its crash is this input's error.
+  const mugai::worker::Limits limits{config->workers.memory, config->workers.cpu_seconds,
+                                     mugai::sanitize::wire::max_frame(config->smtp.limits.max_message_size, *policy)};
+  const std::string worker_path =
+      config->workers.path.empty() ? mugai::worker::default_path() : config->workers.path;
+  auto ran = mugai::worker::sanitize_once(worker_path, limits, config->workers.timeout, *policy, ctx, *untrusted_message);
+  if (!ran) return fail("cannot sanitize '" + shown_name(in, "<stdin>") + "': " + ran.error().message);
+  const auto& outcome = *ran;
   // Stored before anything citing the id is written, as the gateway does.
   if (outcome.quarantine) {
     if (auto st = (*opened)->put(*untrusted_message, *outcome.quarantine, outcome.quarantine_id); !st) {

@@ -94,7 +94,11 @@ constexpr JapaneseReason kJapaneseReasons[] = {
     {"ambiguous structure", "メールの構造が二通りに読める（曖昧な）ものでした。"},
     {"unparseable", "メールの構造を解析できませんでした。"},
     {"policy: quarantine", "隔離する設定になっている種類の内容が含まれていました。"},
+    {"sanitizer failed:", "無害化の処理が異常終了しました。"},  // a worker crashed on it (before the next row)
     {"sanitizer failed", "無害化の処理が繰り返し失敗しました。"},
+    {"timeout after", "無害化の処理が制限時間内に終わりませんでした。"},
+    {"out of memory", "無害化の処理に必要なメモリが上限を超えました。"},
+    {"CPU time limit", "無害化の処理に必要なCPU時間が上限を超えました。"},
     {"internal error", "無害化の処理中にエラーが発生しました。"},
 };
 constexpr std::string_view kRejectedReason = "受信を拒否する設定になっている種類の内容が含まれていました。";

@@ -60,7 +60,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   bool expired_ = false;
 };
 
-// Runs blocking work (fsync, sanitizing) on `pool` and resumes the awaiting coroutine on its own
+// Runs blocking work (fsync, the quarantine store) on `pool` and resumes the awaiting coroutine on its own
 // executor with the result, so the event loop never waits on a disk or a CPU-heavy parse.
 // The exception barrier: whatever the work throws (bad_alloc, a library's exception) is caught on the
 // worker and rethrown in the awaiting coroutine, never left to escape into asio::thread_pool (which

@@ -44,11 +44,12 @@ SpoolEntry generated(const config::Config& cfg, Route route, std::string rcpt, s
 }
 }  // namespace
 
-Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, const config::Config& cfg,
-                     Spool& spool, quarantine::QuarantineDb& quarantine,
+Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, WorkerPool& sanitizers,
+                     const config::Config& cfg, Spool& spool, quarantine::QuarantineDb& quarantine,
                      std::shared_ptr<ssl::context> client_tls)
     : io_(io),
       workers_(workers),
+      sanitizers_(sanitizers),
       cfg_(cfg),
       spool_(spool),
       quarantine_(quarantine),
@@ -125,6 +126,12 @@ bool Scheduler::failed_run(const std::string& id, std::string why) {
   return ++f.count >= cfg_.sanitize_max_attempts;
 }
 
+std::string Scheduler::given_up_reason(const std::string& id) const {
+  const auto it = failed_runs_.find(id);
+  const FailedRuns runs = it == failed_runs_.end() ? FailedRuns{} : it->second;
+  return "sanitizer failed " + std::to_string(runs.count) + " times: " + runs.last;
+}
+
 bool Scheduler::sanitizing_given_up(const std::string& id) const {
   const auto it = failed_runs_.find(id);
   return it != failed_runs_.end() && it->second.count >= cfg_.sanitize_max_attempts;
@@ -157,7 +164,8 @@ awaitable<void> Scheduler::process(std::string id) {
 
   // Failed too often already (the last run threw, or the hold itself failed): no further run.
   if (entry.stage == Stage::Raw && sanitizing_given_up(id)) {
-    co_await hold_unsanitizable(entry);
+    const std::string reason = given_up_reason(id);
+    co_await hold_unsanitizable(entry, reason);
     co_return;
   }
   if (entry.stage == Stage::Raw) {
@@ -169,9 +177,26 @@ awaitable<void> Scheduler::process(std::string id) {
       co_return;
     }
     const sanitize::MessageContext ctx = message_context(entry, cfg_.smtp.hostname, *quarantine_id);
-    auto outcome = co_await run_blocking(workers_, [&] {
-      return sanitize::sanitize_message(entry.message, ctx, cfg_.sanitize);
-    });
+    auto ran = co_await sanitizers_.sanitize(entry.message, ctx);
+    if (!ran && ran.error().kind == WorkerPool::kUnavailable) {
+      // No worker at all: the gateway's trouble, not the message's. Counted like a failed run.
+      log::event("sanitize", {{"id", id}, {"verdict", "failed"}, {"reason", ran.error().message}});
+      if (failed_run(id, ran.error().message)) {
+        const std::string reason = given_up_reason(id);
+        co_await hold_unsanitizable(entry, reason);
+      } else {
+        retry_later(id);
+      }
+      co_return;
+    }
+    if (!ran) {
+      // The worker crashed, timed out or ran out of memory on this message: it is held whole at once
+      // (running it again would only repeat that), and its recipients are told.
+      const std::string reason = ran.error().message;
+      co_await hold_unsanitizable(entry, reason);
+      co_return;
+    }
+    sanitize::Outcome outcome = std::move(*ran);
     // The original is durable in quarantine before anything citing it is stored or delivered; if it
     // cannot be, nothing goes: the run counts as failed (sanitize.max_attempts) and is tried again.
     if (outcome.quarantine) {
@@ -210,7 +235,8 @@ awaitable<void> Scheduler::process(std::string id) {
       }
       case sanitize::Outcome::Verdict::Failed:
         if (failed_run(id, outcome.reason)) {
-          co_await hold_unsanitizable(entry);
+          const std::string reason = given_up_reason(id);
+          co_await hold_unsanitizable(entry, reason);
         } else {
           retry_later(id);
         }
@@ -343,11 +369,12 @@ Status Scheduler::spool_hold_notices(const SpoolEntry& entry, const HeldMessage&
   return Ok{};
 }
 
-awaitable<void> Scheduler::hold_unsanitizable(const SpoolEntry& entry) {
-  // The pipeline failed sanitize.max_attempts times: the original goes to quarantine whole from here.
-  // Until the store takes it, it stays in the spool and this is retried (the pipeline is not).
-  const FailedRuns runs = failed_runs_[entry.id];
-  HeldMessage held{"", "sanitizer failed " + std::to_string(runs.count) + " times: " + runs.last, false};
+awaitable<void> Scheduler::hold_unsanitizable(const SpoolEntry& entry, const std::string& reason) {
+  // The pipeline failed sanitize.max_attempts times, or its worker died on this message: the original
+  // goes to quarantine whole from here. Until the store takes it, it stays in the spool and this is
+  // retried (the pipeline is not: a held-back attempt marks the runs given up).
+  if (!sanitizing_given_up(entry.id)) failed_runs_[entry.id] = {cfg_.sanitize_max_attempts, reason};
+  HeldMessage held{"", reason, false};
   auto qid = quarantine::QuarantineDb::new_id();
   Status stored = Ok{};
   if (qid) {

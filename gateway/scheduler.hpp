@@ -1,8 +1,8 @@
 // The queue manager: takes spooled messages through sanitize → deliver → retry → bounce.
 // A message leaves the spool only after every recipient got the next hop's 250, a durably spooled
 // bounce, or (null sender, failed bounces) a durable dead-letter copy; one held whole in quarantine
-// only once its hold notices are durably spooled. Runs on the event-loop thread; sanitizing, fsync
-// and maildir writes go to the worker pool.
+// only once its hold notices are durably spooled. Runs on the event-loop thread; sanitizing goes to
+// the sandboxed workers (WorkerPool), fsync and maildir writes to the thread pool.
 #pragma once
 
 #include "gateway/net.hpp"
@@ -16,14 +16,15 @@
 #include "gateway/delivery.hpp"
 #include "gateway/hold_notice.hpp"
 #include "gateway/spool.hpp"
+#include "gateway/worker_pool.hpp"
 #include "quarantine/store.hpp"
 
 namespace mugai::gateway {
 
 class Scheduler {
  public:
-  Scheduler(asio::io_context& io, asio::thread_pool& workers, const config::Config& cfg, Spool& spool,
-            quarantine::QuarantineDb& quarantine, std::shared_ptr<ssl::context> client_tls);
+  Scheduler(asio::io_context& io, asio::thread_pool& workers, WorkerPool& sanitizers, const config::Config& cfg,
+            Spool& spool, quarantine::QuarantineDb& quarantine, std::shared_ptr<ssl::context> client_tls);
 
   void start(const std::vector<std::string>& recovered_ids);
   // Thread-safe: queue a message for processing now.
@@ -41,14 +42,16 @@ class Scheduler {
   Status write_dead_letter(const SpoolEntry& entry, const std::string& why);
   awaitable<void> hold(const SpoolEntry& entry, const HeldMessage& held);
   Status spool_hold_notices(const SpoolEntry& entry, const HeldMessage& held);
-  awaitable<void> hold_unsanitizable(const SpoolEntry& entry);
+  awaitable<void> hold_unsanitizable(const SpoolEntry& entry, const std::string& reason);
   bool failed_run(const std::string& id, std::string why);
   bool sanitizing_given_up(const std::string& id) const;
+  std::string given_up_reason(const std::string& id) const;
   void retry_later(const std::string& id);
   void forget(const std::string& id);
 
   asio::io_context& io_;
   asio::thread_pool& workers_;
+  WorkerPool& sanitizers_;
   const config::Config& cfg_;
   Spool& spool_;
   quarantine::QuarantineDb& quarantine_;

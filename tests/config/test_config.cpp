@@ -441,6 +441,38 @@ TEST_CASE("hold notices: who is told, from whom, whom to ask") {
             .find("quarantine.contact: must be at most 256 bytes") != std::string::npos);
 }
 
+TEST_CASE("[workers]: defaults, every key's bounds, and the CPU budget holds one timeout") {
+  const Config d = ok(kMinimal);
+  CHECK(d.workers.count == 0);
+  CHECK(d.workers.max_messages == 1000);
+  CHECK(d.workers.memory == 1024u * 1024 * 1024);
+  CHECK(d.workers.timeout == mugai::config::Seconds(60));
+  CHECK(d.workers.cpu_seconds == 300);
+  CHECK(d.workers.path.empty());
+  const Config c = ok(kMinimal, {"workers.count=4", "workers.max_messages=2", "workers.memory=\"64MiB\"",
+                                 "workers.timeout=\"2m\"", "workers.cpu_seconds=120", "workers.path=\"/bin/true\""});
+  CHECK(c.workers.count == 4);
+  CHECK(c.workers.max_messages == 2);
+  CHECK(c.workers.memory == 64u * 1024 * 1024);
+  CHECK(c.workers.timeout == mugai::config::Seconds(120));
+  CHECK(c.workers.cpu_seconds == 120);
+  CHECK(c.workers.path == "/bin/true");
+  ok(kMinimal, {"workers.count=1024", "workers.max_messages=1000000", "workers.memory=\"2GiB\"", "workers.cpu_seconds=86400"});
+  ok(kMinimal, {"workers.memory=\"32MiB\"", "workers.max_messages=1", "workers.timeout=1", "workers.cpu_seconds=1"});
+  CHECK(error_of(kMinimal, {"workers.count=1025"}).find("workers.count") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.count=-1"}).find("workers.count") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.max_messages=0"}).find("workers.max_messages") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.max_messages=1000001"}).find("workers.max_messages") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.memory=\"31MiB\""}).find("workers.memory") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.memory=\"3GiB\""}).find("workers.memory") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.timeout=0"}).find("workers.timeout") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.cpu_seconds=0"}).find("workers.cpu_seconds") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.cpu_seconds=86401"}).find("workers.cpu_seconds") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.path=\"/nonexistent/mugai-worker\""}).find("workers.path") != std::string::npos);
+  CHECK(error_of(kMinimal, {"workers.cpu_seconds=30"}).find(
+            "workers.cpu_seconds: workers.cpu_seconds (30) must be at least workers.timeout (60s)") != std::string::npos);
+}
+
 TEST_CASE("sanitize.max_attempts: at least one run") {
   CHECK(ok(kMinimal).sanitize_max_attempts == 3);
   CHECK(ok(with("sanitize", "max_attempts = 1")).sanitize_max_attempts == 1);

@@ -195,6 +195,17 @@ TEST_CASE("hold notice: the reason in Japanese by kind, rejected messages said t
   CHECK(rejected.body.find("差出人 / Sender: <>\r\n") != std::string::npos);  // the null sender
   const auto failed = make(original(kHeader), {"Q7K4-M2PX", "sanitizer failed 3 times: quarantine failed: x", false});
   CHECK(failed.body.find("理由: 無害化の処理が繰り返し失敗しました。") != std::string::npos);
+  // The worker's ends (gateway/worker_pool): each its own sentence, the crash before the repeated failure.
+  const std::pair<const char*, const char*> worker_ends[] = {
+      {"sanitizer failed: signal 11 (Segmentation fault)", "理由: 無害化の処理が異常終了しました。"},
+      {"timeout after 60 s", "理由: 無害化の処理が制限時間内に終わりませんでした。"},
+      {"out of memory (workers.memory = 64 MiB)", "理由: 無害化の処理に必要なメモリが上限を超えました。"},
+      {"CPU time limit reached (workers.cpu_seconds = 300 s)", "理由: 無害化の処理に必要なCPU時間が上限を超えました。"}};
+  for (const auto& [reason, japanese] : worker_ends) {
+    const auto held = make(original(kHeader), {"Q7K4-M2PX", reason, false});
+    CHECK(held.body.find(japanese) != std::string::npos);
+    CHECK(held.body.find(reason) != std::string::npos);
+  }
   const auto other = make(original(kHeader), {"Q7K4-M2PX", "something new", false});
   CHECK(other.body.find("理由: 安全に無害化できませんでした。") != std::string::npos);
 }
