@@ -33,7 +33,7 @@ struct Limits {
 
 enum class Action {
   Convert,     // the first listed sanitizer that keeps the part wins; none does → removed
-  Render,      // to pixels: no renderer exists yet, so the part is removed with that reason
+  Render,      // to pixels: the first listed renderer that replaces the part wins; none does → removed
   Strip,       // removed; the original is kept in quarantine and listed in the notice
   Quarantine,  // the whole message is held in quarantine, nothing is delivered
   Reject,      // the whole message is refused (held in quarantine, reported as rejected)
@@ -45,7 +45,8 @@ struct Rule {
   std::vector<std::string> sanitizers;  // registry names, tried in order (convert, render)
 };
 
-// text/plain → text_plain, text/html → html_text, everything else stripped.
+// text/plain → text_plain, text/html → html_text, JPEG/PNG/GIF/BMP/TIFF/WebP → image_render, everything
+// else (SVG included) stripped.
 std::vector<Rule> default_rules();
 
 struct Policy {

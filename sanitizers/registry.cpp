@@ -13,10 +13,11 @@ namespace {
 
 using Factory = std::unique_ptr<Sanitizer> (*)(LinkPolicy);
 
-constexpr std::array<std::pair<std::string_view, Factory>, 3> kFactories{{
+constexpr std::array<std::pair<std::string_view, Factory>, 4> kFactories{{
     {"text_plain", [](LinkPolicy) { return make_text_plain(); }},
     {"html_text", [](LinkPolicy links) { return make_html_text(links); }},
     {"strip", [](LinkPolicy) { return make_strip(); }},
+    {"image_render", [](LinkPolicy) { return make_image_render(); }},
 }};
 
 constexpr std::array<LinkPolicy, 3> kLinkPolicies{LinkPolicy::Keep, LinkPolicy::Defang, LinkPolicy::Remove};

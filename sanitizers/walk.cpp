@@ -294,7 +294,7 @@ class Walker {
         reasons += reasons.empty() ? d.reason : "; " + d.reason;
       }
       if (action == Action::Render) {
-        return Decision::remove("removed: rendering to images is not available yet" +
+        return Decision::remove("removed: could not be rendered" +
                                 (reasons.empty() ? std::string() : " (" + reasons + ")"));
       }
       return Decision::remove(reasons.empty() ? "no sanitizer could convert this part" : reasons);

@@ -297,7 +297,7 @@ TEST_CASE("policy rules: first match wins; quarantine, reject, render and strip 
     policy.rules = {Rule{"text/*", Action::Convert, {"text_plain"}}, Rule{"application/pdf", Action::Render, {}}};
     const Outcome out = run(pdf, policy);
     REQUIRE(out.verdict == Verdict::Sanitized);
-    CHECK(contains(check_rebuilt(out.message).body, "removed: rendering to images is not available yet"));
+    CHECK(contains(check_rebuilt(out.message).body, "removed: could not be rendered"));
   }
   SUBCASE("strip text too") {
     policy.rules = {Rule{"text/*", Action::Strip, {}}};

@@ -150,7 +150,7 @@ TEST_CASE("registry") {
   CHECK(match_rule(default_rules(), "image/png")->action == Action::Strip);
   const Decision d = find_sanitizer("strip")->sanitize("x", PartInfo{"1", "image/png", "", ""});
   CHECK(d.action == Decision::Action::Remove);
-  CHECK(d.reason == "attachment removed (rendering to images is not available yet)");
+  CHECK(d.reason == "attachment removed by policy");
 }
 
 }  // namespace mugai::sanitize
