@@ -77,6 +77,22 @@ bool adobe_marker(std::string_view b) {
   return false;
 }
 
+// True when an APNG animation control chunk (acTL) comes before the first IDAT: the simplified reader
+// decodes the default image (the first frame, unless the IDAT is outside the animation), and the note
+// says the rest is left out.
+bool apng(std::string_view b) {
+  for (std::size_t at = 8; at + 8 <= b.size();) {
+    const std::uint64_t len = (std::uint64_t{static_cast<unsigned char>(b[at])} << 24) |
+                              (static_cast<unsigned char>(b[at + 1]) << 16) | (static_cast<unsigned char>(b[at + 2]) << 8) |
+                              static_cast<unsigned char>(b[at + 3]);
+    const std::string_view type = b.substr(at + 4, 4);
+    if (type == "acTL") return true;
+    if (type == "IDAT") return false;
+    at += 12 + len;
+  }
+  return false;
+}
+
 }  // namespace
 
 Expected<DecodedImage> decode_jpeg(std::string_view b, std::uint64_t max_pixels) {
@@ -85,7 +101,9 @@ Expected<DecodedImage> decode_jpeg(std::string_view b, std::uint64_t max_pixels)
   const auto* data = reinterpret_cast<const unsigned char*>(b.data());
   const auto size = static_cast<unsigned long>(b.size());
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj.get(), data, size, &width, &height, &subsamp, &colorspace) != 0) {
+  // A warning (junk between markers) still yields the header; only a fatal error stops here.
+  if (tjDecompressHeader3(tj.get(), data, size, &width, &height, &subsamp, &colorspace) != 0 &&
+      (tjGetErrorCode(tj.get()) == TJERR_FATAL || width <= 0 || height <= 0)) {
     return Error{std::string("JPEG: ") + tjGetErrorStr2(tj.get())};
   }
   if (auto st = check_pixels("JPEG", static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height), max_pixels);
@@ -154,6 +172,7 @@ Expected<DecodedImage> decode_png(std::string_view b, std::uint64_t max_pixels) 
   if (!png_image_finish_read(&image, &white, r.pixels.data(), 0, nullptr)) {
     return Error{std::string("PNG: ") + image.message};
   }
+  out.more_frames = apng(b);
   return out;
 }
 

@@ -29,7 +29,9 @@ int read_bytes(GifFileType* gif, GifByteType* buf, int len) {
 
 Error gif_error(int code) {
   const char* s = GifErrorString(code);
-  return Error{std::string("GIF: ") + (s != nullptr ? s : "unreadable data")};
+  // giflib says "Failed to read from given file" both for a short file and for a bad LZW code size.
+  const std::string what = code == D_GIF_ERR_READ_FAILED ? "truncated or corrupt data" : s != nullptr ? s : "unreadable data";
+  return Error{"GIF: " + what};
 }
 
 struct Closer {
