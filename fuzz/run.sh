@@ -27,7 +27,7 @@ case $target in
   smtp_*) dict=smtp.dict ;;
   html_*) dict=html.dict ;;
   admin_*) dict=admin.dict ;;
-  config_*) dict= ;;
+  config_*|image_*|bmp_*) dict= ;;
   *) dict=mime.dict ;;
 esac
 
