@@ -5,6 +5,7 @@
 #include <tiffio.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -38,8 +39,8 @@ toff_t seek_proc(thandle_t h, toff_t off, int whence) {
   auto* s = static_cast<Source*>(h);
   // Offsets come from the file: anything that wraps is refused (libtiff treats -1 as failure). A
   // position past the end is allowed; reads there return nothing.
-  std::uint64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? s->pos : s->bytes.size();
   if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) return static_cast<toff_t>(-1);
+  const std::uint64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? s->pos : s->bytes.size();
   if (off > UINT64_MAX / 2 || base + off < base) return static_cast<toff_t>(-1);
   s->pos = base + off;
   return s->pos;
@@ -100,18 +101,16 @@ Expected<DecodedImage> decode_tiff(std::string_view b, std::uint64_t max_pixels)
   if (TIFFReadRGBAImageOriented(tif.get(), width, height, abgr.data(), ORIENTATION_TOPLEFT, 1) != 1) {
     return tiff_error(src, "the image data cannot be read");
   }
-  // The macros unpack each uint32 whatever the host's byte order.
-  std::vector<std::uint8_t> rgba(abgr.size() * 4);
-  for (std::size_t i = 0; i < abgr.size(); ++i) {
-    rgba[i * 4] = static_cast<std::uint8_t>(TIFFGetR(abgr[i]));
-    rgba[i * 4 + 1] = static_cast<std::uint8_t>(TIFFGetG(abgr[i]));
-    rgba[i * 4 + 2] = static_cast<std::uint8_t>(TIFFGetB(abgr[i]));
-    rgba[i * 4 + 3] = static_cast<std::uint8_t>(TIFFGetA(abgr[i]));
+  // Each uint32 holds R in its low byte up to A in its high byte (TIFFGetR..TIFFGetA): in memory that is
+  // R, G, B, A on a little-endian host; a big-endian one swaps in place. No second buffer either way.
+  if constexpr (std::endian::native == std::endian::big) {
+    for (auto& px : abgr) px = TIFFGetR(px) << 24 | TIFFGetG(px) << 16 | TIFFGetB(px) << 8 | TIFFGetA(px);
   }
+  const auto* rgba = reinterpret_cast<const std::uint8_t*>(abgr.data());
   DecodedImage out;
   out.format = ImageFormat::Tiff;
   // libtiff's RGBA interface hands out colour premultiplied by alpha.
-  out.raster = compose_on_white(width, height, rgba.data(), std::size_t{width} * 4, true);
+  out.raster = compose_on_white(width, height, rgba, std::size_t{width} * 4, true);
   out.more_frames = TIFFLastDirectory(tif.get()) == 0;
   return out;
 }
