@@ -57,24 +57,84 @@ namespace {
 
 using TjHandle = std::unique_ptr<void, int (*)(tjhandle)>;
 
-// True when an Adobe APP14 segment precedes the first scan: Adobe's CMYK/YCCK JPEGs store ink inverted
-// (255 = no ink), which is what almost every CMYK JPEG in the wild is. Bounds-checked marker walk.
-bool adobe_marker(std::string_view b) {
+// The payload of the first segment `marker` whose payload starts with `prefix`, before the first scan;
+// empty when there is none. A bounds-checked walk of the marker segments.
+std::string_view jpeg_segment(std::string_view b, unsigned char marker, std::string_view prefix) {
   std::size_t i = 2;
   while (i + 4 <= b.size()) {
-    if (static_cast<unsigned char>(b[i]) != 0xFF) return false;
-    const auto marker = static_cast<unsigned char>(b[i + 1]);
-    if (marker == 0xFF) {  // fill byte
+    if (static_cast<unsigned char>(b[i]) != 0xFF) return {};
+    const auto m = static_cast<unsigned char>(b[i + 1]);
+    if (m == 0xFF) {  // fill byte
       ++i;
       continue;
     }
-    if (marker == 0xDA || marker == 0xD9) return false;  // start of scan / end of image
+    if (m == 0xDA || m == 0xD9) return {};  // start of scan / end of image
     const std::size_t len = (static_cast<unsigned char>(b[i + 2]) << 8) | static_cast<unsigned char>(b[i + 3]);
-    if (len < 2) return false;
-    if (marker == 0xEE && b.substr(i + 4, 5) == "Adobe") return true;
+    if (len < 2) return {};
+    const std::string_view payload = b.substr(i + 4, len - 2);
+    if (m == marker && payload.starts_with(prefix)) return payload;
     i += 2 + len;
   }
-  return false;
+  return {};
+}
+
+// Adobe's CMYK/YCCK JPEGs (an APP14 "Adobe" segment) store ink inverted (255 = no ink), which is what
+// almost every CMYK JPEG in the wild is.
+bool adobe_marker(std::string_view b) { return !jpeg_segment(b, 0xEE, "Adobe").empty(); }
+
+// EXIF Orientation (tag 0x0112 of IFD0 in the APP1 "Exif" segment), 1..8; 1 when absent or malformed.
+// It is read so the picture is delivered the way the sender's camera and viewer show it: the tag itself,
+// like all of EXIF, is not carried over.
+unsigned exif_orientation(std::string_view b) {
+  const std::string_view exif = jpeg_segment(b, 0xE1, std::string_view("Exif\0\0", 6));
+  if (exif.size() < 6 + 8) return 1;
+  const std::string_view tiff = exif.substr(6);
+  const bool little = tiff.starts_with("II");
+  if (!little && !tiff.starts_with("MM")) return 1;
+  const auto u16 = [&](std::size_t at) -> std::uint32_t {
+    const auto a = static_cast<unsigned char>(tiff[at]), c = static_cast<unsigned char>(tiff[at + 1]);
+    return little ? (a | c << 8) : (a << 8 | c);
+  };
+  const auto u32 = [&](std::size_t at) -> std::uint64_t {
+    return little ? (u16(at) | std::uint64_t{u16(at + 2)} << 16) : (std::uint64_t{u16(at)} << 16 | u16(at + 2));
+  };
+  const std::uint64_t ifd = u32(4);
+  if (ifd + 2 > tiff.size()) return 1;
+  const std::uint32_t entries = u16(ifd);
+  for (std::uint64_t k = 0; k < entries && ifd + 2 + 12 * (k + 1) <= tiff.size(); ++k) {
+    const std::size_t e = ifd + 2 + 12 * k;
+    if (u16(e) != 0x0112) continue;
+    const std::uint32_t v = u16(e + 8);  // a SHORT, left-justified in the value field
+    return u16(e + 2) == 3 && v >= 1 && v <= 8 ? v : 1;
+  }
+  return 1;
+}
+
+// The raster turned and mirrored as EXIF orientation `o` says (2-4 mirror or turn 180°, 5-8 swap
+// width and height); each output pixel is fetched from its source position.
+Raster oriented(const Raster& in, unsigned o) {
+  const bool swap = o >= 5;
+  Raster out{swap ? in.height : in.width, swap ? in.width : in.height, in.channels, {}};
+  out.pixels.resize(in.pixels.size());
+  const std::size_t w = in.width, h = in.height, ch = in.channels;
+  std::uint8_t* dst = out.pixels.data();
+  for (std::size_t oy = 0; oy < out.height; ++oy) {
+    for (std::size_t ox = 0; ox < out.width; ++ox, dst += ch) {
+      std::size_t sx = ox, sy = oy;
+      switch (o) {
+        case 2: sx = w - 1 - ox; break;
+        case 3: sx = w - 1 - ox; sy = h - 1 - oy; break;
+        case 4: sy = h - 1 - oy; break;
+        case 5: sx = oy; sy = ox; break;
+        case 6: sx = oy; sy = h - 1 - ox; break;
+        case 7: sx = w - 1 - oy; sy = h - 1 - ox; break;
+        case 8: sx = w - 1 - oy; sy = ox; break;
+        default: break;
+      }
+      std::copy_n(&in.pixels[(sy * w + sx) * ch], ch, dst);
+    }
+  }
+  return out;
 }
 
 // True when an APNG animation control chunk (acTL) comes before the first IDAT: the simplified reader
@@ -130,9 +190,11 @@ Expected<DecodedImage> decode_jpeg(std::string_view b, std::uint64_t max_pixels)
   Raster& r = out.raster;
   r.width = static_cast<std::uint32_t>(width);
   r.height = static_cast<std::uint32_t>(height);
+  const unsigned orientation = exif_orientation(b);
   if (!cmyk) {
     r.channels = static_cast<std::uint32_t>(channels);
     r.pixels = std::move(pixels);
+    if (orientation != 1) r = oriented(r, orientation);
     return out;
   }
   // CMYK → RGB the way print previews do it (no ICC: the profile is metadata, dropped with the rest).
@@ -146,6 +208,7 @@ Expected<DecodedImage> decode_jpeg(std::string_view b, std::uint64_t max_pixels)
       r.pixels[o++] = static_cast<std::uint8_t>((v * k + 127) / 255);
     }
   }
+  if (orientation != 1) r = oriented(r, orientation);
   return out;
 }
 

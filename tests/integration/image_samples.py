@@ -39,6 +39,15 @@ def jpeg_with_exif_gps():
     return out.getvalue()
 
 
+def jpeg_rotated():
+    """A 96×64 photo whose EXIF says "turn 90° clockwise to show" (orientation 6), as phones write."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    photo().save(out, "JPEG", quality=90, exif=exif.tobytes())
+    return out.getvalue()
+
+
 def png_with_text_chunks():
     from PIL import PngImagePlugin
     info = PngImagePlugin.PngInfo()

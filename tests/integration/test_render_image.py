@@ -15,7 +15,7 @@ import unittest
 import zlib
 from email.message import EmailMessage
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 import image_samples as samples
 
@@ -130,6 +130,7 @@ class RenderImageTest(unittest.TestCase):
         cls.s = Sanitize(cls.tmp.name)
         cls.inputs = {
             "写真.jpeg": ("image/jpeg", samples.jpeg_with_exif_gps()),
+            "phone.jpg": ("image/jpeg", samples.jpeg_rotated()),
             "text.png": ("image/png", samples.png_with_text_chunks()),
             "zip.png": ("image/png", samples.png_with_zip_appended()),
             "anim.gif": ("image/gif", samples.animated_gif()),
@@ -169,6 +170,14 @@ class RenderImageTest(unittest.TestCase):
         data = self.check_image("写真.jpeg", "写真.jpg", "image/jpeg", 6)
         for secret in (b"SecretCam", b"mugai-test-software", b"secret-comment-1234", b"Exif", b"GPS"):
             self.assertNotIn(secret, data)
+
+    def test_jpeg_exif_orientation_applied(self):
+        part = self.files["phone.jpg"]
+        im = assert_only_pixels(self, part)
+        with Image.open(io.BytesIO(self.inputs["phone.jpg"][1])) as src:
+            shown = ImageOps.exif_transpose(src)
+        self.assertEqual(im.size, (64, 96))
+        self.assertLess(mean_difference(im, shown), 6)
 
     def test_png_text_chunks_gone(self):
         data = self.check_image("text.png", "text.png", "image/png", 0.01)
@@ -280,6 +289,11 @@ class CorpusTest(unittest.TestCase):
         if rel in ("iss634.gif", "iss634.webp", "multiple_comments.gif", "multipage.tiff", "total-pages-zero.tif",
                    "apng/delay.png"):
             self.assertRegex(part["reason"], "first (frame|page)")
+        if rel == "hopper_orientation_6.jpg":
+            (out,) = files.values()
+            with Image.open(os.path.join(CORPUS, rel)) as src:
+                shown = ImageOps.exif_transpose(src)
+            self.assertLess(mean_difference(Image.open(io.BytesIO(out.get_payload(decode=True))), shown), 6)
         if rel == "multiple_comments.gif":
             (out,) = files.values()
             self.assertNotIn(b"Test comment", out.get_payload(decode=True))

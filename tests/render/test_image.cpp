@@ -168,6 +168,42 @@ TEST_CASE("PNG and JPEG decode what mugai's encoders wrote; the pixel limit is c
   CHECK_FALSE(mugai::render::decode_image("not an image", kMax));
 }
 
+TEST_CASE("JPEG: EXIF orientation turns the picture as the camera meant, and a malformed one is ignored") {
+  auto jpeg = mugai::render::encode_jpeg(two_colours(32, 16), 95);  // left half red, right half blue
+  REQUIRE(jpeg);
+  // APP1: "Exif\0\0", little-endian TIFF header, IFD0 at 8 with one entry: Orientation (SHORT) = 6.
+  const auto with_orientation = [&](char value, std::string_view order) {
+    std::string tiff = order == "II" ? std::string("II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0", 18) + value +
+                                           std::string("\0\0\0\0\0\0\0", 7)
+                                     : std::string("MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0", 19) + value +
+                                           std::string("\0\0\0\0\0\0", 6);
+    const std::string payload = std::string("Exif\0\0", 6) + tiff;
+    std::string seg("\xFF\xE1", 2);
+    seg.push_back(static_cast<char>((payload.size() + 2) >> 8));
+    seg.push_back(static_cast<char>((payload.size() + 2) & 0xFF));
+    return jpeg->substr(0, 2) + seg + payload + jpeg->substr(2);
+  };
+  const auto at = [](const Raster& r, std::uint32_t x, std::uint32_t y) {
+    const std::size_t i = (std::size_t{y} * r.width + x) * 3;
+    return std::vector<int>{r.pixels[i], r.pixels[i + 1], r.pixels[i + 2]};
+  };
+  for (const std::string_view order : {"II", "MM"}) {
+    auto turned = mugai::render::decode_image(with_orientation('\x06', order), kMax);
+    REQUIRE(turned);
+    CHECK(turned->raster.width == 16);  // 90° clockwise: the red left half is now on top
+    CHECK(turned->raster.height == 32);
+    CHECK(at(turned->raster, 8, 4)[0] > 200);
+    CHECK(at(turned->raster, 8, 27)[2] > 200);
+  }
+  auto upside = mugai::render::decode_image(with_orientation('\x03', "II"), kMax);
+  REQUIRE(upside);
+  CHECK(upside->raster.width == 32);
+  CHECK(at(upside->raster, 4, 8)[2] > 200);  // 180°: blue now on the left
+  auto bogus = mugai::render::decode_image(with_orientation('\x09', "II"), kMax);  // out of range: as stored
+  REQUIRE(bogus);
+  CHECK(at(bogus->raster, 4, 8)[0] > 200);
+}
+
 TEST_CASE("GIF: the first frame on the logical screen, transparency as white") {
   // 1×1, global table {red, black}, one frame of index 0.
   const std::string red("GIF89a\x01\x00\x01\x00\x80\x00\x00\xFF\x00\x00\x00\x00\x00"
