@@ -190,14 +190,14 @@ TEST_CASE("JPEG: EXIF orientation turns the picture as the camera meant, and a m
   for (const std::string_view order : {"II", "MM"}) {
     auto turned = mugai::render::decode_image(with_orientation('\x06', order), kMax);
     REQUIRE(turned);
-    CHECK(turned->raster.width == 16);  // 90° clockwise: the red left half is now on top
-    CHECK(turned->raster.height == 32);
+    REQUIRE(turned->raster.width == 16);  // 90° clockwise: the red left half is now on top
+    REQUIRE(turned->raster.height == 32);
     CHECK(at(turned->raster, 8, 4)[0] > 200);
     CHECK(at(turned->raster, 8, 27)[2] > 200);
   }
   auto upside = mugai::render::decode_image(with_orientation('\x03', "II"), kMax);
   REQUIRE(upside);
-  CHECK(upside->raster.width == 32);
+  REQUIRE(upside->raster.width == 32);
   CHECK(at(upside->raster, 4, 8)[2] > 200);  // 180°: blue now on the left
   auto bogus = mugai::render::decode_image(with_orientation('\x09', "II"), kMax);  // out of range: as stored
   REQUIRE(bogus);
