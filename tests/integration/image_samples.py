@@ -150,7 +150,7 @@ def svg():
 
 
 SEEDS = {
-    "image_render": {"photo.jpg": lambda: jpeg_cmyk(), "text.png": png_with_text_chunks, "anim.gif": animated_gif,
+    "image_render": {"cmyk.jpg": jpeg_cmyk, "exif.jpg": jpeg_rotated, "text.png": png_with_text_chunks, "anim.gif": animated_gif,
                      "g4.tif": tiff_g4, "cmyk.tif": lambda: tiff_cmyk(24, 16), "alpha.webp": webp, "anim.webp": webp_animated,
                      "rgb24.bmp": bmp, "rle8.bmp": bmp_rle8, "huge.png": lambda: png_claiming(65535, 65535)},
     "bmp_decode": {"rgb24.bmp": bmp, "rle8.bmp": bmp_rle8},
