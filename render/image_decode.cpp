@@ -57,6 +57,13 @@ namespace {
 
 using TjHandle = std::unique_ptr<void, int (*)(tjhandle)>;
 
+// A chunk type as text for a reason: letters as they are, anything else as '?'.
+std::string escape_chunk(std::string_view type) {
+  std::string out;
+  for (const char c : type) out.push_back((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? c : '?');
+  return out;
+}
+
 // The payload of the first segment `marker` whose payload starts with `prefix`, before the first scan;
 // empty when there is none. A bounds-checked walk of the marker segments.
 std::string_view jpeg_segment(std::string_view b, unsigned char marker, std::string_view prefix) {
@@ -137,20 +144,31 @@ Raster oriented(const Raster& in, unsigned o) {
   return out;
 }
 
-// True when an APNG animation control chunk (acTL) comes before the first IDAT: the simplified reader
-// decodes the default image (the first frame, unless the IDAT is outside the animation), and the note
-// says the rest is left out.
-bool apng(std::string_view b) {
+// A walk over the PNG's chunk headers before libpng sees it. libpng 1.6.39's simplified reader
+// allocates a text chunk's declared length before reading it (fuzzing found an 805 MB malloc for an
+// iTXt header in a 232-byte file), so a chunk claiming more bytes than the file holds is refused here:
+// then nothing libpng allocates for a chunk exceeds the part's own size. Also tells whether an APNG
+// animation control chunk (acTL) precedes the first IDAT: the simplified reader decodes the default
+// image (the first frame, unless the IDAT is outside the animation), and the note says the rest is
+// left out.
+Expected<bool> png_walk(std::string_view b) {
+  bool animated = false;
+  bool before_idat = true;
   for (std::size_t at = 8; at + 8 <= b.size();) {
     const std::uint64_t len = (std::uint64_t{static_cast<unsigned char>(b[at])} << 24) |
                               (static_cast<unsigned char>(b[at + 1]) << 16) | (static_cast<unsigned char>(b[at + 2]) << 8) |
                               static_cast<unsigned char>(b[at + 3]);
     const std::string_view type = b.substr(at + 4, 4);
-    if (type == "acTL") return true;
-    if (type == "IDAT") return false;
+    if (len + 12 > b.size() - at) {
+      return Error{"PNG: the " + escape_chunk(type) + " chunk claims " + std::to_string(len) + " bytes, more than the " +
+                   std::to_string(b.size() - at) + " left in the file (truncated or corrupt)"};
+    }
+    if (type == "IDAT") before_idat = false;
+    if (type == "acTL" && before_idat) animated = true;
+    if (type == "IEND") break;
     at += 12 + len;
   }
-  return false;
+  return animated;
 }
 
 }  // namespace
@@ -216,6 +234,8 @@ Expected<DecodedImage> decode_png(std::string_view b, std::uint64_t max_pixels) 
   // The simplified API reads only the chunks it needs for pixels (it ignores text, eXIf, iCCP...), so a
   // zTXt bomb is never inflated; libpng's compiled-in user limits (1,000,000 per side, 8 MB per chunk,
   // 1000 chunks) apply, as the simplified API offers no handle to lower them.
+  const auto animated = png_walk(b);
+  if (!animated) return animated.error();
   png_image image{};
   image.version = PNG_IMAGE_VERSION;
   const std::unique_ptr<png_image, void (*)(png_image*)> guard(&image, png_image_free);
@@ -235,7 +255,7 @@ Expected<DecodedImage> decode_png(std::string_view b, std::uint64_t max_pixels) 
   if (!png_image_finish_read(&image, &white, r.pixels.data(), 0, nullptr)) {
     return Error{std::string("PNG: ") + image.message};
   }
-  out.more_frames = apng(b);
+  out.more_frames = *animated;
   return out;
 }
 

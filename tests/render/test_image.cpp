@@ -166,6 +166,14 @@ TEST_CASE("PNG and JPEG decode what mugai's encoders wrote; the pixel limit is c
   CHECK_FALSE(mugai::render::decode_image(jpeg->substr(0, jpeg->size() / 2), kMax));
   CHECK_FALSE(mugai::render::decode_image(png->substr(0, png->size() - 20), kMax));
   CHECK_FALSE(mugai::render::decode_image("not an image", kMax));
+  // A text chunk claiming 805 MB in a tiny file: refused before libpng would allocate that much.
+  std::string lying = png->substr(0, 33);
+  be32(lying, 0x30000023);
+  lying += "iTXtComment";
+  auto claim = mugai::render::decode_image(lying, kMax);
+  REQUIRE_FALSE(claim);
+  CHECK(claim.error().message ==
+        "PNG: the iTXt chunk claims 805306403 bytes, more than the 15 left in the file (truncated or corrupt)");
 }
 
 TEST_CASE("JPEG: EXIF orientation turns the picture as the camera meant, and a malformed one is ignored") {
