@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -441,6 +442,111 @@ inline void check_text_part(std::string_view headers, std::string_view body) {
   }
 }
 
+// ---- Artefact contents: what a rendering may hold ------------------------------------------------
+// Own small walkers (no libpng, libjpeg or the pipeline's checks): nothing but pixels may cross.
+
+inline std::uint32_t be32(std::string_view b, std::size_t at) {
+  return (std::uint32_t{static_cast<unsigned char>(b[at])} << 24) | (std::uint32_t{static_cast<unsigned char>(b[at + 1])} << 16) |
+         (std::uint32_t{static_cast<unsigned char>(b[at + 2])} << 8) | static_cast<unsigned char>(b[at + 3]);
+}
+
+inline std::uint32_t crc32_of(std::string_view b) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (const char ch : b) {
+    c ^= static_cast<unsigned char>(ch);
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+// A PNG of critical chunks only (IHDR first, PLTE, IDAT, IEND last; no tEXt/iTXt/zTXt/eXIf/iCCP/...),
+// every CRC right, and not one byte after IEND.
+inline void check_png_artefact(std::string_view b) {
+  constexpr std::string_view kSignature("\x89PNG\r\n\x1a\n", 8);
+  if (!b.starts_with(kSignature)) fail("PNG artefact without the PNG signature", b);
+  std::size_t at = kSignature.size();
+  bool first = true;
+  for (;;) {
+    if (at + 12 > b.size()) fail("PNG artefact ends inside a chunk or without IEND", b.substr(at));
+    const std::uint32_t len = be32(b, at);
+    if (len > b.size() - at - 12) fail("PNG chunk longer than the file", b.substr(at, 12));
+    const std::string_view type = b.substr(at + 4, 4);
+    const bool allowed = type == "IHDR" || type == "PLTE" || type == "IDAT" || type == "IEND";
+    if (!allowed) fail("PNG artefact carries a chunk other than IHDR/PLTE/IDAT/IEND", type);
+    if (first != (type == "IHDR")) fail("PNG artefact whose first chunk is not its only IHDR", type);
+    if (crc32_of(b.substr(at + 4, 4 + len)) != be32(b, at + 8 + len)) fail("PNG chunk with a wrong CRC", type);
+    first = false;
+    at += 12 + len;
+    if (type == "IEND") break;
+  }
+  if (at != b.size()) fail("bytes after the PNG artefact's IEND", b.substr(at));
+}
+
+// A JPEG with no APPn but a JFIF APP0, no COM, and nothing after EOI.
+inline void check_jpeg_artefact(std::string_view b) {
+  if (!b.starts_with("\xFF\xD8")) fail("JPEG artefact without SOI", b);
+  std::size_t at = 2;
+  for (;;) {
+    if (at + 2 > b.size() || static_cast<unsigned char>(b[at]) != 0xFF) fail("JPEG artefact: no marker where one must be", b.substr(at));
+    const auto marker = static_cast<unsigned char>(b[at + 1]);
+    if (marker == 0xFF) {  // fill byte
+      ++at;
+      continue;
+    }
+    if (marker == 0xD9) {
+      at += 2;
+      break;
+    }
+    if ((marker >= 0xD0 && marker <= 0xD7) || marker == 0x01 || marker == 0xD8) fail("JPEG artefact: stray marker", b.substr(at, 2));
+    if (at + 4 > b.size()) fail("JPEG artefact ends inside a segment header", b.substr(at));
+    const std::size_t len = (std::size_t{static_cast<unsigned char>(b[at + 2])} << 8) | static_cast<unsigned char>(b[at + 3]);
+    if (len < 2 || at + 2 + len > b.size()) fail("JPEG segment longer than the file", b.substr(at, 4));
+    const std::string_view payload = b.substr(at + 4, len - 2);
+    if (marker == 0xFE) fail("JPEG artefact carries a comment (COM)", payload);
+    if (marker >= 0xE1 && marker <= 0xEF) fail("JPEG artefact carries an APPn segment (EXIF, XMP, ICC, ...)", payload);
+    if (marker == 0xE0 && payload.substr(0, 5) != std::string_view("JFIF\0", 5)) fail("JPEG APP0 that is not JFIF", payload);
+    at += 2 + len;
+    if (marker != 0xDA) continue;
+    // Entropy-coded data runs to the next marker that is neither a stuffed 0xFF00 nor a restart.
+    while (at + 1 < b.size()) {
+      if (static_cast<unsigned char>(b[at]) == 0xFF) {
+        const auto next = static_cast<unsigned char>(b[at + 1]);
+        if (next != 0x00 && !(next >= 0xD0 && next <= 0xD7) && next != 0xFF) break;
+      }
+      ++at;
+    }
+  }
+  if (at != b.size()) fail("bytes after the JPEG artefact's EOI", b.substr(at));
+}
+
+// A PDF naming none of the keys that run, open, embed or hide things. Names are read as PDF reads them
+// (#xx escapes decoded) and must end where the name token ends, so /JSX is not /JS but /J#53 is.
+inline void check_pdf_artefact(std::string_view b) {
+  constexpr std::array<std::string_view, 11> kForbidden = {"JavaScript", "JS",      "OpenAction", "AA",
+                                                           "Launch",     "EmbeddedFile", "AcroForm", "URI",
+                                                           "Annots",     "Metadata", "FontFile"};
+  const auto delimiter = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\0' ||
+           std::string_view("()<>[]{}/%").find(c) != std::string_view::npos;
+  };
+  for (std::size_t at = b.find('/'); at != std::string_view::npos; at = b.find('/', at)) {
+    ++at;
+    std::string name;
+    while (at < b.size() && !delimiter(b[at])) {
+      if (b[at] == '#' && at + 2 < b.size() && hex_value(b[at + 1]) >= 0 && hex_value(b[at + 2]) >= 0) {
+        name.push_back(static_cast<char>(hex_value(b[at + 1]) * 16 + hex_value(b[at + 2])));
+        at += 3;
+      } else {
+        name.push_back(b[at++]);
+      }
+    }
+    for (const std::string_view f : kForbidden) {
+      // /FontFile2 and /FontFile3 are embedded fonts too.
+      if (name == f || (f == "FontFile" && name.starts_with(f))) fail("PDF artefact names a forbidden key", name);
+    }
+  }
+}
+
 // Checks one attachment part: an allowed type whose bytes carry that type's signature, strict base64
 // in lines of at most 76 characters, and the same safe name in every parameter that names it.
 inline void check_attachment_part(std::string_view headers, std::string_view body) {
@@ -466,6 +572,9 @@ inline void check_attachment_part(std::string_view headers, std::string_view bod
   if (std::string_view(*bytes).substr(0, look).find(allowed->signature) == std::string_view::npos) {
     fail("attachment bytes lack the signature of their declared type", content_type);
   }
+  if (allowed->type == "image/png") check_png_artefact(*bytes);
+  if (allowed->type == "image/jpeg") check_jpeg_artefact(*bytes);
+  if (allowed->type == "application/pdf") check_pdf_artefact(*bytes);
 
   const std::string disposition = single_header(headers, "Content-Disposition");
   if (!iequals(disposition.substr(0, disposition.find(';')), "attachment")) fail("not an attachment", disposition);

@@ -28,7 +28,7 @@ case $target in
   html_*) dict=html.dict ;;
   admin_*) dict=admin.dict ;;
   pdf_*) dict=pdf.dict ;;
-  config_*) dict= ;;
+  config_*|image_*|bmp_*) dict= ;;
   *) dict=mime.dict ;;
 esac
 

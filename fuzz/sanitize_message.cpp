@@ -1,9 +1,9 @@
 // Fuzz target: an arbitrary message through sanitize_message(), the one pipeline the gateway runs.
-// Oracle (issue 5): a delivered message passes the independent checker in fuzz/oracle.hpp; every part
-// the report lists as removed or replaced is in the quarantine record, under the id the caller gave;
-// a quarantined or failed message delivers nothing. Images and PDFs go to a stand-in renderer that
-// offers the part's own bytes, declared type and name as its artefact, so the pipeline's artefact
-// checks and the multipart rebuild meet hostile bytes and names too.
+// Oracle (issue 5): a delivered message passes the independent checker in fuzz/oracle.hpp (artefacts
+// included: PNG/JPEG/PDF holding nothing but pixels); every part the report lists as removed or
+// replaced is in the quarantine record, under the id the caller gave; a quarantined or failed message
+// delivers nothing. Images go to the real image_render with a small render.max_pixels, so hostile
+// image bytes and names meet the decoders, the encoders, the artefact checks and the multipart rebuild.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,25 +18,11 @@ namespace {
 using mugai::fuzz::fail;
 using Verdict = mugai::sanitize::Outcome::Verdict;
 
-class OwnBytes final : public mugai::sanitize::Sanitizer {
- public:
-  std::string_view name() const override { return "fuzz_own_bytes"; }
-  mugai::sanitize::Decision sanitize(std::string_view untrusted, const mugai::sanitize::PartInfo& info) const override {
-    return mugai::sanitize::Decision::replace(
-        {{std::string(untrusted), std::string(info.declared_type), std::string(info.filename)}});
-  }
-};
-
 mugai::sanitize::Policy fuzz_policy() {
-  static const OwnBytes own_bytes;
-  mugai::sanitize::Policy policy;
-  policy.limits.max_depth = 5;  // small, so short inputs reach the limits
+  mugai::sanitize::Policy policy;  // the default rules: images rendered, everything else by policy
+  policy.limits.max_depth = 5;     // small, so short inputs reach the limits
   policy.limits.max_parts = 30;
-  policy.added_sanitizers = {&own_bytes};
-  using mugai::sanitize::Action;
-  using mugai::sanitize::Rule;
-  policy.rules.insert(policy.rules.begin(), {Rule{"image/*", Action::Render, {"fuzz_own_bytes"}},
-                                             Rule{"application/pdf", Action::Render, {"fuzz_own_bytes"}}});
+  policy.render.max_pixels = 1 << 16;  // decoding stays fast; larger headers meet the size refusal
   return policy;
 }
 

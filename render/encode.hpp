@@ -12,7 +12,7 @@ namespace mugai::render {
 
 // Baseline JPEG (libjpeg-turbo), 4:2:0 for RGB; quality 1..100.
 Expected<std::string> encode_jpeg(const Raster& raster, unsigned quality);
-// 8-bit gray or RGB PNG (libpng), no ancillary chunks.
+// 8-bit gray or RGB PNG: IHDR, one IDAT, IEND; no ancillary chunk at all.
 Expected<std::string> encode_png(const Raster& raster);
 // zlib stream (RFC 1950) of `bytes`, as PDF's FlateDecode reads it.
 Expected<std::string> deflate(std::string_view bytes, int level = 9);

@@ -74,9 +74,17 @@ std::string fill_template(std::string_view tmpl, std::string_view quarantine_id,
 }  // namespace
 
 std::vector<Rule> default_rules() {
-  return {Rule{"text/plain", Action::Convert, {"text_plain"}}, Rule{"text/html", Action::Convert, {"html_text"}},
-          Rule{"application/pdf", Action::Render, {"pdf_render"}},
-          Rule{"*", Action::Strip, {}}};
+  std::vector<Rule> rules{Rule{"text/plain", Action::Convert, {"text_plain"}},
+                          Rule{"text/html", Action::Convert, {"html_text"}},
+                          Rule{"application/pdf", Action::Render, {"pdf_render"}}};
+  // Images as libmagic 5.44 names them (image/x-ms-bmp: older libmagic's BMP) to fresh PNG/JPEG pixels.
+  for (const char* type : {"image/jpeg", "image/png", "image/gif", "image/bmp", "image/x-ms-bmp", "image/tiff", "image/webp"}) {
+    rules.push_back(Rule{type, Action::Render, {"image_render"}});
+  }
+  // SVG is an XML document that can hold scripts and links, not pixels: removed until a renderer exists.
+  rules.push_back(Rule{"image/svg+xml", Action::Strip, {}});
+  rules.push_back(Rule{"*", Action::Strip, {}});
+  return rules;
 }
 
 std::string_view action_name(Action action) {

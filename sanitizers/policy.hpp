@@ -45,8 +45,8 @@ struct Rule {
   std::vector<std::string> sanitizers;  // registry names, tried in order (convert, render)
 };
 
-// text/plain → text_plain, text/html → html_text, application/pdf rendered by pdf_render, everything else
-// stripped.
+// text/plain → text_plain, text/html → html_text, application/pdf → pdf_render, JPEG/PNG/GIF/BMP/TIFF/WebP
+// → image_render, everything else (SVG included) stripped.
 std::vector<Rule> default_rules();
 
 struct Policy {

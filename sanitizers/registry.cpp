@@ -18,6 +18,7 @@ constexpr std::array<std::pair<std::string_view, Factory>, 4> kFactories{{
     {"html_text", [](LinkPolicy links) { return make_html_text(links); }},
     {"strip", [](LinkPolicy) { return make_strip(); }},
     {"pdf_render", [](LinkPolicy) { return make_pdf_render(); }},
+    {"image_render", [](LinkPolicy) { return make_image_render(); }},
 }};
 
 constexpr std::array<LinkPolicy, 3> kLinkPolicies{LinkPolicy::Keep, LinkPolicy::Defang, LinkPolicy::Remove};

@@ -92,7 +92,8 @@ class Sanitizer {
 // One factory per sanitizer file.
 std::unique_ptr<Sanitizer> make_text_plain();
 std::unique_ptr<Sanitizer> make_strip();
-std::unique_ptr<Sanitizer> make_pdf_render();
+std::unique_ptr<Sanitizer> make_pdf_render();    // PDFs → an image PDF with a text layer (pdf_render.cpp)
+std::unique_ptr<Sanitizer> make_image_render();  // images → fresh PNG/JPEG from pixels (image_render.cpp)
 
 // The registered sanitizer called `name` with the default policy's settings, or nullptr. Instances
 // live for the whole program. policy.hpp has the lookup that takes the policy's settings.

@@ -1,4 +1,4 @@
-// The fallback sanitizer: removes whatever no converter can render yet. Always safe, never keeps bytes.
+// The fallback sanitizer: removes whatever the policy does not convert or render. Always safe, never keeps bytes.
 #include "sanitizers/sanitizer.hpp"
 
 namespace mugai::sanitize {
@@ -9,7 +9,9 @@ class Strip final : public Sanitizer {
   std::string_view name() const override { return "strip"; }
   Decision sanitize(std::string_view, const PartInfo& info) const override {
     if (info.declared_type.starts_with("text/")) return Decision::remove("text part removed by policy");
-    return Decision::remove("attachment removed (rendering to images is not available yet)");
+    // An SVG looks like an image but is an XML document that can run scripts and open links.
+    if (info.declared_type == "image/svg+xml") return Decision::remove("SVG removed by policy (a script-capable XML document, not pixels)");
+    return Decision::remove("attachment removed by policy");
   }
 };
 

@@ -562,13 +562,21 @@ TEST_CASE("the reference README documents every known key") {
 
 TEST_CASE("[sanitize]: limits, output, links, and defaults that reproduce the built-in policy") {
   const auto d = ok(kMinimal).sanitize;
-  REQUIRE(d.rules.size() == 4);
+  REQUIRE(d.rules.size() == 12);
   CHECK(d.rules[0].type == "text/plain");
   CHECK(d.rules[1].sanitizers == std::vector<std::string>{"html_text"});
   CHECK(d.rules[2].type == "application/pdf");
   CHECK(d.rules[2].action == mugai::sanitize::Action::Render);
   CHECK(d.rules[2].sanitizers == std::vector<std::string>{"pdf_render"});
-  CHECK(d.rules[3].action == mugai::sanitize::Action::Strip);
+  for (std::size_t i = 3; i < 10; ++i) {
+    CHECK(d.rules[i].type.starts_with("image/"));
+    CHECK(d.rules[i].action == mugai::sanitize::Action::Render);
+    CHECK(d.rules[i].sanitizers == std::vector<std::string>{"image_render"});
+  }
+  CHECK(d.rules[10].type == "image/svg+xml");
+  CHECK(d.rules[10].action == mugai::sanitize::Action::Strip);
+  CHECK(d.rules[11].type == "*");
+  CHECK(d.rules[11].action == mugai::sanitize::Action::Strip);
   const auto c = ok(with("sanitize", "max_depth = 4\nmax_parts = 50\nmax_decoded_part = \"1MiB\"\n"
                                      "max_time_per_message = \"2s\"\noutput_charset = \"ISO-2022-JP\"\nlinks = \"remove\"\n"
                                      "max_header_section = \"8KiB\"\nmax_line_length = 4000"))
@@ -613,7 +621,7 @@ TEST_CASE("[[sanitize.rules]] are validated rule by rule") {
   CHECK(c.rules[1].type == "application/*");
   const auto rule = [](const std::string& body) { return error_of(with("sanitize", "[[sanitize.rules]]\n" + body)); };
   CHECK(rule("type = \"text/plain\"\naction = \"convert\"\nsanitizers = [\"pdf_magic\"]")
-            .find("sanitize.rules: rule 1: unknown sanitizer \"pdf_magic\" (known: text_plain, html_text, strip, pdf_render)") !=
+            .find("sanitize.rules: rule 1: unknown sanitizer \"pdf_magic\" (known: text_plain, html_text, strip, pdf_render, image_render)") !=
         std::string::npos);
   CHECK(rule("type = \"text/plain\"\naction = \"convert\"").find("needs at least one sanitizer") != std::string::npos);
   CHECK(rule("type = \"Text/*\"\naction = \"strip\"").find("rule 1: type must be") != std::string::npos);

@@ -3,8 +3,9 @@
 
 Corpora: CPython's test_email/data and ../shared/corpus/mikel-mail (each skipped with a message when absent).
 Every message must come out either sanitized (exit 0) or held back whole (exit 3), never crash or hang. A
-sanitized output must be one text/plain part with CRLF line ends, no line over 998 octets, no parser defects,
-and a body Python can decode. For plain-text originals whose text Python reads cleanly, the words of the
+sanitized output must be one text/plain part (followed only by re-encoded PNG/JPEG attachments when the
+original had images) with CRLF line ends, no line over 998 octets, no parser defects, and a body Python can
+decode. For plain-text originals whose text Python reads cleanly, the words of the
 original must be readable in the output.
 
 usage: corpus_check.py MUGAICTL SOURCE_DIR
@@ -53,12 +54,21 @@ def structural_problems(out):
             problems.append("line %d has %d octets" % (n + 1, len(line)))
             break
     msg = email.message_from_bytes(out, policy=email.policy.default)
-    if msg.is_multipart() or msg.get_content_type() != "text/plain":
-        problems.append("not a single text/plain part: " + msg.get_content_type())
-    if msg.defects:
-        problems.append("parser defects: %r" % msg.defects)
+    text_part = msg
+    if msg.get_content_type() == "multipart/mixed":
+        # Images come back re-encoded (image_render): the text part first, then PNG/JPEG attachments only.
+        parts = list(msg.iter_parts())
+        text_part = parts[0] if parts else msg
+        for p in parts[1:]:
+            if p.get_content_type() not in ("image/png", "image/jpeg") or p.get_content_disposition() != "attachment":
+                problems.append("unexpected part beside the text: " + p.get_content_type())
+    if text_part.is_multipart() or text_part.get_content_type() != "text/plain":
+        problems.append("not a text/plain part: " + text_part.get_content_type())
+    for m in [msg] + ([text_part] if text_part is not msg else []):
+        if m.defects:
+            problems.append("parser defects: %r" % m.defects)
     try:
-        text = msg.get_content()
+        text = text_part.get_content()
     except Exception as e:  # noqa: BLE001  (any decoding failure is a finding)
         problems.append("body does not decode: %r" % e)
         text = ""

@@ -372,7 +372,7 @@ TEST_CASE("the report has every part with its decision, hashes and timings") {
   CHECK(contains(j, "\"path\":\"1.1\",\"declared_type\":\"text/plain\",\"detected_type\":\"text/plain\""));
   CHECK(contains(j, "\"decision\":\"kept\",\"sanitizer\":\"text_plain\""));
   CHECK(contains(j, "\"path\":\"1.2\",\"declared_type\":\"image/png\",\"detected_type\":\"image/png\","
-                    "\"filename\":\"a.png\",\"decision\":\"removed\",\"sanitizer\":\"strip\""));
+                    "\"filename\":\"a.png\",\"decision\":\"removed\",\"sanitizer\":\"image_render\""));
   CHECK(contains(j, "\"sha256\":\"" + hex::sha256(kPng) + "\""));
   CHECK(contains(j, "\"timing_us\":"));
   CHECK(contains(j, "\"limit_breaches\":[]"));

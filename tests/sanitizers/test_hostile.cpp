@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "fuzz/oracle.hpp"
 #include "tests/sanitizers/helpers.hpp"
 
 namespace mugai::sanitize::test {
@@ -194,11 +195,17 @@ TEST_CASE("CPython email test corpus") {
     INFO(name << ": " << out.reason);
     CHECK((out.verdict == Verdict::Sanitized || out.verdict == Verdict::Quarantined));
     if (out.verdict == Verdict::Sanitized) {
-      check_rebuilt(out.message);
+      // An image attachment now comes back re-encoded beside the text: then the oracle judges the whole.
+      if (out.message.find("Content-Type: multipart/mixed") != std::string::npos) {
+        CHECK(fuzz::check_sanitized_message(out.message) > 0);
+      } else {
+        check_rebuilt(out.message);
+      }
       ++sanitized;
     }
-    // Held back or something removed: then, and only then, the outcome asks for quarantine.
-    const bool removed = out.report_json.find("\"decision\":\"removed\"") != std::string::npos;
+    // Held back or something removed or replaced: then, and only then, the outcome asks for quarantine.
+    const bool removed = out.report_json.find("\"decision\":\"removed\"") != std::string::npos ||
+                         out.report_json.find("\"decision\":\"replaced\"") != std::string::npos;
     CHECK(out.quarantine.has_value() == (out.verdict == Verdict::Quarantined || removed));
     ++files;
   }

@@ -32,7 +32,21 @@ std::string between(std::string_view s, std::string_view open, std::string_view 
   return std::string(s.substr(a + open.size(), b - a - open.size()));
 }
 
-const std::string kBytes = std::string("\x89PNG\r\n\x1a\n", 8) + std::string(200, '\0') + "tail";
+std::string png_chunk(std::string_view type, std::string_view data) {
+  std::string c;
+  for (int shift = 24; shift >= 0; shift -= 8) c.push_back(static_cast<char>((data.size() >> shift) & 0xFF));
+  c += type;
+  c += data;
+  const std::uint32_t crc = fuzz::crc32_of(std::string(type) + std::string(data));
+  for (int shift = 24; shift >= 0; shift -= 8) c.push_back(static_cast<char>((crc >> shift) & 0xFF));
+  return c;
+}
+
+// Chunks the oracle accepts (it walks them, it does not inflate them), 200 NULs long enough for several
+// base64 lines.
+const std::string kBytes = std::string("\x89PNG\r\n\x1a\n", 8) +
+                           png_chunk("IHDR", std::string("\0\0\0\x01\0\0\0\x01\x08\0\0\0\0", 13)) +
+                           png_chunk("IDAT", std::string(200, '\0') + "tail") + png_chunk("IEND", "");
 
 }  // namespace
 

@@ -140,7 +140,7 @@ TEST_CASE("an executable attachment is removed, the whole original goes to the q
   CHECK(contains(r.body, "Please see the attached invoice.\n"));
   CHECK(contains(r.body, "  - invoice.exe | 申告/declared: application/x-msdownload | 検出/detected: "
                          "application/x-dosexec | " + std::to_string(kMzBytes.size()) + " bytes | sha256:" + kMzSha +
-                             " | attachment removed (rendering to images is not available yet) | 隔離ID/quarantine id: "
+                             " | attachment removed by policy | 隔離ID/quarantine id: "
                              "QTEST1 | 警告/warning: type_mismatch\n"));
   // Notice first, then the kept text.
   CHECK(r.body.find("【mugai") < r.body.find("Please see"));

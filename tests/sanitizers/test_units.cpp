@@ -147,10 +147,16 @@ TEST_CASE("registry") {
   CHECK(find_sanitizer("strip")->name() == "strip");
   CHECK(find_sanitizer("nope") == nullptr);
   CHECK(match_rule(default_rules(), "text/plain")->sanitizers == std::vector<std::string>{"text_plain"});
-  CHECK(match_rule(default_rules(), "image/png")->action == Action::Strip);
+  CHECK(find_sanitizer("image_render")->name() == "image_render");
+  CHECK(match_rule(default_rules(), "image/png")->action == Action::Render);
+  CHECK(match_rule(default_rules(), "image/png")->sanitizers == std::vector<std::string>{"image_render"});
+  CHECK(match_rule(default_rules(), "image/svg+xml")->action == Action::Strip);
+  CHECK(match_rule(default_rules(), "application/zip")->action == Action::Strip);
   const Decision d = find_sanitizer("strip")->sanitize("x", PartInfo{"1", "image/png", "", ""});
   CHECK(d.action == Decision::Action::Remove);
-  CHECK(d.reason == "attachment removed (rendering to images is not available yet)");
+  CHECK(d.reason == "attachment removed by policy");
+  const Decision svg = find_sanitizer("strip")->sanitize("<svg/>", PartInfo{"1", "image/svg+xml", "", ""});
+  CHECK(svg.reason == "SVG removed by policy (a script-capable XML document, not pixels)");
 }
 
 }  // namespace mugai::sanitize
