@@ -13,7 +13,7 @@ namespace {
 
 using Factory = std::unique_ptr<Sanitizer> (*)(LinkPolicy);
 
-constexpr std::array<std::pair<std::string_view, Factory>, 4> kFactories{{
+constexpr std::array<std::pair<std::string_view, Factory>, 5> kFactories{{
     {"text_plain", [](LinkPolicy) { return make_text_plain(); }},
     {"html_text", [](LinkPolicy links) { return make_html_text(links); }},
     {"strip", [](LinkPolicy) { return make_strip(); }},
