@@ -4,6 +4,7 @@
 # re-encoded JPEG (no metadata), the PDF's text in the body under its heading, and a notice citing
 # each original's size, SHA-256 and quarantine id; the originals come back from the quarantine.
 # Needs Debian's python3-pil and python3-pikepdf: run with /usr/bin/python3.
+import email.policy
 import hashlib
 import io
 import os
@@ -45,7 +46,7 @@ def mail_with(tok, attachments):
     msg.set_content("お世話になっております。見積書と現場写真を添付します。\n" + tok + "\n")
     for data, maintype, subtype, name in attachments:
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=email.policy.SMTP)
 
 
 def jpeg_markers(data):
@@ -71,7 +72,7 @@ class RenderThroughGatewayTest(GatewayCase):
         qid = send_smtplib(gw.port, mail_with(tok, [(pdf, "application", "pdf", "見積書.pdf"),
                                                      (photo, "image", "jpeg", "現場写真.jpg")]))
         self.assertTrue(sink.wait_for(tok, 60), gw.log_text()[-3000:])
-        got = parse(sink.find(tok).data)
+        got = sink.find(tok)[0].message()
         self.assertEqual(got["X-Mugai-Sanitized"], "yes")
         parts = {p.get_filename(): p for p in got.iter_attachments()}
         self.assertEqual(sorted(parts), ["現場写真.jpg", "見積書.pdf"], list(parts))
