@@ -2,8 +2,9 @@
 // Oracle (issue 5): a delivered message passes the independent checker in fuzz/oracle.hpp (artefacts
 // included: PNG/JPEG/PDF holding nothing but pixels); every part the report lists as removed or
 // replaced is in the quarantine record, under the id the caller gave; a quarantined or failed message
-// delivers nothing. Images go to the real image_render with a small render.max_pixels, so hostile
-// image bytes and names meet the decoders, the encoders, the artefact checks and the multipart rebuild.
+// delivers nothing. PDFs and images go to the real pdf_render and image_render with small render
+// limits, so hostile bytes and names meet poppler, the decoders, the writers, the artefact checks and
+// the multipart rebuild.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -19,10 +20,12 @@ using mugai::fuzz::fail;
 using Verdict = mugai::sanitize::Outcome::Verdict;
 
 mugai::sanitize::Policy fuzz_policy() {
-  mugai::sanitize::Policy policy;  // the default rules: images rendered, everything else by policy
+  mugai::sanitize::Policy policy;  // the default rules: PDFs and images rendered, everything else by policy
   policy.limits.max_depth = 5;     // small, so short inputs reach the limits
   policy.limits.max_parts = 30;
   policy.render.max_pixels = 1 << 16;  // decoding stays fast; larger headers meet the size refusal
+  policy.render.dpi = 36;
+  policy.render.max_pages = 2;
   return policy;
 }
 
