@@ -2,7 +2,9 @@
 # (Japanese text in a non-embedded font, a JavaScript OpenAction) and a photo with GPS EXIF goes in
 # over SMTP and comes out at a real sink with a fresh image PDF (text layer, nothing active), a
 # re-encoded JPEG (no metadata), the PDF's text in the body under its heading, and a notice citing
-# each original's size, SHA-256 and quarantine id; the originals come back from the quarantine.
+# each original's size, SHA-256 and quarantine id; the originals come back from the quarantine. And
+# the one PDF bomb poppler itself does not bound (forms drawing the next one twice: 2^40 draws) costs
+# only its message: the worker's deadline ends it, the message is held, the next one goes through.
 # Needs Debian's python3-pil and python3-pikepdf: run with /usr/bin/python3.
 import email.policy
 import hashlib
@@ -10,6 +12,7 @@ import io
 import os
 import subprocess
 import tempfile
+import time
 import unittest
 from email.message import EmailMessage
 
@@ -17,6 +20,7 @@ import pikepdf
 from PIL import Image
 
 from harness import (RCPT, SENDER, SOURCE_DIR, GatewayCase, parse, run_ctl, send_smtplib, smtp_hop, token)
+from test_render_pdf import pdf, stream
 
 SAMPLE_PDF = os.path.join(SOURCE_DIR, "docs", "examples", "mitsumori.pdf")
 FORBIDDEN = (b"/JavaScript", b"/JS", b"/OpenAction", b"/AA", b"/Launch", b"/EmbeddedFile", b"/AcroForm",
@@ -35,6 +39,22 @@ def gps_photo():
     out = io.BytesIO()
     img.save(out, "JPEG", quality=90, exif=exif, comment=b"secret comment")
     return out.getvalue()
+
+
+def fan_out_pdf(depth=40):
+    """Form i draws form i + 1 twice: within poppler's nesting limit, 2^depth draws of one page."""
+    first = 5  # objects: catalog, pages, page, content, then the forms
+    forms = []
+    for i in range(depth):
+        if i + 1 < depth:
+            body = b"/X%d Do /X%d Do" % (i + 1, i + 1)
+            res = b"/Resources << /XObject << /X%d %d 0 R >> >>" % (i + 1, first + i + 1)
+        else:
+            body, res = b"0 0 1 1 re f", b""
+        forms.append(stream(body, b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] " + res))
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /X0 %d 0 R >> >> /Contents 4 0 R >>" % first
+    return pdf([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page,
+                stream(b"/X0 Do")] + forms)
 
 
 def mail_with(tok, attachments):
@@ -128,6 +148,23 @@ class RenderThroughGatewayTest(GatewayCase):
         kept = {p.get_filename(): p.get_content() for p in original.iter_attachments()}
         self.assertEqual(kept["見積書.pdf"], pdf)
         self.assertEqual(kept["現場写真.jpg"], photo)
+
+    def test_form_bomb_costs_only_its_message(self):
+        sink = self.sink()
+        gw = self.gateway({"delivery.next_hop": smtp_hop(sink.port), "workers.timeout": '"3s"',
+                           "workers.cpu_seconds": "30", "workers.count": "1"})
+        bomb, after = token(), token()
+        started = time.monotonic()
+        qid = send_smtplib(gw.port, mail_with(bomb, [(fan_out_pdf(), "application", "pdf", "bomb.pdf")]))
+        send_smtplib(gw.port, mail_with(after, []))
+        self.assertTrue(sink.wait_for(after, 60), gw.log_text()[-3000:])
+        self.assertLess(time.monotonic() - started, 45)
+        entries = [e for e in self.ctl_json(gw, "quarantine", "list", "--since", "1h") if e["queue_id"] == qid]
+        self.assertEqual(len(entries), 1, entries)
+        self.assertIn("timeout after 3 s", entries[0]["reason"])
+        # Its recipient gets the hold notice, never the bomb.
+        self.assertTrue(sink.wait_for(entries[0]["id"], 30))
+        self.assertFalse([m for m in sink.find(bomb) if b"bomb.pdf" in m.data and b"%PDF" in m.data])
 
     def ctl_json(self, gw, *args):
         import json
