@@ -121,9 +121,12 @@ Status load_seccomp(int channel_fd) {
   }
 #ifdef MUGAI_SANITIZER_BUILD
   // UBSan's vptr check probes memory by writing it into a fresh pipe (sanitizer_common's
-  // IsAccessibleMemoryRange): only in -DMUGAI_SANITIZE builds, and the log line says so.
+  // IsAccessibleMemoryRange), and ASan asks sigaltstack where the stack is whenever a longjmp
+  // unwinds it (libjpeg's error exit in TurboJPEG): only in -DMUGAI_SANITIZE builds, and the log line
+  // says so.
   f.allow(SCMP_SYS(pipe2));
   f.allow(SCMP_SYS(write));
+  f.allow(SCMP_SYS(sigaltstack));
 #endif
   // Memory. Executable mappings only of files (iconv loads a gconv module per charset on first use);
   // never executable anonymous memory, never a mapping turned executable later.
@@ -178,7 +181,7 @@ Expected<std::string> apply_sandbox(const SandboxLimits& limits, int channel_fd)
   line += "; no_new_privs; " + enter_namespaces();
   if (auto st = load_seccomp(channel_fd); !st) return st.error();
 #ifdef MUGAI_SANITIZER_BUILD
-  line += "; seccomp allowlist (kill; sanitizer build: also pipe2 and write to any fd)";
+  line += "; seccomp allowlist (kill; sanitizer build: also pipe2, sigaltstack and write to any fd)";
 #else
   line += "; seccomp allowlist (kill)";
 #endif
