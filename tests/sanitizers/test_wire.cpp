@@ -7,6 +7,7 @@
 
 #include "common/json.hpp"
 #include "sanitizers/wire.hpp"
+#include "tests/sanitizers/helpers.hpp"
 
 namespace mugai::sanitize {
 namespace {
@@ -94,15 +95,10 @@ TEST_CASE("a policy with a bad field is refused with its path") {
 }
 
 TEST_CASE("a context round-trips") {
-  MessageContext c;
-  c.queue_id = "Q";
-  c.gateway_hostname = "mx";
+  MessageContext c = test::test_context();
   c.client_ip = "::1";
-  c.helo = "h";
-  c.mail_from = "";
-  c.rcpt_to = {"a@b"};
+  c.mail_from = "";  // the null sender
   c.received_unix = -5;
-  c.quarantine_id = "QID";
   auto back = wire::decode_context(wire::encode_context(c));
   REQUIRE(back.has_value());
   CHECK(back->received_unix == -5);
