@@ -17,7 +17,7 @@ import time
 import unittest
 
 from harness import (run_ctl, run_ctl_args, RCPT, SENDER, Gateway, RelayToSinkCase, Sink, files_under, read_bytes, send_smtplib,
-                     smtp_hop, token, wait_until)
+                     smtp_hop, token, wait_until, MUGAICTL)
 
 ATTACHED = """From: Sender <sender@example.org>\r
 To: <user@demo.mugai.test>\r
@@ -95,6 +95,12 @@ def accounts():
     global ACCOUNTS
     if os.geteuid() != 0:
         raise unittest.SkipTest("not root: the two-account tests need useradd and runuser (run the suite as root, as CI does)")
+    # A checkout in a private directory (mktemp -d makes 0700 ones) is out of the other accounts' reach.
+    here = os.path.dirname(MUGAICTL)
+    while here != os.path.dirname(here):
+        if not os.stat(here).st_mode & 0o001:
+            raise unittest.SkipTest("%s is not searchable by other accounts: the two-account tests run mugaictl as them" % here)
+        here = os.path.dirname(here)
     if ACCOUNTS is None:
         made = Accounts()
         try:
