@@ -3,9 +3,10 @@
 // which never sees the original bytes, builds the file from them. Nothing renderable: removed, saying why.
 #include <string>
 
+#include "sanitizers/pdf_render.hpp"
+
 #include "render/pdf_render.hpp"
 #include "render/pdf_writer.hpp"
-#include "sanitizers/sanitizer.hpp"
 
 namespace mugai::sanitize {
 namespace {
@@ -66,37 +67,40 @@ class PdfRender final : public Sanitizer {
   std::string_view name() const override { return "pdf_render"; }
 
   Decision sanitize(std::string_view untrusted_decoded, const PartInfo& info) const override {
-    const RenderSettings& settings = info.render;
-    render::PdfWriter writer(settings.jpeg_quality);
-    BodyText text(settings.max_text);
-    const render::PdfLimits limits{settings.dpi, settings.max_pixels, settings.max_pages};
-    auto summary = render::render_pdf(untrusted_decoded, limits, [&](render::RenderedPage&& page) {
-      text.add_page(page);
-      return writer.add_page(page.raster, page.boxes, page.dpi);
-    });
-    if (!summary) return Decision::remove(summary.error().message);
-    auto pdf = writer.finish();
-    if (!pdf) return Decision::remove("rendering failed: " + pdf.error().message);
-    std::string body = text.take();
-    // The walk makes the name safe and adds ".pdf" when it does not end so: 見積書.pdf stays, invoice
-    // becomes invoice.pdf.
-    Decision d = Decision::replace({Artefact{std::move(*pdf), "application/pdf", std::string(info.filename)}},
-                                   std::move(body));
-    std::string notes = std::to_string(summary->rendered) + " of " + std::to_string(summary->pages) +
-                        " page(s) rendered at up to " + std::to_string(settings.dpi) + " dpi";
-    if (summary->left_out > 0) {
-      notes += "; " + std::to_string(summary->left_out) + " page(s) after page " + std::to_string(settings.max_pages) +
-               " left out (render.max_pages)";
-    }
-    for (const auto& n : summary->notes) notes += "; " + n;
-    if (text.cut()) notes += "; text cut at " + std::to_string(settings.max_text) + " bytes (render.max_text)";
-    d.reason = std::move(notes);
-    return d;
+    return render_pdf_document(untrusted_decoded, info, std::string(info.filename));
   }
-
 };
 
 }  // namespace
+
+Decision render_pdf_document(std::string_view untrusted_pdf, const PartInfo& info, std::string filename) {
+  const RenderSettings& settings = info.render;
+  render::PdfWriter writer(settings.jpeg_quality);
+  BodyText text(settings.max_text);
+  const render::PdfLimits limits{settings.dpi, settings.max_pixels, settings.max_pages};
+  auto summary = render::render_pdf(untrusted_pdf, limits, [&](render::RenderedPage&& page) {
+    text.add_page(page);
+    return writer.add_page(page.raster, page.boxes, page.dpi);
+  });
+  if (!summary) return Decision::remove(summary.error().message);
+  auto pdf = writer.finish();
+  if (!pdf) return Decision::remove("rendering failed: " + pdf.error().message);
+  std::string body = text.take();
+  // The walk makes the name safe and adds ".pdf" when it does not end so: 見積書.pdf stays, invoice
+  // becomes invoice.pdf.
+  Decision d = Decision::replace({Artefact{std::move(*pdf), "application/pdf", std::move(filename)}},
+                                 std::move(body));
+  std::string notes = std::to_string(summary->rendered) + " of " + std::to_string(summary->pages) +
+                      " page(s) rendered at up to " + std::to_string(settings.dpi) + " dpi";
+  if (summary->left_out > 0) {
+    notes += "; " + std::to_string(summary->left_out) + " page(s) after page " + std::to_string(settings.max_pages) +
+             " left out (render.max_pages)";
+  }
+  for (const auto& n : summary->notes) notes += "; " + n;
+  if (text.cut()) notes += "; text cut at " + std::to_string(settings.max_text) + " bytes (render.max_text)";
+  d.reason = std::move(notes);
+  return d;
+}
 
 std::unique_ptr<Sanitizer> make_pdf_render() { return std::make_unique<PdfRender>(); }
 

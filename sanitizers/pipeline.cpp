@@ -123,6 +123,12 @@ Outcome run(std::string_view original, const MessageContext& ctx, const Policy& 
     return hold_whole(Stop{*a, std::nullopt, false, false}, Walk{}, headers, ctx, policy, start);
   }
   const Walk walk = walk_message(original, policy, start);
+  if (walk.stop && walk.stop->retry_later) {
+    Outcome out;
+    out.verdict = Verdict::Failed;
+    out.reason = walk.stop->reason;
+    return out;
+  }
   if (walk.stop) return hold_whole(*walk.stop, walk, headers, ctx, policy, start);
 
   Outcome out;

@@ -36,8 +36,8 @@ struct Outcome {
     Sanitized,    // `message` holds the rebuilt, safe message to deliver
     Quarantined,  // nothing deliverable: the whole original is to be held (`quarantine`);
                   // `rejected` says a reject rule (not a limit or a quarantine rule) decided it
-    Failed,       // even holding the message back failed (an error while handling an error):
-                  // nothing to deliver or store, retry later
+    Failed,       // nothing to deliver or store, retry later: a sanitizer's host failed (no document
+                  // converter could be started), or even holding the message back failed
   } verdict = Verdict::Failed;
   std::string message;        // CRLF line ends
   std::string reason;         // human-readable summary for logs

@@ -46,7 +46,7 @@ struct Rule {
 };
 
 // text/plain → text_plain, text/html → html_text, application/pdf → pdf_render, JPEG/PNG/GIF/BMP/TIFF/WebP
-// → image_render, everything else (SVG included) stripped.
+// → image_render, Office/OpenDocument/RTF → office_render, everything else (SVG included) stripped.
 std::vector<Rule> default_rules();
 
 struct Policy {
@@ -63,6 +63,9 @@ struct Policy {
   // running elsewhere. Rules find them by name() before the registered ones. Not owned: they must
   // outlive every use of the policy.
   std::vector<const Sanitizer*> added_sanitizers;
+  // Who converts office documents for office_render (never from config; not owned, outlives every
+  // use): the worker's channel to the gateway. None here: office documents are removed.
+  const DocumentConverter* converter = nullptr;
 };
 
 // "keep"/"defang"/"remove", "convert"/.../"reject": the spelling used in config and reports.

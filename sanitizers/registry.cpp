@@ -13,12 +13,13 @@ namespace {
 
 using Factory = std::unique_ptr<Sanitizer> (*)(LinkPolicy);
 
-constexpr std::array<std::pair<std::string_view, Factory>, 5> kFactories{{
+constexpr std::array<std::pair<std::string_view, Factory>, 6> kFactories{{
     {"text_plain", [](LinkPolicy) { return make_text_plain(); }},
     {"html_text", [](LinkPolicy links) { return make_html_text(links); }},
     {"strip", [](LinkPolicy) { return make_strip(); }},
     {"pdf_render", [](LinkPolicy) { return make_pdf_render(); }},
     {"image_render", [](LinkPolicy) { return make_image_render(); }},
+    {"office_render", [](LinkPolicy) { return make_office_render(); }},
 }};
 
 constexpr std::array<LinkPolicy, 3> kLinkPolicies{LinkPolicy::Keep, LinkPolicy::Defang, LinkPolicy::Remove};

@@ -13,7 +13,28 @@
 #include <string_view>
 #include <vector>
 
+#include "common/expected.hpp"
+
 namespace mugai::sanitize {
+
+// The short names of the formats a DocumentConverter takes (office_render picks one by detected type).
+inline constexpr std::array<std::string_view, 13> kOfficeFormats{"docx", "xlsx", "pptx", "docm", "xlsm", "pptm", "doc",
+                                                                 "xls",  "ppt",  "odt",  "ods",  "odp",  "rtf"};
+
+// Turns an office document into a PDF in a process of its own (LibreOffice in a sandbox). Sanitizers
+// start no process: whoever may (the gateway, mugaictl) provides this, and the worker reaches it over
+// its channel. The PDF that comes back is as untrusted as the document.
+class DocumentConverter {
+ public:
+  // Error kinds of to_pdf().
+  enum Kind : int {
+    kRefused = 1,      // this document cannot be converted (timeout, crash, no PDF, password): remove it
+    kUnavailable = 2,  // the host could not run the converter at all: the message is tried again later
+  };
+  virtual ~DocumentConverter() = default;
+  // `format` is one of kOfficeFormats.
+  virtual Expected<std::string> to_pdf(std::string_view document, std::string_view format) const = 0;
+};
 
 // How renderers turn documents and images into pixels ([render] in the config, config/README.md).
 struct RenderSettings {
@@ -30,6 +51,7 @@ struct PartInfo {
   std::string_view charset;        // as declared, may be empty
   std::string_view filename;       // raw, may be empty
   RenderSettings render{};         // the policy's
+  const DocumentConverter* converter = nullptr;  // the policy's; none: office documents are removed
 };
 
 // A safe file that takes a part's place in the delivered message, e.g. a PDF rebuilt from pixels.
@@ -61,6 +83,9 @@ struct Decision {
   std::string reason;                 // Remove: why; otherwise an optional note (e.g. unknown charset)
   std::size_t replacement_chars = 0;  // U+FFFD inserted for undecodable bytes
   std::size_t dropped_controls = 0;
+  // Remove only: not the part's fault, the host could not run what it needs (no converter could be
+  // started). Nothing is decided; the whole message is tried again later (sanitize.max_attempts).
+  bool retry_later = false;
 
   static Decision keep(std::string text) {
     Decision d;
@@ -94,6 +119,7 @@ std::unique_ptr<Sanitizer> make_text_plain();
 std::unique_ptr<Sanitizer> make_strip();
 std::unique_ptr<Sanitizer> make_pdf_render();    // PDFs → an image PDF with a text layer (pdf_render.cpp)
 std::unique_ptr<Sanitizer> make_image_render();  // images → fresh PNG/JPEG from pixels (image_render.cpp)
+std::unique_ptr<Sanitizer> make_office_render(); // Office documents → PDF (DocumentConverter) → pdf_render
 
 // The registered sanitizer called `name` with the default policy's settings, or nullptr. Instances
 // live for the whole program. policy.hpp has the lookup that takes the policy's settings.

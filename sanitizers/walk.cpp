@@ -242,6 +242,9 @@ class Walker {
       if (action == Action::Quarantine) return Stop{what, std::nullopt, false, false};
       if (action == Action::Reject) return Stop{"rejected by " + what, std::nullopt, true, false};
       d = apply(action, rule, bytes, part, rep);
+      if (d.action == Decision::Action::Remove && d.retry_later) {
+        return Stop{"part " + rep.path + ": " + d.reason, std::nullopt, false, false, true};
+      }
     }
     if (d.action != Decision::Action::Remove && !d.text.empty()) {
       if (auto problem = text_problem(d.text)) d = Decision::remove(std::move(*problem));
@@ -282,7 +285,7 @@ class Walker {
 
   // convert/render: the first sanitizer that keeps or replaces the part wins; strip (and no rule) removes it.
   Decision apply(Action action, const Rule* rule, std::string_view bytes, const MimePart& part, PartReport& rep) {
-    const PartInfo info{rep.path, part.type, part.charset, part.filename, policy_.render};
+    const PartInfo info{rep.path, part.type, part.charset, part.filename, policy_.render, policy_.converter};
     if (action == Action::Convert || action == Action::Render) {
       std::string reasons;
       for (const auto& name : rule->sanitizers) {
@@ -290,7 +293,7 @@ class Walker {
         if (s == nullptr) continue;  // config validation names every sanitizer; a policy built in code may not
         rep.sanitizer = name;
         Decision d = s->sanitize(bytes, info);
-        if (d.action != Decision::Action::Remove) return d;
+        if (d.action != Decision::Action::Remove || d.retry_later) return d;
         reasons += reasons.empty() ? d.reason : "; " + d.reason;
       }
       if (!reasons.empty()) return Decision::remove(reasons);

@@ -58,6 +58,7 @@ struct Stop {
   std::optional<LimitBreach> breach;
   bool rejected = false;
   bool unparseable = false;  // inside a forwarded message only that part is lost
+  bool retry_later = false;  // the host failed, not the message: nothing is held, the message is tried again
 };
 
 struct Walk {

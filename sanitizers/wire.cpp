@@ -4,6 +4,7 @@
 // hostile worker can make the gateway allocate no more than a small multiple of kMaxMeta.
 #include "sanitizers/wire.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "common/json.hpp"
@@ -336,6 +337,36 @@ Expected<Outcome> decode_outcome(std::string_view text, std::string message) {
   if (o.rejected && o.verdict != Outcome::Verdict::Quarantined) return Error{"outcome: rejected but not quarantined"};
   o.message = std::move(message);
   return o;
+}
+
+std::string encode_convert_request(std::string_view format) { return json::dump({{"format", format}}); }
+
+Expected<std::string> decode_convert_request(std::string_view text) {
+  auto parsed = parse_bounded(text, "convert request");
+  if (!parsed) return parsed.error();
+  std::string error;
+  Fields f(*parsed, "convert request", error);
+  std::string format = f.text("format");
+  if (!f.finish()) return Error{error};
+  if (std::find(kOfficeFormats.begin(), kOfficeFormats.end(), format) == kOfficeFormats.end())
+    return Error{"convert request: unknown format"};
+  return format;
+}
+
+std::string encode_convert_failure(const Error& why) {
+  return json::dump({{"reason", why.message}, {"unavailable", why.kind == DocumentConverter::kUnavailable}});
+}
+
+Expected<ConvertFailure> decode_convert_failure(std::string_view text) {
+  auto parsed = parse_bounded(text, "convert failure");
+  if (!parsed) return parsed.error();
+  std::string error;
+  Fields f(*parsed, "convert failure", error);
+  ConvertFailure why{f.text("reason")};
+  why.kind = f.flag("unavailable") ? DocumentConverter::kUnavailable : DocumentConverter::kRefused;
+  if (!f.finish()) return Error{error};
+  if (why.reason.empty()) return Error{"convert failure: no reason"};
+  return why;
 }
 
 }  // namespace mugai::sanitize::wire

@@ -22,8 +22,14 @@ enum Tag : std::uint8_t {
   kMessage = 3,         // gateway → worker: the raw message bytes
   kOutcome = 4,         // worker → gateway: JSON Outcome without its message, then kOutcomeMessage
   kOutcomeMessage = 5,  // worker → gateway: the rebuilt message bytes (empty unless sanitized)
+  // Mid-message, between a request and its outcome: the worker asks the gateway to convert a document
+  // (it may not start LibreOffice itself) and waits for the answer.
+  kConvert = 6,          // worker → gateway: JSON {"format"}, then kConvertDocument
+  kConvertDocument = 7,  // worker → gateway: the document bytes
+  kConverted = 8,        // gateway → worker: the PDF bytes
+  kConvertFailed = 9,    // gateway → worker: JSON {"reason", "unavailable"}
 };
-inline constexpr std::uint8_t kMaxTag = kOutcomeMessage;
+inline constexpr std::uint8_t kMaxTag = kConvertFailed;
 
 // The largest frame either side accepts: the raw message (smtp.max_message_size), or a rebuilt one
 // whose artefacts (at most max_decoded_total, base64 in MIME) and text came out larger, plus room for
@@ -41,5 +47,17 @@ Expected<MessageContext> decode_context(std::string_view json);
 std::string encode_outcome(const Outcome& outcome);
 // `message` is the kOutcomeMessage payload; it must be empty unless the verdict is Sanitized.
 Expected<Outcome> decode_outcome(std::string_view json, std::string message);
+
+// A conversion request: the format, one of kOfficeFormats.
+std::string encode_convert_request(std::string_view format);
+Expected<std::string> decode_convert_request(std::string_view json);
+
+// Why a conversion failed: `kind` is DocumentConverter::kRefused or kUnavailable.
+struct ConvertFailure {
+  std::string reason;
+  int kind = DocumentConverter::kRefused;
+};
+std::string encode_convert_failure(const Error& why);
+Expected<ConvertFailure> decode_convert_failure(std::string_view json);
 
 }  // namespace mugai::sanitize::wire

@@ -388,4 +388,70 @@ TEST_CASE("pdf_render through the pipeline: named .pdf, the text under a heading
                              "(render.max_pages); text cut at 1024 bytes (render.max_text)"));
 }
 
+// A converter standing in for LibreOffice (office/ has the real one, tests/office its tests): what
+// office_render does with each kind of answer.
+class FixedConverter final : public mugai::sanitize::DocumentConverter {
+ public:
+  explicit FixedConverter(mugai::Expected<std::string> answer) : answer_(std::move(answer)) {}
+  mugai::Expected<std::string> to_pdf(std::string_view, std::string_view format) const override {
+    formats.emplace_back(format);
+    return answer_;
+  }
+  mutable std::vector<std::string> formats;
+
+ private:
+  mugai::Expected<std::string> answer_;
+};
+
+TEST_CASE("office_render: the converter's PDF is rendered, its refusal removes the part, its absence retries") {
+  using namespace mugai::sanitize;
+  using mugai::sanitize::test::test_context;
+  REQUIRE(prepare());
+  // RTF is what libmagic detects from the first bytes alone, whatever the declared type says.
+  const std::string message =
+      "From: a@sender.example\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+      "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee attached.\r\n"
+      "--b\r\nContent-Type: application/octet-stream; name=\"estimate.doc\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+      base64_encode("{\\rtf1\\ansi Estimate 2026\\par}") + "\r\n--b--\r\n";
+  const MessageContext ctx = test_context();
+  Policy policy;
+
+  const Outcome none = sanitize_message(message, ctx, policy);
+  REQUIRE(none.verdict == Outcome::Verdict::Sanitized);
+  CHECK(has(none.report_json, "no document converter here"));
+
+  const FixedConverter converts(one_page("BT /F1 24 Tf 72 700 Td (Estimate 2026) Tj ET"));
+  policy.converter = &converts;
+  const Outcome out = sanitize_message(message, ctx, policy);
+  REQUIRE(out.verdict == Outcome::Verdict::Sanitized);
+  CHECK(converts.formats == std::vector<std::string>{"rtf"});
+  CHECK(has(out.message, "name=\"estimate.pdf\""));
+  CHECK(has(out.message, "Estimate 2026"));
+  CHECK(has(out.report_json, "converted from rtf by LibreOffice; 1 of 1 page(s) rendered"));
+  CHECK(has(out.report_json, "\"sanitizer\":\"office_render\""));
+
+  const FixedConverter refuses(mugai::Error{"LibreOffice crashed (signal 11)", DocumentConverter::kRefused});
+  policy.converter = &refuses;
+  const Outcome removed = sanitize_message(message, ctx, policy);
+  REQUIRE(removed.verdict == Outcome::Verdict::Sanitized);
+  REQUIRE(removed.quarantine);
+  CHECK(removed.quarantine->parts.at(0).reason == "LibreOffice crashed (signal 11)");
+
+  // The host, not the document, failed: nothing is held or delivered; the gateway tries again later.
+  const FixedConverter unavailable(mugai::Error{"cannot start bubblewrap: No such file", DocumentConverter::kUnavailable});
+  policy.converter = &unavailable;
+  const Outcome later = sanitize_message(message, ctx, policy);
+  CHECK(later.verdict == Outcome::Verdict::Failed);
+  CHECK(later.reason == "part 1.2: cannot start bubblewrap: No such file");
+  CHECK_FALSE(later.quarantine);
+  CHECK(later.message.empty());
+
+  // A PDF that is not one is as untrusted as any other: removed by the renderer, saying why.
+  const FixedConverter garbage(std::string("%PDF-1.4 not really"));
+  policy.converter = &garbage;
+  const Outcome broken = sanitize_message(message, ctx, policy);
+  REQUIRE(broken.quarantine);
+  CHECK(has(broken.quarantine->parts.at(0).reason, "PDF"));
+}
+
 }  // namespace mugai::render::test

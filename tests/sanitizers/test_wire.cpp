@@ -161,3 +161,27 @@ TEST_CASE("the frame bound covers the largest raw or rebuilt message") {
 
 }  // namespace
 }  // namespace mugai::sanitize
+
+namespace mugai::sanitize {
+namespace {
+
+TEST_CASE("a conversion request carries one known format; a failure its reason and kind") {
+  auto format = wire::decode_convert_request(wire::encode_convert_request("xlsx"));
+  REQUIRE(format);
+  CHECK(*format == "xlsx");
+  CHECK_FALSE(wire::decode_convert_request(wire::encode_convert_request("exe")));
+  CHECK_FALSE(wire::decode_convert_request(R"({"format":"docx","path":"/etc/passwd"})"));
+  CHECK_FALSE(wire::decode_convert_request(R"({"format":1})"));
+
+  for (const int kind : {int{DocumentConverter::kRefused}, int{DocumentConverter::kUnavailable}}) {
+    auto why = wire::decode_convert_failure(wire::encode_convert_failure(Error{"LibreOffice crashed", kind}));
+    REQUIRE(why);
+    CHECK(why->reason == "LibreOffice crashed");
+    CHECK(why->kind == kind);
+  }
+  CHECK_FALSE(wire::decode_convert_failure(R"({"reason":"","unavailable":false})"));
+  CHECK_FALSE(wire::decode_convert_failure(R"({"reason":"x"})"));
+}
+
+}  // namespace
+}  // namespace mugai::sanitize
