@@ -158,13 +158,6 @@ class OutDir {
   std::string path_;
 };
 
-struct Child {
-  pid_t pid = -1;
-  UniqueFd stderr_read;
-  UniqueFd info_read;
-  UniqueFd exec_error_read;
-};
-
 // Runs in the forked child of a multi-threaded process: async-signal-safe calls only, no allocation.
 [[noreturn]] void exec_child(char* const* argv, char* const* envp, const char* path, int devnull, int err_w,
                              int doc, int profile, int info_w, int exec_err_w, const rlimit* limits) {
@@ -269,11 +262,14 @@ Expected<std::string> convert_to_pdf(std::string_view document, std::string_view
   if (!profile_fd) return profile_fd.error();
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!devnull) return host(errno_text("/dev/null", errno));
+  // Only our ends are non-blocking: LibreOffice's stderr must not fail with EAGAIN when we lag behind.
   int p[2];
-  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return host(errno_text("pipe", errno));
+  if (::pipe2(p, O_CLOEXEC) != 0) return host(errno_text("pipe", errno));
   UniqueFd err_r(p[0]), err_w(p[1]);
-  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return host(errno_text("pipe", errno));
+  if (::pipe2(p, O_CLOEXEC) != 0) return host(errno_text("pipe", errno));
   UniqueFd info_r(p[0]), info_w(p[1]);
+  if (::fcntl(err_r.get(), F_SETFL, O_NONBLOCK) != 0 || ::fcntl(info_r.get(), F_SETFL, O_NONBLOCK) != 0)
+    return host(errno_text("fcntl", errno));
   if (::pipe2(p, O_CLOEXEC) != 0) return host(errno_text("pipe", errno));
   UniqueFd exec_r(p[0]), exec_w(p[1]);
 
