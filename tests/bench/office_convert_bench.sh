@@ -21,7 +21,7 @@ ja = "令和6年度 東京都千代田区 見積書。本書は業務委託に�
 en = "This quotation covers the annual maintenance contract, delivery schedule and payment terms."
 for page in range(10):
     d.add_heading("第%d章 / Chapter %d" % (page + 1, page + 1), level=1)
-    for i in range(12):
+    for i in range(4):
         d.add_paragraph(ja * 2)
         d.add_paragraph(en * 2)
     if page < 9:
