@@ -94,9 +94,11 @@ bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
-// Encrypted OOXML is a CFB (OLE2) container holding EncryptionInfo and EncryptedPackage; LibreOffice
-// headless would wait for a password nobody types. The names sit in CFB directory entries as UTF-16LE.
-bool encrypted_ooxml(std::string_view doc) {
+// Encrypted OOXML is a CFB (OLE2) container holding EncryptionInfo and EncryptedPackage, an encrypted
+// PowerPoint 97 file one holding EncryptedSummary; LibreOffice could only ask for a password nobody types.
+// The names sit in CFB directory entries as UTF-16LE. (Encrypted .doc/.xls carry only a flag inside
+// their main stream; LibreOffice fails to load them without a password, which reads as "no PDF".)
+bool encrypted_container(std::string_view doc) {
   static constexpr std::string_view kCfbMagic("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8);
   if (doc.substr(0, kCfbMagic.size()) != kCfbMagic) return false;
   auto utf16 = [](std::string_view ascii) {
@@ -107,7 +109,8 @@ bool encrypted_ooxml(std::string_view doc) {
     }
     return out;
   };
-  return contains(doc, utf16("EncryptionInfo")) && contains(doc, utf16("EncryptedPackage"));
+  return (contains(doc, utf16("EncryptionInfo")) && contains(doc, utf16("EncryptedPackage"))) ||
+         contains(doc, utf16("EncryptedSummary"));
 }
 
 Expected<UniqueFd> memfd_with(const char* name, std::string_view bytes) {
@@ -247,7 +250,7 @@ bool known_format(std::string_view format) { return find_format(format) != nullp
 Expected<std::string> convert_to_pdf(std::string_view document, std::string_view format, const OfficeLimits& limits) {
   const Format* fmt = find_format(format);
   if (fmt == nullptr) return refused("not an office format LibreOffice is allowed to open: " + std::string(format));
-  if (encrypted_ooxml(document)) return refused("password-protected document");
+  if (encrypted_container(document)) return refused("password-protected document");
   if (::access(limits.bwrap.c_str(), X_OK) != 0)
     return host("cannot start bubblewrap: " + errno_text(limits.bwrap.c_str(), errno));
   // The sandbox sees the host's /usr at the same path, so the host path is the one it will run.

@@ -311,6 +311,28 @@ except ImportError:
   REQUIRE_FALSE(pdf.has_value());
   CHECK(pdf.error().kind == kDocumentRefused);
   CHECK(pdf.error().message == "password-protected document");
+  // An encrypted PowerPoint 97 file is known by its EncryptedSummary stream (only the name matters here).
+  std::string ppt("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8);
+  ppt.resize(512, '\0');
+  for (char c : std::string("EncryptedSummary")) ppt += std::string{c, '\0'};
+  const auto ppt_pdf = convert_to_pdf(ppt, "ppt", limits);
+  REQUIRE_FALSE(ppt_pdf.has_value());
+  CHECK(ppt_pdf.error().message == "password-protected document");
+  CHECK(s.tmp_entries() == 0);
+}
+
+// What this proves: the import filter is the declared format's, not LibreOffice's guess: a docx declared
+// as rtf goes through the RTF filter and comes out without the docx's text (a guess would find it).
+TEST_CASE("the declared format's import filter is forced") {
+  if (!have_tools()) return;
+  Scratch s;
+  const auto doc = make_docx(s, "really.docx", "d.add_paragraph('" + kJapanese + "')\n");
+  const auto pdf = convert_to_pdf(doc, "rtf", OfficeLimits{});
+  if (pdf.has_value()) {
+    CHECK(without_space(s.pdf_text(*pdf)).find(without_space(kJapanese)) == std::string::npos);
+  } else {
+    CHECK(pdf.error().kind == kDocumentRefused);
+  }
   CHECK(s.tmp_entries() == 0);
 }
 
