@@ -727,6 +727,12 @@ constexpr KeyRow kKeys[] = {
     {"render.max_pages", false, [](Field& f, Config& c) { f.integer(c.sanitize.render.max_pages, 1, 10'000); }},
     {"render.max_text", false, [](Field& f, Config& c) { f.size(c.sanitize.render.max_text, kKiB, 64 * kMiB); }},
     {"render.jpeg_quality", false, [](Field& f, Config& c) { f.integer(c.sanitize.render.jpeg_quality, 30, 100); }},
+    {"render.office_concurrency", false, [](Field& f, Config& c) { f.integer(c.office.concurrency, 1, 64); }},
+    {"render.office_timeout", false, [](Field& f, Config& c) { f.duration(c.office.timeout); }},
+    {"render.office_memory", false, [](Field& f, Config& c) { f.size(c.office.memory, 64 * kMiB, 64ull * 1024 * kMiB); }},
+    {"render.office_max_output", false, [](Field& f, Config& c) { f.size(c.office.max_output, kKiB, kMaxMessageSize); }},
+    {"render.office_program", false, [](Field& f, Config& c) { apply_readable_path(f, c.office.program); }},
+    {"render.office_bwrap", false, [](Field& f, Config& c) { apply_readable_path(f, c.office.bwrap); }},
 };
 
 // Keys of earlier releases: naming one says what replaced it, instead of a bare "unknown key".
@@ -828,6 +834,12 @@ class Loader {
         const std::string name = section_name + "." + std::string(key.str());
         if (find_key(name) == nullptr) {
           problems_.add(in_file(source_, value.source().begin), name, unknown_key(name));
+          continue;
+        }
+        // LibreOffice's settings belong to the host that starts it, not to a policy being tried out.
+        if (policy_only_ && name.starts_with("render.office_")) {
+          problems_.add(in_file(source_, value.source().begin), name,
+                        "configures the gateway's LibreOffice, not the policy: set it in the config (--config)");
           continue;
         }
         entries_[name] = Entry{&value, in_file(source_, value.source().begin)};
@@ -939,6 +951,15 @@ class Loader {
       const auto key = set("sanitize.max_artefact_size") ? "sanitize.max_artefact_size" : "sanitize.max_decoded_total";
       problems_.add(where(key), key,
                     "sanitize.max_artefact_size (" + std::to_string(sl.max_artefact_size) +
+                        ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
+    }
+    // The PDF crosses to the worker in one channel frame, which max_decoded_total bounds.
+    if (!set("render.office_max_output")) {
+      c.office.max_output = std::min(c.office.max_output, sl.max_decoded_total);
+    } else if (valid("render.office_max_output") && valid("sanitize.max_decoded_total") &&
+               c.office.max_output > sl.max_decoded_total) {
+      problems_.add(where("render.office_max_output"), "render.office_max_output",
+                    "render.office_max_output (" + std::to_string(c.office.max_output) +
                         ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
     }
     if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.smtp.hostname;

@@ -116,6 +116,17 @@ struct Workers {
   std::string path;                            // workers.path; empty = mugai-worker beside the gateway
 };
 
+// LibreOffice, which office_render's documents are converted by ([render] office_*; office/convert.hpp).
+// Started by the gateway (or mugaictl) in a sandbox of its own, never by a worker.
+struct Office {
+  unsigned concurrency = 2;                    // render.office_concurrency: conversions at once (~200 MB each)
+  Seconds timeout{60};                         // render.office_timeout: wall clock per document, then SIGKILL
+  std::size_t memory = 2048ull * 1024 * 1024;  // render.office_memory: RLIMIT_AS of LibreOffice
+  std::size_t max_output = 32 * 1024 * 1024;   // render.office_max_output: largest PDF taken back
+  std::string program;                         // render.office_program; empty = Debian's soffice
+  std::string bwrap;                           // render.office_bwrap; empty = /usr/bin/bwrap
+};
+
 struct Config {
   std::string source;  // file name or "<embedded default>"
   Smtp smtp;
@@ -126,6 +137,7 @@ struct Config {
   Log log;
   Server server;
   Workers workers;
+  Office office;
   sanitize::Policy sanitize;  // [sanitize]: limits, output form, rules; the notice template already read
   // sanitize.max_attempts: failed pipeline runs before the scheduler holds the original whole. The
   // gateway's, not the pipeline's (a retry policy is no part of a pure Policy).

@@ -473,6 +473,37 @@ TEST_CASE("[workers]: defaults, every key's bounds, and the CPU budget holds one
             "workers.cpu_seconds: workers.cpu_seconds (30) must be at least workers.timeout (60s)") != std::string::npos);
 }
 
+TEST_CASE("[render] office_*: defaults, every key's bounds, and the PDF fits the worker's frame") {
+  const Config d = ok(kMinimal);
+  CHECK(d.office.concurrency == 2);
+  CHECK(d.office.timeout == mugai::config::Seconds(60));
+  CHECK(d.office.memory == 2048ull * 1024 * 1024);
+  CHECK(d.office.max_output == 32u * 1024 * 1024);
+  CHECK(d.office.program.empty());
+  CHECK(d.office.bwrap.empty());
+  const Config c = ok(kMinimal, {"render.office_concurrency=1", "render.office_timeout=\"2m\"", "render.office_memory=\"1GiB\"",
+                                 "render.office_max_output=\"1MiB\"", "render.office_program=\"/bin/true\"",
+                                 "render.office_bwrap=\"/bin/false\""});
+  CHECK(c.office.concurrency == 1);
+  CHECK(c.office.timeout == mugai::config::Seconds(120));
+  CHECK(c.office.memory == 1024u * 1024 * 1024);
+  CHECK(c.office.max_output == 1024u * 1024);
+  CHECK(c.office.program == "/bin/true");
+  CHECK(c.office.bwrap == "/bin/false");
+  CHECK(ok(kMinimal, {"sanitize.max_decoded_part=\"1MiB\"", "sanitize.max_decoded_total=\"2MiB\""}).office.max_output ==
+        2u * 1024 * 1024);
+  CHECK(error_of(kMinimal, {"render.office_concurrency=0"}).find("render.office_concurrency") != std::string::npos);
+  CHECK(error_of(kMinimal, {"render.office_concurrency=65"}).find("render.office_concurrency") != std::string::npos);
+  CHECK(error_of(kMinimal, {"render.office_timeout=0"}).find("render.office_timeout") != std::string::npos);
+  CHECK(error_of(kMinimal, {"render.office_memory=\"63MiB\""}).find("render.office_memory") != std::string::npos);
+  CHECK(error_of(kMinimal, {"render.office_max_output=1000"}).find("render.office_max_output") != std::string::npos);
+  CHECK(error_of(kMinimal, {"render.office_program=\"/nonexistent/soffice\""}).find("render.office_program") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"render.office_max_output=\"65MiB\""})
+            .find("render.office_max_output: render.office_max_output (68157440) must not exceed "
+                  "sanitize.max_decoded_total (67108864)") != std::string::npos);
+}
+
 TEST_CASE("sanitize.max_attempts: at least one run") {
   CHECK(ok(kMinimal).sanitize_max_attempts == 3);
   CHECK(ok(with("sanitize", "max_attempts = 1")).sanitize_max_attempts == 1);
@@ -562,7 +593,7 @@ TEST_CASE("the reference README documents every known key") {
 
 TEST_CASE("[sanitize]: limits, output, links, and defaults that reproduce the built-in policy") {
   const auto d = ok(kMinimal).sanitize;
-  REQUIRE(d.rules.size() == 12);
+  REQUIRE(d.rules.size() == 24);
   CHECK(d.rules[0].type == "text/plain");
   CHECK(d.rules[1].sanitizers == std::vector<std::string>{"html_text"});
   CHECK(d.rules[2].type == "application/pdf");
@@ -573,10 +604,23 @@ TEST_CASE("[sanitize]: limits, output, links, and defaults that reproduce the bu
     CHECK(d.rules[i].action == mugai::sanitize::Action::Render);
     CHECK(d.rules[i].sanitizers == std::vector<std::string>{"image_render"});
   }
-  CHECK(d.rules[10].type == "image/svg+xml");
-  CHECK(d.rules[10].action == mugai::sanitize::Action::Strip);
-  CHECK(d.rules[11].type == "*");
-  CHECK(d.rules[11].action == mugai::sanitize::Action::Strip);
+  for (std::size_t i = 10; i < 22; ++i) {
+    CHECK(d.rules[i].action == mugai::sanitize::Action::Render);
+    CHECK(d.rules[i].sanitizers == std::vector<std::string>{"office_render"});
+  }
+  CHECK(d.rules[10].type == "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
+  CHECK(d.rules[22].type == "image/svg+xml");
+  CHECK(d.rules[22].action == mugai::sanitize::Action::Strip);
+  CHECK(d.rules[23].type == "*");
+  CHECK(d.rules[23].action == mugai::sanitize::Action::Strip);
+  // The example file writes out exactly the built-in rules.
+  const auto example = load_file((source_root() / "config" / "mugai.example.toml").string());
+  REQUIRE(example);
+  REQUIRE(example->sanitize.rules.size() == d.rules.size());
+  for (std::size_t i = 0; i < d.rules.size(); ++i) {
+    CHECK(example->sanitize.rules[i].type == d.rules[i].type);
+    CHECK(example->sanitize.rules[i].sanitizers == d.rules[i].sanitizers);
+  }
   const auto c = ok(with("sanitize", "max_depth = 4\nmax_parts = 50\nmax_decoded_part = \"1MiB\"\n"
                                      "max_time_per_message = \"2s\"\noutput_charset = \"ISO-2022-JP\"\nlinks = \"remove\"\n"
                                      "max_header_section = \"8KiB\"\nmax_line_length = 4000"))
@@ -621,7 +665,7 @@ TEST_CASE("[[sanitize.rules]] are validated rule by rule") {
   CHECK(c.rules[1].type == "application/*");
   const auto rule = [](const std::string& body) { return error_of(with("sanitize", "[[sanitize.rules]]\n" + body)); };
   CHECK(rule("type = \"text/plain\"\naction = \"convert\"\nsanitizers = [\"pdf_magic\"]")
-            .find("sanitize.rules: rule 1: unknown sanitizer \"pdf_magic\" (known: text_plain, html_text, strip, pdf_render, image_render)") !=
+            .find("sanitize.rules: rule 1: unknown sanitizer \"pdf_magic\" (known: text_plain, html_text, strip, pdf_render, image_render, office_render)") !=
         std::string::npos);
   CHECK(rule("type = \"text/plain\"\naction = \"convert\"").find("needs at least one sanitizer") != std::string::npos);
   CHECK(rule("type = \"Text/*\"\naction = \"strip\"").find("rule 1: type must be") != std::string::npos);
@@ -676,5 +720,11 @@ TEST_CASE("a --policy file holds only [sanitize] and [render] and is validated t
   REQUIRE_FALSE(e.has_value());
   CHECK(e.error().message == bad.string() + ":1:1: smtp: unknown section (a policy file holds only [sanitize] and [render])\n" +
                                  bad.string() + ":4:13: sanitize.max_parts: must be at least 1, got 0");
+  const auto host = dir / "host.toml";
+  std::ofstream(host) << "[render]\ndpi = 100\noffice_timeout = 5\n";
+  const auto h = mugai::config::load_policy_file(host.string());
+  REQUIRE_FALSE(h.has_value());
+  CHECK(h.error().message == host.string() + ":3:18: render.office_timeout: configures the gateway's LibreOffice, "
+                                             "not the policy: set it in the config (--config)");
   std::filesystem::remove_all(dir);
 }
