@@ -17,6 +17,7 @@
 #include "sanitizers/pipeline.hpp"
 #include "sanitizers/wire.hpp"
 #include "ctl/quarantine.hpp"
+#include "office/host.hpp"
 #include "quarantine/store.hpp"
 #include "worker/channel.hpp"
 
@@ -223,7 +224,8 @@ int cmd_sanitize(Args args) {
                                      mugai::sanitize::wire::max_frame(config->smtp.limits.max_message_size, *policy)};
   const std::string worker_path =
       config->workers.path.empty() ? mugai::worker::default_path() : config->workers.path;
-  auto ran = mugai::worker::sanitize_once(worker_path, limits, config->workers.timeout, *policy, ctx, *untrusted_message);
+  auto ran = mugai::worker::sanitize_once(worker_path, limits, config->workers.timeout, *policy, ctx, *untrusted_message,
+                                          mugai::office::converter(config->office));
   if (!ran) return fail("cannot sanitize '" + shown_name(in, "<stdin>") + "': " + ran.error().message);
   const auto& outcome = *ran;
   // Stored before anything citing the id is written, as the gateway does.

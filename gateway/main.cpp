@@ -21,6 +21,7 @@
 #include "gateway/scheduler.hpp"
 #include "gateway/server.hpp"
 #include "gateway/spool.hpp"
+#include "office/host.hpp"
 #include "quarantine/store.hpp"
 
 namespace {
@@ -92,7 +93,8 @@ int run(const mugai::config::Config& cfg) {
     return 1;
   }
   // Hostile bytes are parsed only in the sandboxed workers; without one the gateway does not start.
-  WorkerPool sanitizers(io, cfg);
+  // Office documents they ask to convert go to LibreOffice in a sandbox of its own, started here.
+  WorkerPool sanitizers(io, cfg, mugai::office::converter(cfg.office));
   if (auto st = sanitizers.start(); !st) {
     std::cerr << "mugai-gateway: workers: " << st.error().message << "\n";
     return 1;

@@ -57,15 +57,20 @@ double cpu_used(pid_t pid) {
 
 }  // namespace
 
-WorkerPool::WorkerPool(asio::io_context& io, const config::Config& cfg)
+WorkerPool::WorkerPool(asio::io_context& io, const config::Config& cfg, worker::ConvertFn convert)
     : io_(io),
       cfg_(cfg),
       limits_{cfg.workers.memory, cfg.workers.cpu_seconds, wire::max_frame(cfg.smtp.limits.max_message_size, cfg.sanitize)},
       path_(cfg.workers.path.empty() ? worker::default_path() : cfg.workers.path),
       policy_json_(wire::encode_policy(cfg.sanitize)),
-      count_(cfg.workers.count ? cfg.workers.count : std::max(1u, std::thread::hardware_concurrency())) {}
+      count_(cfg.workers.count ? cfg.workers.count : std::max(1u, std::thread::hardware_concurrency())),
+      convert_(std::move(convert)),
+      office_(cfg.office.concurrency) {}
 
 WorkerPool::~WorkerPool() {
+  // A conversion still running ends at its own deadline (render.office_timeout); its answer has no
+  // one left to go to.
+  office_.join();
   // Busy or idle, a worker holds nothing that must survive the gateway (the spool has the message).
   for (const auto& w : all_) {
     if (w->reaped) continue;
@@ -82,7 +87,7 @@ Status WorkerPool::start() {
     idle_.push_back(*w);
   }
   log::event("workers", {{"count", std::to_string(count_)}, {"path", path_},
-                         {"memory", worker::size_text(limits_.memory)},
+                         {"memory", size_text(limits_.memory)},
                          {"timeout", std::to_string(cfg_.workers.timeout.count()) + "s"},
                          {"max_messages", std::to_string(cfg_.workers.max_messages)}});
   return Ok{};
@@ -212,6 +217,33 @@ awaitable<void> WorkerPool::relay_log(WorkerPtr w) {
   }
 }
 
+awaitable<Status> WorkerPool::answer_conversion(const WorkerPtr& w, proto::Frame meta, proto::Frame document) {
+  auto request = worker::read_convert_request(std::move(meta), std::move(document));
+  if (!request) co_return request.error();
+  using Clock = std::chrono::steady_clock;
+  const auto queued = Clock::now();
+  Clock::time_point started;
+  Expected<std::string> pdf = co_await run_blocking(office_, [&] {
+    started = Clock::now();
+    return worker::run_conversion(convert_, *request);
+  });
+  const auto ms = [](Clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  };
+  // How long it waited for one of render.office_concurrency, and how long LibreOffice took.
+  log::event("office", {{"pid", std::to_string(w->pid)}, {"format", request->format},
+                        {"bytes", std::to_string(request->document.size())}, {"waited_ms", ms(started - queued)},
+                        {"ms", ms(Clock::now() - started)},
+                        {"result", pdf ? "pdf of " + std::to_string(pdf->size()) + " bytes" : pdf.error().message}});
+  const proto::Frame answer = worker::conversion_answer(std::move(pdf));
+  const auto header = proto::frame_header(answer.type, answer.payload.size());
+  const std::array<asio::const_buffer, 2> out{asio::buffer(header), asio::buffer(answer.payload)};
+  error_code ec;
+  co_await asio::async_write(w->channel, out, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return Error{"writing the conversion answer: " + ec.message()};
+  co_return Ok{};
+}
+
 awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& message,
                                                            const sanitize::MessageContext& ctx) {
   auto got = co_await acquire();
@@ -232,19 +264,28 @@ awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& m
     out.push_back(asio::buffer(payload));
   }
 
-  // The deadline covers writing the request and reading the outcome. Shared state: the handler may
-  // run after this frame is gone, and must not kill a pid that was reaped (and perhaps reused).
+  // The deadline covers writing the request and reading the outcome, and stands still while the
+  // gateway converts a document for the worker (each conversion has its own, render.office_timeout).
+  // Shared state: the handler may run after this frame is gone, and must not kill a pid that was
+  // reaped (and perhaps reused).
   struct Deadline {
     bool done = false;
     bool fired = false;
   };
   auto state = std::make_shared<Deadline>();
-  asio::steady_timer deadline(io_, cfg_.workers.timeout);
-  deadline.async_wait([state, pid = w->pid](error_code ec) {
-    if (ec || state->done) return;
-    state->fired = true;
-    ::kill(pid, SIGKILL);
-  });
+  asio::steady_timer deadline(io_);
+  const auto arm = [&](asio::steady_timer::duration left) {
+    deadline.expires_after(left);
+    deadline.async_wait([state, pid = w->pid](error_code ec) {
+      if (ec || state->done) return;
+      state->fired = true;
+      ::kill(pid, SIGKILL);
+    });
+  };
+  arm(cfg_.workers.timeout);
+  // Each part is converted at most once, so a worker asking for more than there can be parts is not
+  // sanitizing this message: it would hold LibreOffice (and the paused deadline) without end.
+  std::size_t conversions = 0;
 
   error_code ec;
   std::string problem;
@@ -256,6 +297,21 @@ awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& m
     while (reply.size() < 2) {
       if (auto f = w->decoder.next()) {
         reply.push_back(std::move(*f));
+        if (reply.size() == 2 && reply[0].type == wire::kConvert) {
+          if (++conversions > cfg_.sanitize.limits.max_parts) {
+            problem = "more conversion requests than the message can have parts (sanitize.max_parts)";
+            break;
+          }
+          const auto left = deadline.expiry() - asio::steady_timer::clock_type::now();
+          deadline.cancel();
+          const Status answered = co_await answer_conversion(w, std::move(reply[0]), std::move(reply[1]));
+          reply.clear();
+          if (!answered) {
+            problem = answered.error().message;
+            break;
+          }
+          arm(left);
+        }
         continue;
       }
       if (w->decoder.error()) {

@@ -4,8 +4,10 @@
 // crashes, times out, runs out of memory or answers garbage costs only its message (the caller gets
 // the reason and holds it) and is replaced by a fresh one at once; a worker is retired after
 // workers.max_messages messages, or before its CPU budget (workers.cpu_seconds) could run out
-// mid-message. Runs on the event-loop thread only; every child is reaped (the pool's destructor
-// kills and reaps those still running).
+// mid-message. A worker's request to convert an Office document is run by `convert` on a thread of
+// its own, render.office_concurrency at once; the message's deadline stands still meanwhile (the
+// conversion has its own, render.office_timeout). Runs on the event-loop thread only; every child is
+// reaped (the pool's destructor kills and reaps those still running).
 #pragma once
 
 #include "gateway/net.hpp"
@@ -21,6 +23,7 @@
 #include "common/expected.hpp"
 #include "config/config.hpp"
 #include "sanitizers/pipeline.hpp"
+#include "worker/channel.hpp"
 #include "worker/spawn.hpp"
 
 namespace mugai::gateway {
@@ -31,7 +34,7 @@ class WorkerPool {
   // (a gateway problem: retry the message later).
   enum ErrorKind : int { kMessageFailed = 1, kUnavailable = 2 };
 
-  WorkerPool(asio::io_context& io, const config::Config& cfg);
+  WorkerPool(asio::io_context& io, const config::Config& cfg, worker::ConvertFn convert);
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -54,6 +57,7 @@ class WorkerPool {
   bool budget_spent(const Worker& w) const;
   awaitable<void> relay_log(WorkerPtr w);
   awaitable<int> reap(WorkerPtr w);
+  awaitable<Status> answer_conversion(const WorkerPtr& w, proto::Frame meta, proto::Frame document);
 
   asio::io_context& io_;
   const config::Config& cfg_;
@@ -64,6 +68,8 @@ class WorkerPool {
   std::vector<WorkerPtr> idle_;
   std::vector<WorkerPtr> all_;  // every live worker, idle or busy
   std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
+  worker::ConvertFn convert_;
+  asio::thread_pool office_;  // render.office_concurrency threads: at most that many LibreOffice at once
 };
 
 }  // namespace mugai::gateway

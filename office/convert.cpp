@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/fd.hpp"
+#include "common/size_text.hpp"
 
 namespace mugai::office {
 
@@ -77,15 +78,6 @@ constexpr int kExecErrorFd = 6;
 constexpr rlim_t kMaxFds = 1024;  // soffice.bin maps fonts and libraries by the hundred; a fork bomb of files is not
 
 std::string errno_text(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
-
-std::string size_text(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"GiB", "MiB", "KiB"};
-  for (int i = 0; i < 3; ++i) {
-    const std::uint64_t unit = 1ull << (10 * (3 - i));
-    if (bytes >= unit && bytes % unit == 0) return std::to_string(bytes / unit) + " " + kUnits[i];
-  }
-  return std::to_string(bytes) + " bytes";
-}
 
 Error refused(std::string message) { return Error{std::move(message), kDocumentRefused}; }
 Error host(std::string message) { return Error{std::move(message), kHostFailure}; }

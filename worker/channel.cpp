@@ -82,9 +82,28 @@ Expected<sanitize::Outcome> read_outcome(proto::Frame meta, proto::Frame message
   return outcome;
 }
 
+Expected<ConvertRequest> read_convert_request(proto::Frame meta, proto::Frame document) {
+  if (meta.type != sanitize::wire::kConvert || document.type != sanitize::wire::kConvertDocument)
+    return Error{"expected a conversion request, got frames " + std::to_string(meta.type) + "," +
+                 std::to_string(document.type)};
+  auto format = sanitize::wire::decode_convert_request(meta.payload);
+  if (!format) return format.error();
+  return ConvertRequest{std::move(*format), std::move(document.payload)};
+}
+
+Expected<std::string> run_conversion(const ConvertFn& convert, const ConvertRequest& request) {
+  if (!convert) return Error{"no document converter is configured here", sanitize::DocumentConverter::kUnavailable};
+  return convert(request.document, request.format);
+}
+
+proto::Frame conversion_answer(Expected<std::string> pdf) {
+  if (pdf) return proto::Frame{sanitize::wire::kConverted, std::move(*pdf)};
+  return proto::Frame{sanitize::wire::kConvertFailed, sanitize::wire::encode_convert_failure(pdf.error())};
+}
+
 Expected<sanitize::Outcome> sanitize_once(const std::string& path, const Limits& limits, std::chrono::seconds timeout,
                                           const sanitize::Policy& policy, const sanitize::MessageContext& ctx,
-                                          std::string_view message) {
+                                          std::string_view message, const ConvertFn& convert) {
   auto started = spawn(path, limits, true);
   if (!started) return started.error();
   Process& proc = *started;
@@ -108,26 +127,46 @@ Expected<sanitize::Outcome> sanitize_once(const std::string& path, const Limits&
   std::vector<FramePart> frames = {{sanitize::wire::kPolicy, policy_json}};
   for (const auto& f : request_frames(context_json, message)) frames.push_back(f);
   Expected<sanitize::Outcome> result = Error{"no outcome"};
-  bool timed_out = false;
+  bool timed_out = false, malformed = false;
   if (auto sent = channel.send(frames); !sent) {
     result = sent.error();
   } else {
-    auto meta = channel.receive();
-    auto bytes = meta && *meta ? channel.receive() : Expected<std::optional<proto::Frame>>(std::nullopt);
-    if (!meta || !bytes) {
-      result = (!meta ? meta : bytes).error();
-      timed_out = result.error().kind == EAGAIN || result.error().kind == EWOULDBLOCK;
-    } else if (*meta && *bytes) {
-      result = read_outcome(std::move(**meta), std::move(**bytes), ctx.quarantine_id);
+    // Each part is converted at most once: more requests than parts is a worker not sanitizing this message.
+    for (std::size_t conversions = 0;; ++conversions) {
+      auto meta = channel.receive();
+      auto bytes = meta && *meta ? channel.receive() : Expected<std::optional<proto::Frame>>(std::nullopt);
+      if (!meta || !bytes) {
+        result = (!meta ? meta : bytes).error();
+        timed_out = result.error().kind == EAGAIN || result.error().kind == EWOULDBLOCK;
+        break;
+      }
+      if (!*meta || !*bytes) break;
+      if ((*meta)->type != sanitize::wire::kConvert) {
+        result = read_outcome(std::move(**meta), std::move(**bytes), ctx.quarantine_id);
+        break;
+      }
+      auto request = read_convert_request(std::move(**meta), std::move(**bytes));
+      if (!request || conversions >= policy.limits.max_parts) {
+        result = Error{"sanitizer failed: malformed request from the worker: " +
+                       (request ? "more conversion requests than parts (sanitize.max_parts)" : request.error().message)};
+        malformed = true;
+        break;
+      }
+      const proto::Frame answer = conversion_answer(run_conversion(convert, *request));
+      if (auto st = channel.send({{answer.type, answer.payload}}); !st) {
+        result = st.error();
+        break;
+      }
     }
   }
-  if (timed_out) ::kill(proc.pid, SIGKILL);
+  if (timed_out || malformed) ::kill(proc.pid, SIGKILL);
   proc.channel.reset();  // end of stream: a healthy worker exits 0
   int status = 0;
   while (::waitpid(proc.pid, &status, 0) < 0 && errno == EINTR) {
   }
   relay.join();
   if (timed_out) return Error{"timeout after " + std::to_string(timeout.count()) + " s"};
+  if (malformed) return result;
   const bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (!clean_exit) return Error{describe_exit(status, limits)};
   return result;

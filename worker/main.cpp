@@ -1,7 +1,9 @@
 // mugai-worker: the sandboxed process in which hostile mail is parsed. Started by the gateway (or by
 // `mugaictl sanitize`) with the channel on fd 3; closes every other descriptor, loads fontconfig,
 // sandboxes itself (sandbox.hpp) and only then reads: the policy once, then request after request,
-// each answered with sanitize_message()'s outcome. It holds no key, no spool and no network; if it
+// each answered with sanitize_message()'s outcome. An Office document is converted by asking the
+// gateway over the same channel (the sandbox forbids starting LibreOffice here); the PDF it answers is
+// rendered here like any other. It holds no key, no spool and no network; if it
 // crashes, runs out of memory or time, only the message in hand is lost to it (the gateway holds it).
 // `--check-sandbox` applies the same sandbox in a child per forbidden act and reports each act.
 #include <fcntl.h>
@@ -50,6 +52,30 @@ bool parse_number(std::string_view arg, std::string_view name, std::uint64_t& ou
   return ec == std::errc() && end == v.data() + v.size();
 }
 
+// office_render's converter: the request goes to the gateway, which runs LibreOffice in its own
+// sandbox and answers with the PDF or why not. The answer is as untrusted as any PDF (rendered next);
+// a broken channel is the host's failure, and the main loop then finds the channel broken too.
+class ChannelConverter final : public sanitize::DocumentConverter {
+ public:
+  explicit ChannelConverter(worker::BlockingChannel& channel) : channel_(channel) {}
+
+  Expected<std::string> to_pdf(std::string_view document, std::string_view format) const override {
+    const std::string meta = sanitize::wire::encode_convert_request(format);
+    if (auto st = channel_.send({{sanitize::wire::kConvert, meta}, {sanitize::wire::kConvertDocument, document}}); !st)
+      return Error{st.error().message, kUnavailable};
+    auto answer = channel_.receive();
+    if (!answer || !*answer) return Error{"no answer to the conversion request", kUnavailable};
+    if ((*answer)->type == sanitize::wire::kConverted) return std::move((*answer)->payload);
+    if ((*answer)->type != sanitize::wire::kConvertFailed) return Error{"a wrong answer to the conversion request", kUnavailable};
+    auto why = sanitize::wire::decode_convert_failure((*answer)->payload);
+    if (!why) return Error{why.error().message, kUnavailable};
+    return Error{why->reason, why->kind};
+  }
+
+ private:
+  worker::BlockingChannel& channel_;
+};
+
 int serve(const worker::SandboxLimits& limits, std::size_t max_frame) {
   if (auto st = render::prepare(); !st) log_line("warning: " + st.error().message);
   auto sandbox = worker::apply_sandbox(limits, worker::kChannelFd);
@@ -69,6 +95,8 @@ int serve(const worker::SandboxLimits& limits, std::size_t max_frame) {
     return refuse(first ? "expected the policy first" : first.error().message);
   auto policy = sanitize::wire::decode_policy((*first)->payload);
   if (!policy) return refuse(policy.error().message);
+  const ChannelConverter converter(channel);
+  policy->converter = &converter;
 
   for (;;) {
     auto meta = channel.receive();

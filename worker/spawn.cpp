@@ -24,15 +24,6 @@ std::string default_path() {
   return ec ? std::string("mugai-worker") : (self.parent_path() / "mugai-worker").string();
 }
 
-std::string size_text(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"GiB", "MiB", "KiB"};
-  for (int i = 0; i < 3; ++i) {
-    const std::uint64_t unit = 1ull << (10 * (3 - i));
-    if (bytes >= unit && bytes % unit == 0) return std::to_string(bytes / unit) + " " + kUnits[i];
-  }
-  return std::to_string(bytes) + " bytes";
-}
-
 Expected<Process> spawn(const std::string& path, const Limits& limits, bool pipe_stderr) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)

@@ -12,6 +12,7 @@
 
 #include "common/expected.hpp"
 #include "common/fd.hpp"
+#include "common/size_text.hpp"
 
 namespace mugai::worker {
 
@@ -40,7 +41,5 @@ Expected<Process> spawn(const std::string& path, const Limits& limits, bool pipe
 // What a waitpid() status of a worker says, for reasons and logs: "signal 11 (Segmentation fault)",
 // "out of memory (workers.memory = 64 MiB)", "CPU time limit reached (workers.cpu_seconds = 300 s)".
 std::string describe_exit(int wait_status, const Limits& limits);
-// "64 MiB", "1 GiB", "1536 KiB", or bytes.
-std::string size_text(std::uint64_t bytes);
 
 }  // namespace mugai::worker
