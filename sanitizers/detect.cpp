@@ -1,6 +1,7 @@
 // libmagic behind detect_type(): one handle per thread (magic_t is not thread-safe), opened lazily,
 // compressed content not looked into (no decompression of hostile bytes), and only a bounded prefix
-// examined. Where libmagic shrugs at a DOS/ELF signature, the signature alone decides: cautious.
+// examined (a compound file whole, within its own bound: libmagic reads its directory). Where libmagic
+// shrugs at a DOS/ELF signature, the signature alone decides: cautious.
 #include "sanitizers/detect.hpp"
 
 #include <magic.h>
@@ -13,6 +14,7 @@ namespace mugai::sanitize {
 namespace {
 
 constexpr std::string_view kUnknown = "application/octet-stream";
+constexpr std::string_view kCompoundMagic("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", 8);
 
 class MagicHandle {
  public:
@@ -30,7 +32,8 @@ class MagicHandle {
 
   std::string type_of(std::string_view bytes) const {
     if (m_ == nullptr) return std::string(kUnknown);
-    const char* r = magic_buffer(m_, bytes.data(), std::min(bytes.size(), kDetectPrefix));
+    const bool compound = bytes.starts_with(kCompoundMagic);
+    const char* r = magic_buffer(m_, bytes.data(), std::min(bytes.size(), compound ? kDetectCompound : kDetectPrefix));
     if (r == nullptr) return std::string(kUnknown);
     std::string t(r);
     std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

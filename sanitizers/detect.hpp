@@ -10,8 +10,11 @@
 
 namespace mugai::sanitize {
 
-// libmagic looks at no more than this many leading bytes.
+// libmagic looks at no more than this many leading bytes...
 inline constexpr std::size_t kDetectPrefix = 64 * 1024;
+// ...but at a compound (OLE2) file as a whole, up to this: its directory, which says whether it is a
+// Word, Excel or PowerPoint file, may be anywhere in it.
+inline constexpr std::size_t kDetectCompound = 64 * 1024 * 1024;
 
 // Lowercase "type/subtype"; "application/x-empty" for no bytes; "application/octet-stream" when
 // libmagic is unavailable or cannot tell (the cautious answer: unknown data).

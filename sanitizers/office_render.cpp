@@ -15,7 +15,7 @@ namespace mugai::sanitize {
 namespace {
 
 // libmagic 5.44's names. It has none for the macro-enabled OOXML forms (docm, xlsm, pptm): they are
-// detected as their plain forms and converted as such, their macros left unread.
+// detected as their plain forms and converted as such (their macros never run: see office/convert.cpp).
 constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kFormats{{
     {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
     {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
