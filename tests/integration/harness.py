@@ -672,6 +672,22 @@ def send_smtplib(port, message, mail_from=SENDER, rcpts=(RCPT,), timeout=30):
         return qid
 
 
+def mail_with(tok, attachments, subject="資料の送付", text="お世話になっております。資料を添付します。"):
+    """A Japanese business mail marked with `tok` (in Subject, Message-ID and body) carrying
+    `attachments`, each (bytes, "type/subtype", filename)."""
+    from email.message import EmailMessage
+    msg = EmailMessage()
+    msg["From"] = SENDER
+    msg["To"] = RCPT
+    msg["Subject"] = subject + " " + tok
+    msg["Message-ID"] = "<%s@example.org>" % tok
+    msg.set_content(text + "\n" + tok + "\n")
+    for data, ctype, name in attachments:
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
 def parse(data):
     return email.message_from_bytes(data, policy=email.policy.default)
 

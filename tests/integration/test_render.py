@@ -6,7 +6,6 @@
 # the one PDF bomb poppler itself does not bound (forms drawing the next one twice: 2^40 draws) costs
 # only its message: the worker's deadline ends it, the message is held, the next one goes through.
 # Needs Debian's python3-pil and python3-pikepdf: run with /usr/bin/python3.
-import email.policy
 import hashlib
 import io
 import os
@@ -14,12 +13,12 @@ import subprocess
 import tempfile
 import time
 import unittest
-from email.message import EmailMessage
 
 import pikepdf
 from PIL import Image
 
-from harness import (RCPT, SENDER, SOURCE_DIR, GatewayCase, parse, run_ctl, send_smtplib, smtp_hop, token)
+import harness
+from harness import (SOURCE_DIR, GatewayCase, parse, run_ctl, send_smtplib, smtp_hop, token)
 from test_render_pdf import pdf, stream
 
 SAMPLE_PDF = os.path.join(SOURCE_DIR, "docs", "examples", "mitsumori.pdf")
@@ -58,15 +57,7 @@ def fan_out_pdf(depth=40):
 
 
 def mail_with(tok, attachments):
-    msg = EmailMessage()
-    msg["From"] = SENDER
-    msg["To"] = RCPT
-    msg["Subject"] = "見積書の送付 " + tok
-    msg["Message-ID"] = "<%s@example.org>" % tok
-    msg.set_content("お世話になっております。見積書と現場写真を添付します。\n" + tok + "\n")
-    for data, maintype, subtype, name in attachments:
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-    return msg.as_bytes(policy=email.policy.SMTP)
+    return harness.mail_with(tok, attachments, "見積書の送付", "お世話になっております。見積書と現場写真を添付します。")
 
 
 def jpeg_markers(data):
@@ -89,8 +80,8 @@ class RenderThroughGatewayTest(GatewayCase):
         with open(SAMPLE_PDF, "rb") as f:
             pdf = f.read()
         photo = gps_photo()
-        qid = send_smtplib(gw.port, mail_with(tok, [(pdf, "application", "pdf", "見積書.pdf"),
-                                                     (photo, "image", "jpeg", "現場写真.jpg")]))
+        qid = send_smtplib(gw.port, mail_with(tok, [(pdf, "application/pdf", "見積書.pdf"),
+                                                     (photo, "image/jpeg", "現場写真.jpg")]))
         self.assertTrue(sink.wait_for(tok, 60), gw.log_text()[-3000:])
         got = sink.find(tok)[0].message()
         self.assertEqual(got["X-Mugai-Sanitized"], "yes")
@@ -155,7 +146,7 @@ class RenderThroughGatewayTest(GatewayCase):
                            "workers.cpu_seconds": "30", "workers.count": "1"})
         bomb, after = token(), token()
         started = time.monotonic()
-        qid = send_smtplib(gw.port, mail_with(bomb, [(fan_out_pdf(), "application", "pdf", "bomb.pdf")]))
+        qid = send_smtplib(gw.port, mail_with(bomb, [(fan_out_pdf(), "application/pdf", "bomb.pdf")]))
         send_smtplib(gw.port, mail_with(after, []))
         self.assertTrue(sink.wait_for(after, 60), gw.log_text()[-3000:])
         self.assertLess(time.monotonic() - started, 45)
