@@ -74,10 +74,13 @@ class TlsTest(GatewayCase):
         self.assertTrue(sink.wait_count(1, 20), gw.log_text()[-3000:])
         got = sink.messages()[0].message()
         self.assertEqual(got["X-Mugai-Sanitized"], "yes")
-        # What the newcomer is told to look for: the sample quotation rendered, its text in the body.
+        # What the newcomer is told to look for: the sample quotation and request letter rendered, their
+        # text in the body.
         self.assertEqual([(p.get_filename(), p.get_content_type()) for p in got.iter_attachments()],
-                         [("mitsumori.pdf", "application/pdf")])
-        self.assertIn("御見積書", got.get_body(("plain",)).get_content())
+                         [("mitsumori.pdf", "application/pdf"), ("irai.pdf", "application/pdf")])
+        body = got.get_body(("plain",)).get_content()
+        self.assertIn("御見積書", body)
+        self.assertIn("資料提供のご依頼", body)
 
     def test_tls_required_refuses_plain_mail(self):
         sink = self.sink()
