@@ -1,4 +1,4 @@
-// Driver for office_convert_bench.sh: converts argv[1] (format from its extension) to the PDF argv[2]
+// Driver for office_bench.sh: converts argv[1] (format from its extension) to the PDF argv[2]
 // through mugai::office::convert_to_pdf with the default limits. Exit 1 with the error's message.
 #include <fstream>
 #include <iostream>
