@@ -217,7 +217,9 @@ awaitable<void> WorkerPool::relay_log(WorkerPtr w) {
   }
 }
 
-awaitable<Status> WorkerPool::answer_conversion(const WorkerPtr& w, proto::Frame meta, proto::Frame document) {
+awaitable<Expected<std::chrono::steady_clock::duration>> WorkerPool::answer_conversion(const WorkerPtr& w,
+                                                                                     proto::Frame meta,
+                                                                                     proto::Frame document) {
   auto request = worker::read_convert_request(std::move(meta), std::move(document));
   if (!request) co_return request.error();
   using Clock = std::chrono::steady_clock;
@@ -227,13 +229,14 @@ awaitable<Status> WorkerPool::answer_conversion(const WorkerPtr& w, proto::Frame
     started = Clock::now();
     return worker::run_conversion(convert_, *request);
   });
+  const Clock::duration took = Clock::now() - started;
   const auto ms = [](Clock::duration d) {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   };
   // How long it waited for one of render.office_concurrency, and how long LibreOffice took.
   log::event("office", {{"pid", std::to_string(w->pid)}, {"format", request->format},
                         {"bytes", std::to_string(request->document.size())}, {"waited_ms", ms(started - queued)},
-                        {"ms", ms(Clock::now() - started)},
+                        {"ms", ms(took)},
                         {"result", pdf ? "pdf of " + std::to_string(pdf->size()) + " bytes" : pdf.error().message}});
   const proto::Frame answer = worker::conversion_answer(std::move(pdf));
   const auto header = proto::frame_header(answer.type, answer.payload.size());
@@ -241,7 +244,7 @@ awaitable<Status> WorkerPool::answer_conversion(const WorkerPtr& w, proto::Frame
   error_code ec;
   co_await asio::async_write(w->channel, out, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return Error{"writing the conversion answer: " + ec.message()};
-  co_return Ok{};
+  co_return took;
 }
 
 awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& message,
@@ -264,9 +267,9 @@ awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& m
     out.push_back(asio::buffer(payload));
   }
 
-  // The deadline covers writing the request and reading the outcome, and stands still while the
-  // gateway converts a document for the worker (each conversion has its own, render.office_timeout).
-  // Shared state: the handler may run after this frame is gone, and must not kill a pid that was
+  // The deadline covers writing the request and reading the outcome, and LibreOffice's time for the
+  // message's documents: it stands still while a conversion runs and is then charged with what the
+  // conversion took, not with the wait for a free LibreOffice. Shared state: the handler may run after this frame is gone, and must not kill a pid that was
   // reaped (and perhaps reused).
   struct Deadline {
     bool done = false;
@@ -304,13 +307,13 @@ awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& m
           }
           const auto left = deadline.expiry() - asio::steady_timer::clock_type::now();
           deadline.cancel();
-          const Status answered = co_await answer_conversion(w, std::move(reply[0]), std::move(reply[1]));
+          const auto took = co_await answer_conversion(w, std::move(reply[0]), std::move(reply[1]));
           reply.clear();
-          if (!answered) {
-            problem = answered.error().message;
+          if (!took) {
+            problem = took.error().message;
             break;
           }
-          arm(left);
+          arm(left - *took);  // spent: fires at once
         }
         continue;
       }

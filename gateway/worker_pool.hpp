@@ -5,15 +5,17 @@
 // the reason and holds it) and is replaced by a fresh one at once; a worker is retired after
 // workers.max_messages messages, or before its CPU budget (workers.cpu_seconds) could run out
 // mid-message. A worker's request to convert an Office document is run by `convert` on a thread of
-// its own, render.office_concurrency at once; the message's deadline stands still meanwhile (the
-// conversion has its own, render.office_timeout). Runs on the event-loop thread only; every child is
-// reaped (the pool's destructor kills and reaps those still running).
+// its own, render.office_concurrency at once; the message's workers.timeout counts LibreOffice's time
+// for its documents but not the wait for a free thread (a busy gateway must not time messages out).
+// Runs on the event-loop thread only; every child is reaped (the pool's destructor kills and reaps
+// those still running).
 #pragma once
 
 #include "gateway/net.hpp"
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -57,7 +59,9 @@ class WorkerPool {
   bool budget_spent(const Worker& w) const;
   awaitable<void> relay_log(WorkerPtr w);
   awaitable<int> reap(WorkerPtr w);
-  awaitable<Status> answer_conversion(const WorkerPtr& w, proto::Frame meta, proto::Frame document);
+  // How long LibreOffice took, once the answer is sent.
+  awaitable<Expected<std::chrono::steady_clock::duration>> answer_conversion(const WorkerPtr& w, proto::Frame meta,
+                                                                             proto::Frame document);
 
   asio::io_context& io_;
   const config::Config& cfg_;

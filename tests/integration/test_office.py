@@ -196,6 +196,13 @@ class OfficeThroughGatewayTest(GatewayCase):
         self.assertEqual(got["X-Mugai-Sanitized"], "yes")
         return got, {p.get_filename(): p for p in got.iter_attachments()}, got.get_body(("plain",)).get_content()
 
+    def held(self, gw, queue_id):
+        """The quarantine entry of the message held whole, once it is there (or [] after 90 s)."""
+        def entry():
+            res = run_ctl(gw, "quarantine", "list", "--since", "1h", "--json")
+            return [e for e in json.loads(res.stdout) if e["queue_id"] == queue_id]
+        return wait_until(entry, 90, 0.5) or []
+
     def assert_safe_pdf(self, part, pages=None):
         self.assertEqual(part.get_content_type(), "application/pdf")
         data = part.get_content()
@@ -337,17 +344,26 @@ class OfficeThroughGatewayTest(GatewayCase):
                 if not overlapping:
                     self.assertGreater(b_waited, 0, runs)  # the second waited for the first
 
+    def test_libreoffice_time_counts_against_the_message_timeout(self):
+        # LibreOffice alone needs more than a second to start: with workers.timeout 1 s, the message's
+        # conversions exhaust its budget, and it is held whole for the timeout (its conversions cannot
+        # keep a worker and LibreOffice busy without end); the next message goes through.
+        sink, gw = self.start(**{"workers.timeout": "1", "workers.cpu_seconds": "10"})
+        tok = token()
+        queue_id = send_smtplib(gw.port, mail_with(tok, [(docx_bytes([LETTER]), DOCX, "依頼文.docx")]))
+        held = self.held(gw, queue_id)
+        self.assertTrue(held, gw.log_text()[-3000:])
+        self.assertEqual(held[0]["reason"], "timeout after 1 s")
+        self.assertTrue(gw.wait_event("office", 5), gw.log_text()[-3000:])
+        self.assertFalse([r for r in sink.find(tok) if not r.message()["X-Mugai-Quarantine-Id"]], "nothing else crossed")
+
     def test_a_converter_that_cannot_start_holds_the_message_not_the_document(self):
         # bwrap replaced by a program that fails at once: the host's failure. With one attempt allowed,
         # the message is held whole with that reason, and its recipient told; nothing of it crosses.
         sink, gw = self.start(**{"render.office_bwrap": '"/bin/false"', "sanitize.max_attempts": "1"})
         tok = token()
         queue_id = send_smtplib(gw.port, mail_with(tok, [(docx_bytes([LETTER]), DOCX, "依頼文.docx")]))
-
-        def entry():
-            res = run_ctl(gw, "quarantine", "list", "--since", "1h", "--json")
-            return [e for e in json.loads(res.stdout) if e["queue_id"] == queue_id]
-        held = wait_until(entry, 90, 0.5)
+        held = self.held(gw, queue_id)
         self.assertTrue(held, gw.log_text()[-3000:])
         self.assertIn("bubblewrap", held[0]["reason"])
         notice = wait_until(lambda: [r for r in sink.messages() if r.message()["X-Mugai-Quarantine-Id"] == held[0]["id"]], 30)
