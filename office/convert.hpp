@@ -28,8 +28,8 @@ struct OfficeLimits {
 // message fit for a recipient's notice.
 Expected<std::string> convert_to_pdf(std::string_view document, std::string_view format, const OfficeLimits& limits);
 
-// The formats convert_to_pdf accepts, and the LibreOffice import filter each one is forced to (never guessed by
-// LibreOffice from content).
+// Whether convert_to_pdf accepts `format` (each has the LibreOffice import filter it is forced to, never
+// guessed by LibreOffice from content); its test holds this to sanitize::kOfficeFormats, what a worker may ask for.
 bool known_format(std::string_view format);
 
 }  // namespace mugai::office
