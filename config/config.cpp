@@ -953,6 +953,17 @@ class Loader {
                     "sanitize.max_artefact_size (" + std::to_string(sl.max_artefact_size) +
                         ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
     }
+    // A conversion's time is charged to its message's workers.timeout: one that runs into its own
+    // deadline must leave the message time to be delivered without that part. The default follows a
+    // short workers.timeout (half of it) instead of making a config that was valid invalid.
+    if (!set("render.office_timeout")) {
+      c.office.timeout = std::max(Seconds(1), std::min(c.office.timeout, c.workers.timeout / 2));
+    } else if (valid("render.office_timeout") && valid("workers.timeout") && c.office.timeout >= c.workers.timeout) {
+      problems_.add(where("render.office_timeout"), "render.office_timeout",
+                    "render.office_timeout (" + std::to_string(c.office.timeout.count()) +
+                        "s) must be less than workers.timeout (" + std::to_string(c.workers.timeout.count()) +
+                        "s), which a conversion's time is charged to");
+    }
     // The PDF crosses to the worker in one channel frame, which max_decoded_total bounds.
     if (!set("render.office_max_output")) {
       c.office.max_output = std::min(c.office.max_output, sl.max_decoded_total);

@@ -120,7 +120,8 @@ struct Workers {
 // Started by the gateway (or mugaictl) in a sandbox of its own, never by a worker.
 struct Office {
   unsigned concurrency = 2;                    // render.office_concurrency: conversions at once (~200 MB each)
-  Seconds timeout{60};                         // render.office_timeout: wall clock per document, then SIGKILL
+  Seconds timeout{30};                         // render.office_timeout: wall clock per document, then SIGKILL;
+                                               // less than workers.timeout, which it is charged to
   std::size_t memory = 2048ull * 1024 * 1024;  // render.office_memory: RLIMIT_AS of LibreOffice
   std::size_t max_output = 32 * 1024 * 1024;   // render.office_max_output: largest PDF taken back
   std::string program;                         // render.office_program; empty = Debian's soffice

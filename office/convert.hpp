@@ -16,7 +16,7 @@ inline constexpr int kDocumentRefused = 1;  // Error::kind: this document cannot
 inline constexpr int kHostFailure = 2;      // Error::kind: the host could not run the converter: try later
 
 struct OfficeLimits {
-  std::chrono::seconds timeout{60};    // wall clock for the whole conversion; then the process group is SIGKILLed
+  std::chrono::seconds timeout{30};    // wall clock for the whole conversion; then the process group is SIGKILLed
   std::uint64_t memory = 2ull << 30;   // RLIMIT_AS of soffice (LibreOffice needs ~200 MB resident, far more virtual)
   std::size_t max_output = 64ull << 20;  // largest PDF read back; larger: kDocumentRefused
   std::string soffice = "/usr/lib/libreoffice/program/soffice";  // what Debian 12's /usr/bin/soffice points to

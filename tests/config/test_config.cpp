@@ -476,12 +476,14 @@ TEST_CASE("[workers]: defaults, every key's bounds, and the CPU budget holds one
 TEST_CASE("[render] office_*: defaults, every key's bounds, and the PDF fits the worker's frame") {
   const Config d = ok(kMinimal);
   CHECK(d.office.concurrency == 2);
-  CHECK(d.office.timeout == mugai::config::Seconds(60));
+  CHECK(d.office.timeout == mugai::config::Seconds(30));
+  CHECK(ok(kMinimal, {"workers.timeout=10"}).office.timeout == mugai::config::Seconds(5));
+  CHECK(ok(kMinimal, {"workers.timeout=1"}).office.timeout == mugai::config::Seconds(1));
   CHECK(d.office.memory == 2048ull * 1024 * 1024);
   CHECK(d.office.max_output == 32u * 1024 * 1024);
   CHECK(d.office.program.empty());
   CHECK(d.office.bwrap.empty());
-  const Config c = ok(kMinimal, {"render.office_concurrency=1", "render.office_timeout=\"2m\"", "render.office_memory=\"1GiB\"",
+  const Config c = ok(kMinimal, {"render.office_concurrency=1", "render.office_timeout=\"2m\"", "workers.timeout=\"3m\"", "render.office_memory=\"1GiB\"",
                                  "render.office_max_output=\"1MiB\"", "render.office_program=\"/bin/true\"",
                                  "render.office_bwrap=\"/bin/false\""});
   CHECK(c.office.concurrency == 1);
@@ -495,6 +497,9 @@ TEST_CASE("[render] office_*: defaults, every key's bounds, and the PDF fits the
   CHECK(error_of(kMinimal, {"render.office_concurrency=0"}).find("render.office_concurrency") != std::string::npos);
   CHECK(error_of(kMinimal, {"render.office_concurrency=65"}).find("render.office_concurrency") != std::string::npos);
   CHECK(error_of(kMinimal, {"render.office_timeout=0"}).find("render.office_timeout") != std::string::npos);
+  CHECK(error_of(kMinimal, {"render.office_timeout=60"})
+            .find("render.office_timeout: render.office_timeout (60s) must be less than workers.timeout (60s), which a "
+                  "conversion's time is charged to") != std::string::npos);
   CHECK(error_of(kMinimal, {"render.office_memory=\"63MiB\""}).find("render.office_memory") != std::string::npos);
   CHECK(error_of(kMinimal, {"render.office_max_output=1000"}).find("render.office_max_output") != std::string::npos);
   CHECK(error_of(kMinimal, {"render.office_program=\"/nonexistent/soffice\""}).find("render.office_program") !=

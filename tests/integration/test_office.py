@@ -345,15 +345,17 @@ class OfficeThroughGatewayTest(GatewayCase):
                     self.assertGreater(b_waited, 0, runs)  # the second waited for the first
 
     def test_libreoffice_time_counts_against_the_message_timeout(self):
-        # LibreOffice alone needs more than a second to start: with workers.timeout 1 s, the message's
-        # conversions exhaust its budget, and it is held whole for the timeout (its conversions cannot
-        # keep a worker and LibreOffice busy without end); the next message goes through.
-        sink, gw = self.start(**{"workers.timeout": "1", "workers.cpu_seconds": "10"})
+        # LibreOffice needs well over a second per document (it starts afresh each time): four documents
+        # take more than the message's 4 s, none runs into its own 3 s, and the message is held whole for
+        # the timeout, so its conversions cannot keep a worker and LibreOffice busy without end.
+        sink, gw = self.start(**{"workers.timeout": "4", "workers.cpu_seconds": "10", "render.office_timeout": "3"})
         tok = token()
-        queue_id = send_smtplib(gw.port, mail_with(tok, [(docx_bytes([LETTER]), DOCX, "依頼文.docx")]))
+        docs = [(docx_bytes([LETTER]), DOCX, "依頼文%d.docx" % i) for i in range(4)]
+        queue_id = send_smtplib(gw.port, mail_with(tok, docs))
         held = self.held(gw, queue_id)
         self.assertTrue(held, gw.log_text()[-3000:])
-        self.assertEqual(held[0]["reason"], "timeout after 1 s")
+        self.assertEqual(held[0]["reason"], "timeout after 4 s")
+        self.assertFalse([ev for ev in gw.events("office") if "render.office_timeout" in ev["result"]])
         self.assertTrue(gw.wait_event("office", 5), gw.log_text()[-3000:])
         self.assertFalse([r for r in sink.find(tok) if not r.message()["X-Mugai-Quarantine-Id"]], "nothing else crossed")
 
