@@ -269,8 +269,8 @@ awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& m
 
   // The deadline covers writing the request and reading the outcome, and LibreOffice's time for the
   // message's documents: it stands still while a conversion runs and is then charged with what the
-  // conversion took, not with the wait for a free LibreOffice. Shared state: the handler may run after this frame is gone, and must not kill a pid that was
-  // reaped (and perhaps reused).
+  // conversion took, not with the wait for a free LibreOffice. Shared state: the handler may run
+  // after this frame is gone, and must not kill a pid that was reaped (and perhaps reused).
   struct Deadline {
     bool done = false;
     bool fired = false;
@@ -287,7 +287,7 @@ awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& m
   };
   arm(cfg_.workers.timeout);
   // Each part is converted at most once, so a worker asking for more than there can be parts is not
-  // sanitizing this message: it would hold LibreOffice (and the paused deadline) without end.
+  // sanitizing this message: it only keeps LibreOffice from other messages.
   std::size_t conversions = 0;
 
   error_code ec;

@@ -82,15 +82,8 @@ std::vector<Rule> default_rules() {
     rules.push_back(Rule{type, Action::Render, {"image_render"}});
   }
   // Office and OpenDocument files (and encrypted OOXML, to say why it goes) through LibreOffice to a PDF, rendered.
-  for (const char* type : {"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                           "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                           "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
-                           "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
-                           "application/vnd.oasis.opendocument.presentation", "text/rtf", "application/rtf",
-                           "application/encrypted"}) {
-    rules.push_back(Rule{type, Action::Render, {"office_render"}});
-  }
+  for (const auto& office : kOfficeTypes) rules.push_back(Rule{std::string(office.detected_type), Action::Render, {"office_render"}});
+  rules.push_back(Rule{std::string(kEncryptedOffice), Action::Render, {"office_render"}});
   // SVG is an XML document that can hold scripts and links, not pixels: removed until a renderer exists.
   rules.push_back(Rule{"image/svg+xml", Action::Strip, {}});
   rules.push_back(Rule{"*", Action::Strip, {}});

@@ -17,9 +17,34 @@
 
 namespace mugai::sanitize {
 
-// The short names of the formats a DocumentConverter takes (office_render picks one by detected type).
+// The short names of the formats a DocumentConverter takes.
 inline constexpr std::array<std::string_view, 13> kOfficeFormats{"docx", "xlsx", "pptx", "docm", "xlsm", "pptm", "doc",
                                                                  "xls",  "ppt",  "odt",  "ods",  "odp",  "rtf"};
+
+// The detected types office_render converts, with the format each is converted as: the default rules'
+// office_render types (with kEncryptedOffice) and office_render's own reading of them. libmagic 5.44 has
+// no names for the macro-enabled OOXML forms (docm, xlsm, pptm): they are detected as their plain forms
+// and converted as such (their macros never run: see office/convert.cpp).
+struct OfficeType {
+  std::string_view detected_type;
+  std::string_view format;
+};
+inline constexpr std::array<OfficeType, 11> kOfficeTypes{{
+    {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
+    {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
+    {"application/vnd.openxmlformats-officedocument.presentationml.presentation", "pptx"},
+    {"application/msword", "doc"},
+    {"application/vnd.ms-excel", "xls"},
+    {"application/vnd.ms-powerpoint", "ppt"},
+    {"application/vnd.oasis.opendocument.text", "odt"},
+    {"application/vnd.oasis.opendocument.spreadsheet", "ods"},
+    {"application/vnd.oasis.opendocument.presentation", "odp"},
+    {"text/rtf", "rtf"},
+    {"application/rtf", "rtf"},
+}};
+// An encrypted OOXML file, a compound file libmagic calls "CDFV2 Encrypted": office_render removes it
+// as password-protected.
+inline constexpr std::string_view kEncryptedOffice = "application/encrypted";
 
 // Turns an office document into a PDF in a process of its own (LibreOffice in a sandbox). Sanitizers
 // start no process: whoever may (the gateway, mugaictl) provides this, and the worker reaches it over
@@ -52,6 +77,7 @@ struct PartInfo {
   std::string_view filename;       // raw, may be empty
   RenderSettings render{};         // the policy's
   const DocumentConverter* converter = nullptr;  // the policy's; none: office documents are removed
+  std::string_view detected_type;  // from the content (libmagic), as the walk detected it
 };
 
 // A safe file that takes a part's place in the delivered message, e.g. a PDF rebuilt from pixels.

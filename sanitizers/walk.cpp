@@ -285,7 +285,8 @@ class Walker {
 
   // convert/render: the first sanitizer that keeps or replaces the part wins; strip (and no rule) removes it.
   Decision apply(Action action, const Rule* rule, std::string_view bytes, const MimePart& part, PartReport& rep) {
-    const PartInfo info{rep.path, part.type, part.charset, part.filename, policy_.render, policy_.converter};
+    const PartInfo info{rep.path,        part.type,         part.charset,      part.filename,
+                        policy_.render,  policy_.converter, rep.detected_type};
     if (action == Action::Convert || action == Action::Render) {
       std::string reasons;
       for (const auto& name : rule->sanitizers) {

@@ -3,8 +3,8 @@
 // sandboxes itself (sandbox.hpp) and only then reads: the policy once, then request after request,
 // each answered with sanitize_message()'s outcome. An Office document is converted by asking the
 // gateway over the same channel (the sandbox forbids starting LibreOffice here); the PDF it answers is
-// rendered here like any other. It holds no key, no spool and no network; if it
-// crashes, runs out of memory or time, only the message in hand is lost to it (the gateway holds it).
+// rendered here like any other. It holds no key, no spool and no network; if it crashes, runs out of
+// memory or time, only the message in hand is lost to it (the gateway holds it).
 // `--check-sandbox` applies the same sandbox in a child per forbidden act and reports each act.
 #include <fcntl.h>
 #include <sys/prctl.h>
