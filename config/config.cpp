@@ -216,7 +216,7 @@ bool is_cidr(std::string_view s) {
 }
 
 // What a policy file may hold: the sections that make up a sanitize::Policy.
-constexpr std::array<std::string_view, 2> kPolicySections{"sanitize", "render"};
+constexpr std::array<std::string_view, 3> kPolicySections{"sanitize", "render", "archive"};
 
 std::string readable_problem(const std::string& path) {
   std::error_code ec;
@@ -506,6 +506,11 @@ constexpr std::pair<std::string_view, sanitize::LinkPolicy> kLinkPolicies[] = {
     {"defang", sanitize::LinkPolicy::Defang},
     {"remove", sanitize::LinkPolicy::Remove}};
 
+constexpr std::pair<std::string_view, sanitize::ArchivePolicy::Encrypted> kEncryptedArchives[] = {
+    {"pair", sanitize::ArchivePolicy::Encrypted::Pair},
+    {"quarantine", sanitize::ArchivePolicy::Encrypted::Quarantine},
+    {"reject", sanitize::ArchivePolicy::Encrypted::Reject}};
+
 void apply_output_charset(Field& f, Config& c) {
   std::string word;
   if (!f.text(word)) return;
@@ -727,6 +732,13 @@ constexpr KeyRow kKeys[] = {
     {"render.max_pages", false, [](Field& f, Config& c) { f.integer(c.sanitize.render.max_pages, 1, 10'000); }},
     {"render.max_text", false, [](Field& f, Config& c) { f.size(c.sanitize.render.max_text, kKiB, 64 * kMiB); }},
     {"render.jpeg_quality", false, [](Field& f, Config& c) { f.integer(c.sanitize.render.jpeg_quality, 30, 100); }},
+    {"archive.max_depth", false, [](Field& f, Config& c) { f.integer(c.sanitize.archive.max_depth, 1, 20); }},
+    {"archive.max_entries", false, [](Field& f, Config& c) { f.integer(c.sanitize.archive.max_entries, 1, 1'000'000); }},
+    {"archive.max_total_size", false,
+     [](Field& f, Config& c) { f.size(c.sanitize.archive.max_total_size, kKiB, 64ull * 1024 * kMiB); }},
+    {"archive.max_ratio", false, [](Field& f, Config& c) { f.integer(c.sanitize.archive.max_ratio, 2, 100'000); }},
+    {"archive.encrypted", false, [](Field& f, Config& c) { apply_choice(f, c.sanitize.archive.encrypted, kEncryptedArchives); }},
+    {"archive.pair_window", false, [](Field& f, Config& c) { f.duration(c.archive_pair_window); }},
     {"render.office_concurrency", false, [](Field& f, Config& c) { f.integer(c.office.concurrency, 1, 64); }},
     {"render.office_timeout", false, [](Field& f, Config& c) { f.duration(c.office.timeout); }},
     {"render.office_memory", false, [](Field& f, Config& c) { f.size(c.office.memory, 64 * kMiB, 64ull * 1024 * kMiB); }},
@@ -820,7 +832,7 @@ class Loader {
                                      [&](const KeyRow& r) { return section_of(r.name) == section_name; });
       if (policy_only_ && std::find(kPolicySections.begin(), kPolicySections.end(), section_name) == kPolicySections.end()) {
         problems_.add(in_file(source_, section.source().begin), section_name,
-                      "unknown section (a policy file holds only [sanitize] and [render])");
+                      "unknown section (a policy file holds only [sanitize], [render] and [archive])");
         continue;
       }
       if (!known || table == nullptr) {
@@ -836,10 +848,11 @@ class Loader {
           problems_.add(in_file(source_, value.source().begin), name, unknown_key(name));
           continue;
         }
-        // LibreOffice's settings belong to the host that starts it, not to a policy being tried out.
-        if (policy_only_ && name.starts_with("render.office_")) {
+        // The host's settings (its LibreOffice, its wait for password mail) are not a policy's to try out.
+        if (policy_only_ && (name.starts_with("render.office_") || name == "archive.pair_window")) {
           problems_.add(in_file(source_, value.source().begin), name,
-                        "configures the gateway's LibreOffice, not the policy: set it in the config (--config)");
+                        name == "archive.pair_window" ? "is the gateway's wait for a password mail, not the policy: set it in the config (--config)"
+                                                      : "configures the gateway's LibreOffice, not the policy: set it in the config (--config)");
           continue;
         }
         entries_[name] = Entry{&value, in_file(source_, value.source().begin)};

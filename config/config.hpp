@@ -143,6 +143,10 @@ struct Config {
   // sanitize.max_attempts: failed pipeline runs before the scheduler holds the original whole. The
   // gateway's, not the pipeline's (a retry policy is no part of a pure Policy).
   unsigned sanitize_max_attempts = 3;
+  // archive.pair_window: how long a message whose archive needs a password waits for the password mail
+  // (archive.encrypted = "pair"). The gateway's, like max_attempts: the pipeline only hears whether the
+  // window is over.
+  Seconds archive_pair_window{15 * 60};
 };
 
 // The embedded default (a demo: 127.0.0.1:2525, domain demo.mugai.test, maildir:var/maildir).

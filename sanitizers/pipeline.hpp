@@ -29,7 +29,18 @@ struct MessageContext {
   // Allocated by the caller before the call (required): the notice and X-Mugai-Quarantine-Id cite it,
   // so the caller must store the original under it whenever the outcome asks for quarantine.
   std::string quarantine_id;
+  // Passwords to try on encrypted archives (a paired password mail's candidates, or the one an operator
+  // gives `mugaictl quarantine unlock`), and where they came from, for the notice ("the password came
+  // from ..."). At most kMaxPasswords of at most kMaxPasswordSize bytes.
+  std::vector<std::string> archive_passwords;
+  std::string password_source;
+  // archive.encrypted = "pair": while false, an archive that needs a password no given one opens ends
+  // the run with AwaitingPassword; once true (the pair window is over, or an unlock), it is removed.
+  bool pair_window_over = false;
 };
+
+inline constexpr std::size_t kMaxPasswords = 16;
+inline constexpr std::size_t kMaxPasswordSize = 128;
 
 struct Outcome {
   enum class Verdict {
@@ -38,6 +49,8 @@ struct Outcome {
                   // `rejected` says a reject rule (not a limit or a quarantine rule) decided it
     Failed,       // nothing to deliver or store, retry later: a sanitizer's host failed (no document
                   // converter could be started), or even holding the message back failed
+    AwaitingPassword,  // archive.encrypted = "pair" and the window is open: an archive needs a password
+                       // none of ctx.archive_passwords opens; nothing to deliver or store yet
   } verdict = Verdict::Failed;
   std::string message;        // CRLF line ends
   std::string reason;         // human-readable summary for logs
@@ -48,6 +61,11 @@ struct Outcome {
   std::string quarantine_id;
   bool rejected = false;
   std::string report_json;    // per-message report
+  // What the message's own text offers as archive passwords (password_candidates()), whatever the
+  // verdict: the gateway tries them on the messages from the same sender that await one.
+  std::vector<std::string> password_candidates;
+  bool encrypted_refused = false;  // archive.encrypted = "reject" removed an archive: the sender is told
+  bool archive_unlocked = false;   // one of ctx.archive_passwords opened an archive of this message
 };
 
 // The record the quarantine keeps for a message held for `reason` (and the parts removed from it, if

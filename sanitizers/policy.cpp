@@ -12,10 +12,11 @@
 namespace mugai::sanitize {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, Action>, 5> kActions{{
+constexpr std::array<std::pair<std::string_view, Action>, 6> kActions{{
     {"convert", Action::Convert},
     {"render", Action::Render},
     {"strip", Action::Strip},
+    {"unpack", Action::Unpack},
     {"quarantine", Action::Quarantine},
     {"reject", Action::Reject},
 }};
@@ -84,6 +85,7 @@ std::vector<Rule> default_rules() {
   // Office and OpenDocument files (and encrypted OOXML, to say why it goes) through LibreOffice to a PDF, rendered.
   for (const auto& office : kOfficeTypes) rules.push_back(Rule{std::string(office.detected_type), Action::Render, {"office_render"}});
   rules.push_back(Rule{std::string(kEncryptedOffice), Action::Render, {"office_render"}});
+  for (const auto type : kArchiveTypes) rules.push_back(Rule{std::string(type), Action::Unpack, {}});
   // SVG is an XML document that can hold scripts and links, not pixels: removed until a renderer exists.
   rules.push_back(Rule{"image/svg+xml", Action::Strip, {}});
   rules.push_back(Rule{"*", Action::Strip, {}});

@@ -3,6 +3,7 @@
 // convert rule whose sanitizers all decline removes the part too.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -35,6 +36,7 @@ enum class Action {
   Convert,     // the first listed sanitizer that keeps the part wins; none does → removed
   Render,      // to pixels (a safe file in the part's place); the first listed renderer that can wins
   Strip,       // removed; the original is kept in quarantine and listed in the notice
+  Unpack,      // an archive: every entry goes through the rules again (walk.cpp, archive.hpp)
   Quarantine,  // the whole message is held in quarantine, nothing is delivered
   Reject,      // the whole message is refused (held in quarantine, reported as rejected)
 };
@@ -45,8 +47,29 @@ struct Rule {
   std::vector<std::string> sanitizers;  // registry names, tried in order (convert, render)
 };
 
+// The detected types an archive is unpacked as (the default rules' unpack types): every format is
+// enabled one by one in archive.cpp, never libarchive's "all".
+inline constexpr std::array<std::string_view, 11> kArchiveTypes{
+    "application/zip",         "application/x-7z-compressed", "application/x-rar",  "application/x-tar",
+    "application/gzip",        "application/x-bzip2",         "application/x-xz",   "application/zstd",
+    "application/x-compress",  "application/x-lzh-compressed", "application/vnd.ms-cab-compressed"};
+
+// [archive]: the bounds of unpacking, counted as bytes are read (never from headers), and what becomes
+// of an archive that needs a password.
+struct ArchivePolicy {
+  std::size_t max_depth = 3;                       // archives inside archives, the outermost being 1
+  std::size_t max_entries = 1000;                  // entries of one attached archive, nested ones included
+  std::size_t max_total_size = 256 * 1024 * 1024;  // bytes extracted from one attached archive, nested included
+  unsigned max_ratio = 100;                        // extracted : compressed bytes, per entry and overall
+  enum class Encrypted {
+    Pair,        // the message waits for its password mail (MessageContext::pair_window_over)
+    Quarantine,  // removed at once; the notice says how to have it unlocked
+    Reject,      // removed; the sender is told such archives are not accepted (Outcome::encrypted_refused)
+  } encrypted = Encrypted::Pair;
+};
+
 // text/plain → text_plain, text/html → html_text, application/pdf → pdf_render, JPEG/PNG/GIF/BMP/TIFF/WebP
-// → image_render, Office/OpenDocument/RTF → office_render, everything else (SVG included) stripped.
+// → image_render, Office/OpenDocument/RTF → office_render, kArchiveTypes → unpack, everything else (SVG included) stripped.
 std::vector<Rule> default_rules();
 
 struct Policy {
@@ -59,6 +82,7 @@ struct Policy {
   std::optional<std::string> clean_notice_template;
   std::vector<Rule> rules = default_rules();
   RenderSettings render;                 // [render]
+  ArchivePolicy archive;                 // [archive]
   // Sanitizers a program adds for this policy (never from config): a test's stand-in, later a renderer
   // running elsewhere. Rules find them by name() before the registered ones. Not owned: they must
   // outlive every use of the policy.

@@ -139,11 +139,29 @@ std::string_view link_name(LinkPolicy links) {
   return "defang";
 }
 
+std::string_view encrypted_name(ArchivePolicy::Encrypted e) {
+  switch (e) {
+    case ArchivePolicy::Encrypted::Pair: return "pair";
+    case ArchivePolicy::Encrypted::Quarantine: return "quarantine";
+    case ArchivePolicy::Encrypted::Reject: return "reject";
+  }
+  return "pair";
+}
+
+// Passwords cross in both directions bounded (pipeline.hpp): a worker cannot make the gateway keep more.
+Status check_passwords(const std::vector<std::string>& passwords, const char* what) {
+  if (passwords.size() > kMaxPasswords) return Error{std::string(what) + ": more than " + std::to_string(kMaxPasswords) + " passwords"};
+  for (const auto& p : passwords)
+    if (p.empty() || p.size() > kMaxPasswordSize) return Error{std::string(what) + ": a password of " + std::to_string(p.size()) + " bytes"};
+  return Ok{};
+}
+
 std::string_view verdict_name(Outcome::Verdict v) {
   switch (v) {
     case Outcome::Verdict::Sanitized: return "sanitized";
     case Outcome::Verdict::Quarantined: return "quarantined";
     case Outcome::Verdict::Failed: return "failed";
+    case Outcome::Verdict::AwaitingPassword: return "awaiting_password";
   }
   return "failed";
 }
@@ -212,7 +230,10 @@ std::string encode_policy(const Policy& p) {
        {"clean_notice_template", std::move(clean)},
        {"rules", std::move(rules)},
        {"render", {{"dpi", p.render.dpi}, {"max_pixels", p.render.max_pixels}, {"max_pages", p.render.max_pages},
-                   {"max_text", p.render.max_text}, {"jpeg_quality", p.render.jpeg_quality}}}});
+                   {"max_text", p.render.max_text}, {"jpeg_quality", p.render.jpeg_quality}}},
+       {"archive", {{"max_depth", p.archive.max_depth}, {"max_entries", p.archive.max_entries},
+                    {"max_total_size", p.archive.max_total_size}, {"max_ratio", p.archive.max_ratio},
+                    {"encrypted", encrypted_name(p.archive.encrypted)}}}});
 }
 
 Expected<Policy> decode_policy(std::string_view text) {
@@ -278,6 +299,19 @@ Expected<Policy> decode_policy(std::string_view text) {
     p.render.jpeg_quality = r.number<unsigned>("jpeg_quality", 100);
     r.finish();
   }
+  {
+    Fields a(f.object("archive"), "policy.archive", error);
+    p.archive.max_depth = a.number<std::size_t>("max_depth");
+    p.archive.max_entries = a.number<std::size_t>("max_entries");
+    p.archive.max_total_size = a.number<std::size_t>("max_total_size");
+    p.archive.max_ratio = a.number<unsigned>("max_ratio");
+    const std::string encrypted = a.text("encrypted");
+    if (encrypted == "pair") p.archive.encrypted = ArchivePolicy::Encrypted::Pair;
+    else if (encrypted == "quarantine") p.archive.encrypted = ArchivePolicy::Encrypted::Quarantine;
+    else if (encrypted == "reject") p.archive.encrypted = ArchivePolicy::Encrypted::Reject;
+    else a.fail("encrypted", "expected pair, quarantine or reject");
+    a.finish();
+  }
   if (!f.finish()) return Error{error};
   return p;
 }
@@ -285,7 +319,9 @@ Expected<Policy> decode_policy(std::string_view text) {
 std::string encode_context(const MessageContext& c) {
   return json::dump({{"queue_id", c.queue_id}, {"gateway_hostname", c.gateway_hostname}, {"client_ip", c.client_ip},
                      {"helo", c.helo}, {"mail_from", c.mail_from}, {"rcpt_to", c.rcpt_to},
-                     {"received_unix", c.received_unix}, {"quarantine_id", c.quarantine_id}});
+                     {"received_unix", c.received_unix}, {"quarantine_id", c.quarantine_id},
+                     {"archive_passwords", c.archive_passwords}, {"password_source", c.password_source},
+                     {"pair_window_over", c.pair_window_over}});
 }
 
 Expected<MessageContext> decode_context(std::string_view text) {
@@ -302,14 +338,20 @@ Expected<MessageContext> decode_context(std::string_view text) {
   c.rcpt_to = f.texts("rcpt_to");
   c.received_unix = f.signed_number("received_unix");
   c.quarantine_id = f.text("quarantine_id");
+  c.archive_passwords = f.texts("archive_passwords");
+  c.password_source = f.text("password_source");
+  c.pair_window_over = f.flag("pair_window_over");
   if (!f.finish()) return Error{error};
+  if (auto st = check_passwords(c.archive_passwords, "context"); !st) return st.error();
   return c;
 }
 
 std::string encode_outcome(const Outcome& o) {
   return json::dump({{"verdict", verdict_name(o.verdict)}, {"reason", o.reason},
                      {"quarantine", o.quarantine ? record_json(*o.quarantine) : json::Value(nullptr)},
-                     {"quarantine_id", o.quarantine_id}, {"rejected", o.rejected}, {"report_json", o.report_json}});
+                     {"quarantine_id", o.quarantine_id}, {"rejected", o.rejected}, {"report_json", o.report_json},
+                     {"password_candidates", o.password_candidates}, {"encrypted_refused", o.encrypted_refused},
+                     {"archive_unlocked", o.archive_unlocked}});
 }
 
 Expected<Outcome> decode_outcome(std::string_view text, std::string message) {
@@ -322,13 +364,18 @@ Expected<Outcome> decode_outcome(std::string_view text, std::string message) {
   if (verdict == "sanitized") o.verdict = Outcome::Verdict::Sanitized;
   else if (verdict == "quarantined") o.verdict = Outcome::Verdict::Quarantined;
   else if (verdict == "failed") o.verdict = Outcome::Verdict::Failed;
-  else f.fail("verdict", "expected sanitized, quarantined or failed");
+  else if (verdict == "awaiting_password") o.verdict = Outcome::Verdict::AwaitingPassword;
+  else f.fail("verdict", "expected sanitized, quarantined, failed or awaiting_password");
   o.reason = f.text("reason");
   if (const json::Value* q = f.nullable("quarantine")) o.quarantine = read_record(*q, error);
   o.quarantine_id = f.text("quarantine_id");
   o.rejected = f.flag("rejected");
   o.report_json = f.text("report_json");
+  o.password_candidates = f.texts("password_candidates");
+  o.encrypted_refused = f.flag("encrypted_refused");
+  o.archive_unlocked = f.flag("archive_unlocked");
   if (!f.finish()) return Error{error};
+  if (auto st = check_passwords(o.password_candidates, "outcome"); !st) return st.error();
   // The pipeline's own invariants (pipeline.hpp), which the caller relies on.
   if (o.verdict == Outcome::Verdict::Sanitized && message.empty()) return Error{"outcome: sanitized without a message"};
   if (o.verdict != Outcome::Verdict::Sanitized && !message.empty()) return Error{"outcome: a message without the sanitized verdict"};

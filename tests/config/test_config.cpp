@@ -723,7 +723,7 @@ TEST_CASE("a --policy file holds only [sanitize] and [render] and is validated t
   CHECK(p->rules[0].action == mugai::sanitize::Action::Quarantine);
   const auto e = mugai::config::load_policy_file(bad.string());
   REQUIRE_FALSE(e.has_value());
-  CHECK(e.error().message == bad.string() + ":1:1: smtp: unknown section (a policy file holds only [sanitize] and [render])\n" +
+  CHECK(e.error().message == bad.string() + ":1:1: smtp: unknown section (a policy file holds only [sanitize], [render] and [archive])\n" +
                                  bad.string() + ":4:13: sanitize.max_parts: must be at least 1, got 0");
   const auto host = dir / "host.toml";
   std::ofstream(host) << "[render]\ndpi = 100\noffice_timeout = 5\n";
