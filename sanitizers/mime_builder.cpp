@@ -3,6 +3,9 @@
 // in the plain parameter (what older Japanese clients read); ASCII names go out once, quoted.
 #include "sanitizers/mime_builder.hpp"
 
+#include <algorithm>
+#include <array>
+
 #include "common/ascii.hpp"
 #include "common/hex.hpp"
 #include "sanitizers/charset.hpp"
@@ -126,6 +129,14 @@ std::string base64_lines(std::string_view bytes) {
   return out;
 }
 
+// CON, PRN, AUX, NUL, COM1-9, LPT1-9: Windows opens the device of that name, whatever the extension.
+bool windows_device(std::string_view base) {
+  constexpr std::array<std::string_view, 4> kPlain{"con", "prn", "aux", "nul"};
+  if (std::any_of(kPlain.begin(), kPlain.end(), [&](std::string_view d) { return ascii::iequals(base, d); })) return true;
+  return base.size() == 4 && (ascii::starts_with_ci(base, "com") || ascii::starts_with_ci(base, "lpt")) &&
+         base[3] >= '1' && base[3] <= '9';
+}
+
 std::string safe_filename(std::string_view untrusted_name, std::string_view extension) {
   constexpr std::string_view kReplaced = "/\\:*?\"<>|";
   constexpr std::string_view kTrimmed = ". ";
@@ -146,7 +157,8 @@ std::string safe_filename(std::string_view untrusted_name, std::string_view exte
   }
   // Leading dots hide a file or climb a directory; trailing ones and spaces Windows drops.
   stem = ascii::trim(stem, kTrimmed);
-  return (stem.empty() ? std::string("attachment") : std::string(stem)) + suffix;
+  if (stem.empty()) return "attachment" + suffix;
+  return (windows_device(stem.substr(0, stem.find('.'))) ? "_" : "") + std::string(stem) + suffix;
 }
 
 MimeBody build_mime_body(std::string_view text_lf, std::string_view charset,

@@ -28,7 +28,7 @@ std::string base64_lines(std::string_view bytes);
 
 // An untrusted name made fit to show and to send as a filename: controls, bidi marks and invalid
 // bytes escaped (escape_for_display), path separators, quotes and characters Windows refuses in names
-// replaced by '_', leading and trailing dots and spaces dropped, at most kMaxFilename bytes (cut on a
+// replaced by '_', a Windows device name (CON, NUL, COM1...) prefixed by '_', leading and trailing dots and spaces dropped, at most kMaxFilename bytes (cut on a
 // character boundary); "attachment" + `extension` when nothing is left. Idempotent.
 inline constexpr std::size_t kMaxFilename = 255;
 std::string safe_filename(std::string_view untrusted_name, std::string_view extension);

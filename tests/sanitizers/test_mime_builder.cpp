@@ -83,6 +83,12 @@ TEST_CASE("safe_filename: no path, no control, no bidi override, the type's exte
       {" .pdf", "attachment.pdf"},
       {"", "attachment.pdf"},
       {"name. . .pdf", "name.pdf"},
+      {"CON.pdf", "_CON.pdf"},
+      {"nul.txt.pdf", "_nul.txt.pdf"},
+      {"com1.pdf", "_com1.pdf"},
+      {"LPT9", "_LPT9.pdf"},
+      {"COM10.pdf", "COM10.pdf"},
+      {"console.pdf", "console.pdf"},
   };
   for (const auto& [in, want] : cases) {
     CAPTURE(in);
