@@ -41,7 +41,10 @@ Listed listed_in_report(const std::string& report) {
   Listed l;
   for (const auto& p : r["parts"]) {
     const std::string decision = p.value("decision", "");
-    if (decision == "removed" || decision == "replaced") ++l.held;
+    // An archive and each of its entries are listed (their originals are only in the quarantine), an
+    // entry (path "2:1") whose text was kept too.
+    const bool entry = p.value("path", "").find(':') != std::string::npos;
+    if (decision == "removed" || decision == "replaced" || decision == "unpacked" || (decision == "kept" && entry)) ++l.held;
     if (p.contains("artefacts")) l.artefacts += p["artefacts"].size();
   }
   return l;
@@ -84,8 +87,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!out.quarantine) fail("quarantined verdict without a record to store the original with", msg);
       break;
     case Verdict::Failed:
-      if (!out.message.empty()) fail("failed pipeline still delivers bytes", out.message);
-      if (out.quarantine) fail("failed pipeline asks to quarantine", msg);
+    case Verdict::AwaitingPassword:
+      if (!out.message.empty()) fail("failed or waiting pipeline still delivers bytes", out.message);
+      if (out.quarantine) fail("failed or waiting pipeline asks to quarantine", msg);
       break;
   }
   return 0;

@@ -11,6 +11,7 @@
 #include "common/ascii.hpp"
 #include "sanitizers/headers.hpp"
 #include "sanitizers/params.hpp"
+#include "sanitizers/passwords.hpp"
 #include "sanitizers/rebuild.hpp"
 #include "sanitizers/report.hpp"
 #include "sanitizers/walk.hpp"
@@ -122,16 +123,25 @@ Outcome run(std::string_view original, const MessageContext& ctx, const Policy& 
   if (auto a = ambiguous_structure(original)) {
     return hold_whole(Stop{*a, std::nullopt, false, false}, Walk{}, headers, ctx, policy, start);
   }
-  const Walk walk = walk_message(original, policy, start);
-  if (walk.stop && walk.stop->retry_later) {
+  const Walk walk = walk_message(original, policy, start,
+                                 ArchiveKeys{ctx.archive_passwords, ctx.password_source, ctx.pair_window_over});
+  if (walk.stop && (walk.stop->retry_later || walk.stop->awaiting_password)) {
     Outcome out;
-    out.verdict = Verdict::Failed;
+    out.verdict = walk.stop->retry_later ? Verdict::Failed : Verdict::AwaitingPassword;
     out.reason = walk.stop->reason;
+    out.password_candidates = password_candidates(walk.texts);
     return out;
   }
-  if (walk.stop) return hold_whole(*walk.stop, walk, headers, ctx, policy, start);
+  if (walk.stop) {
+    Outcome out = hold_whole(*walk.stop, walk, headers, ctx, policy, start);
+    out.password_candidates = password_candidates(walk.texts);
+    return out;
+  }
 
   Outcome out;
+  out.password_candidates = password_candidates(walk.texts);
+  out.encrypted_refused = walk.encrypted_refused;
+  out.archive_unlocked = walk.archive_unlocked;
   const std::size_t replaced = count_replaced(walk);
   const std::size_t removed = walk.held.size() - replaced;
   if (!walk.held.empty()) {

@@ -9,6 +9,7 @@
 #include "common/ascii.hpp"
 #include "common/hex.hpp"
 #include "common/utf8.hpp"
+#include "sanitizers/archive.hpp"
 #include "sanitizers/charset.hpp"
 #include "sanitizers/codec.hpp"
 #include "sanitizers/detect.hpp"
@@ -93,7 +94,8 @@ std::string allowed_artefact_types() {
 
 class Walker {
  public:
-  Walker(const Policy& policy, Clock::time_point start) : policy_(policy), start_(start) {}
+  Walker(const Policy& policy, Clock::time_point start, const ArchiveKeys& keys)
+      : policy_(policy), start_(start), keys_(keys) {}
 
   Walk run(std::string_view message) {
     if (auto stop = walk(message, "", 0)) {
@@ -238,14 +240,30 @@ class Walker {
       const std::string type = effective_type(part.type, rep.detected_type);
       const Rule* rule = match_rule(policy_.rules, type);
       const Action action = rule != nullptr ? rule->action : Action::Strip;
-      const std::string what = "policy: " + std::string(action_name(action)) + " " + type + " (part " + rep.path + ")";
-      if (action == Action::Quarantine) return Stop{what, std::nullopt, false, false};
-      if (action == Action::Reject) return Stop{"rejected by " + what, std::nullopt, true, false};
-      d = apply(action, rule, bytes, part, rep);
+      if (auto stop = whole_message_rule(action, type, rep.path)) return stop;
+      if (action == Action::Unpack) return unpack(std::move(rep), bytes, t0);
+      const PartInfo info{rep.path,       part.type,         part.charset,      part.filename,
+                          policy_.render, policy_.converter, rep.detected_type};
+      d = apply(action, rule, bytes, info, rep);
       if (d.action == Decision::Action::Remove && d.retry_later) {
         return Stop{"part " + rep.path + ": " + d.reason, std::nullopt, false, false, true};
       }
     }
+    settle(std::move(rep), std::move(d), t0, nullptr);
+    return std::nullopt;
+  }
+
+  // Quarantine and reject rules hold the whole message, wherever the part is (an archive entry too).
+  static std::optional<Stop> whole_message_rule(Action action, const std::string& type, const std::string& path) {
+    const std::string what = "policy: " + std::string(action_name(action)) + " " + type + " (part " + path + ")";
+    if (action == Action::Quarantine) return Stop{what, std::nullopt, false, false};
+    if (action == Action::Reject) return Stop{"rejected by " + what, std::nullopt, true, false};
+    return std::nullopt;
+  }
+
+  // A decision checked again and recorded. `text_label` names an archive entry whose kept text goes
+  // into the body between lines naming it; such an entry is listed like the parts it replaces.
+  void settle(PartReport rep, Decision d, Clock::time_point t0, const std::string* text_label) {
     if (d.action != Decision::Action::Remove && !d.text.empty()) {
       if (auto problem = text_problem(d.text)) d = Decision::remove(std::move(*problem));
     }
@@ -265,6 +283,13 @@ class Walker {
     const std::string path = rep.path;
     switch (d.action) {
       case Decision::Action::KeepText:
+        if (text_label != nullptr) {
+          rep.reason = d.reason.empty() ? "its text is in the message body" : "its text is in the message body; " + d.reason;
+          list_held(std::move(rep), true);
+          out_.parts.back().decision = "kept";
+          keep(text_of_attachment(*text_label, d.text), path);
+          break;
+        }
         rep.decision = "kept";
         out_.parts.push_back(std::move(rep));
         keep(std::move(d.text), path);
@@ -273,20 +298,231 @@ class Walker {
         rep.reason = replaced_reason(artefacts, d.reason);
         rep.artefacts = std::move(artefacts);
         list_held(std::move(rep), true);
-        if (!d.text.empty()) keep(text_of_attachment(d.artefacts.front().filename, d.text), path);
+        if (!d.text.empty()) keep(text_of_attachment(text_label != nullptr ? *text_label : d.artefacts.front().filename, d.text), path);
         for (auto& a : d.artefacts) out_.attachments.push_back(std::move(a));
         break;
       case Decision::Action::Remove:
         list_held(std::move(rep), false);
         break;
     }
-    return std::nullopt;
+  }
+
+  // What the walk has produced so far, to take back what an archive gave when it is removed whole.
+  struct Mark {
+    std::size_t texts, attachments, held, parts, artefact_total;
+  };
+  Mark mark() const {
+    return {out_.texts.size(), out_.attachments.size(), out_.held.size(), out_.parts.size(), artefact_total_};
+  }
+  void back_to(const Mark& m) {
+    out_.texts.resize(m.texts);
+    out_.attachments.resize(m.attachments);
+    out_.held.resize(m.held);
+    out_.parts.resize(m.parts);
+    artefact_total_ = m.artefact_total;
+  }
+
+  // How one archive ended when it did not end well.
+  struct ArchiveEnd {
+    std::optional<Stop> stop;  // the whole message is held (a rule, the time limit, a password to wait for)
+    std::string limit;         // an [archive] limit was crossed: the outermost archive is removed whole
+    std::string damaged;       // this archive cannot be read: it is removed whole
+  };
+
+  struct ArchiveCounts {
+    std::size_t entries = 0, kept = 0, rendered = 0, archives = 0, removed = 0;
+  };
+
+  // An attached archive (a part whose rule is unpack): its entries decided one by one, listed after its
+  // own row. Crossing a limit, or damage, takes back everything it gave and removes it whole.
+  std::optional<Stop> unpack(PartReport rep, std::string_view bytes, Clock::time_point t0) {
+    const ArchivePolicy& ap = policy_.archive;
+    ArchiveBudget budget{ap.max_entries, ap.max_total_size, ap.max_ratio, bytes.size(), 0};
+    const std::string label = rep.filename.empty() ? "(no name)" : rep.filename;
+    return unpack_nested(std::move(rep), bytes, label, "", 1, budget, t0).stop;
+  }
+
+  // One archive at nesting `level` (1 = attached), its row listed first; `flat` prefixes the names of
+  // the files made of its entries. An archive that cannot be read is listed as removed (its parent goes
+  // on); a limit is passed up to the attached archive, which is removed whole.
+  ArchiveEnd unpack_nested(PartReport rep, std::string_view bytes, const std::string& label, const std::string& flat,
+                           std::size_t level, ArchiveBudget& budget, Clock::time_point t0) {
+    const Mark before = mark();
+    const std::string type = rep.detected_type;
+    rep.sanitizer = "archive";
+    list_held(rep, true);
+    ArchiveCounts counts;
+    ArchiveEnd end = entries(rep.path, bytes, type, label, flat, level, budget, counts);
+    if (end.stop) return end;
+    if (!end.limit.empty() && level > 1) return end;
+    if (!end.limit.empty() || !end.damaged.empty()) {
+      back_to(before);
+      rep.reason = (end.limit.empty() ? end.damaged : end.limit) + "; the archive was removed whole";
+      rep.timing_us = micros(Clock::now() - t0);
+      list_held(std::move(rep), false);
+      return {};
+    }
+    PartReport& row = out_.parts[before.parts];
+    row.decision = "unpacked";
+    row.reason = "unpacked (" + archive_label(type) + "): " + std::to_string(counts.entries) + " entr" +
+                 (counts.entries == 1 ? "y" : "ies") + ": " + std::to_string(counts.kept) + " kept as text, " +
+                 std::to_string(counts.rendered) + " rendered, " +
+                 (counts.archives == 0 ? "" : std::to_string(counts.archives) + " archive(s) unpacked, ") +
+                 std::to_string(counts.removed) + " removed";
+    row.timing_us = micros(Clock::now() - t0);
+    out_.held[before.held].part.reason = row.reason;
+    return {};
+  }
+
+  // The entries of one archive, each listed as `label`/name with the path `path`:N.
+  ArchiveEnd entries(const std::string& path, std::string_view bytes, const std::string& type, const std::string& label,
+                     const std::string& flat, std::size_t level, ArchiveBudget& budget, ArchiveCounts& counts) {
+    auto reader = ArchiveReader::open(bytes, type, keys_.passwords);
+    if (!reader) return ArchiveEnd{std::nullopt, "", reader.error().message};
+    for (std::size_t index = 1;; ++index) {
+      if (auto stop = check_time()) return ArchiveEnd{std::move(stop), "", ""};
+      auto next = reader->next();
+      if (!next) return ArchiveEnd{std::nullopt, "", next.error().message};
+      if (!*next) return {};
+      const ArchiveEntry& entry = **next;
+      if (budget.entries_left == 0) {
+        return ArchiveEnd{std::nullopt,
+                          "limit exceeded: archive.max_entries (more than " + std::to_string(policy_.archive.max_entries) + " entries)", ""};
+      }
+      --budget.entries_left;
+      if (entry.kind == ArchiveEntry::Kind::Directory) continue;
+      ++counts.entries;
+      const auto t0 = Clock::now();
+      PartReport rep;
+      rep.path = path + ":" + std::to_string(index);
+      rep.declared_type = "application/octet-stream";
+      rep.filename = label + "/" + (entry.name.empty() ? "(no name)" : escape_for_display(entry.name));
+      rep.sanitizer = "archive";
+      const std::string name = flat.empty() ? flat_name(entry.name) : flat + "_" + flat_name(entry.name);
+      if (entry.kind != ArchiveEntry::Kind::File) {
+        Decision d = Decision::remove(entry.kind == ArchiveEntry::Kind::Link
+                                          ? "link to " + escape_for_display(entry.link_target) +
+                                                " removed: links in archives are never followed"
+                                          : "special file (device, FIFO or socket) removed");
+        ++counts.removed;
+        settle(std::move(rep), std::move(d), t0, nullptr);
+        continue;
+      }
+      auto data = reader->read(entry, policy_.limits.max_decoded_part, budget);
+      if (!data) return ArchiveEnd{std::nullopt, data.error().message, ""};
+      if (data->status != EntryData::Status::Ok) {
+        if (data->status == EntryData::Status::NeedsPassword) {
+          if (policy_.archive.encrypted == ArchivePolicy::Encrypted::Pair && !keys_.pair_window_over) {
+            return ArchiveEnd{Stop{"part " + rep.path + " (" + rep.filename +
+                                       "): a password-protected archive awaits its password mail",
+                                   std::nullopt, false, false, false, true},
+                              "", ""};
+          }
+          if (policy_.archive.encrypted == ArchivePolicy::Encrypted::Reject) out_.encrypted_refused = true;
+        }
+        ++counts.removed;
+        settle(std::move(rep), Decision::remove(unread_reason(*data)), t0, nullptr);
+        continue;
+      }
+      rep.size = data->bytes.size();
+      rep.sha256 = hex::sha256(data->bytes);
+      rep.detected_type = detect_part_type(rep.declared_type, data->bytes);
+      rep.declared_type = entry_type(rep.detected_type);
+      rep.flags = risk_flags(rep.declared_type, rep.detected_type, entry.name);
+      const std::string etype = effective_type(rep.declared_type, rep.detected_type);
+      const Rule* rule = match_rule(policy_.rules, etype);
+      const Action action = rule != nullptr ? rule->action : Action::Strip;
+      if (auto stop = whole_message_rule(action, etype, rep.path)) return ArchiveEnd{std::move(stop), "", ""};
+      if (data->decrypted) out_.archive_unlocked = true;
+      const std::string unlocked = data->decrypted ? "decrypted with the password from " + keys_.source : "";
+      if (action == Action::Unpack) {
+        if (level >= policy_.archive.max_depth) {
+          return ArchiveEnd{std::nullopt,
+                            "limit exceeded: archive.max_depth (archives nested deeper than " +
+                                std::to_string(policy_.archive.max_depth) + ")",
+                            ""};
+        }
+        const Mark inner = mark();
+        ArchiveEnd end = unpack_nested(rep, data->bytes, rep.filename, name, level + 1, budget, t0);
+        if (end.stop || !end.limit.empty()) return end;
+        ++(out_.held[inner.held].replaced ? counts.archives : counts.removed);
+        if (!unlocked.empty()) out_.parts[inner.parts].reason = unlocked + "; " + out_.parts[inner.parts].reason;
+        continue;
+      }
+      const PartInfo info{rep.path, rep.declared_type, "", name, policy_.render, policy_.converter, rep.detected_type};
+      Decision d = apply(action, rule, data->bytes, info, rep);
+      if (d.action == Decision::Action::Remove && d.retry_later) {
+        return ArchiveEnd{Stop{"part " + rep.path + ": " + d.reason, std::nullopt, false, false, true}, "", ""};
+      }
+      if (!unlocked.empty()) d.reason = d.reason.empty() ? unlocked : unlocked + "; " + d.reason;
+      const Mark entry_mark = mark();
+      const std::string text_label = rep.filename;
+      settle(std::move(rep), std::move(d), t0, &text_label);
+      const HeldPart& listed = out_.held[entry_mark.held];
+      const bool kept = out_.parts[entry_mark.parts].decision == "kept";
+      ++(kept ? counts.kept : listed.replaced ? counts.rendered : counts.removed);
+    }
+  }
+
+  // An archive declares no types: an entry is taken as what its content reads as, text of any kind as
+  // text/plain (a CSV or a source file stays readable text), HTML as HTML, scripts never as text.
+  static std::string entry_type(const std::string& detected) {
+    const bool text = detected.starts_with("text/") && detected != "text/rtf" && !is_executable_type(detected);
+    return text && detected != "text/html" ? "text/plain" : detected;
+  }
+
+  // "zip", "7z", "rar", "gzip", "lzh", "cab"...: an archive type's short name for the report.
+  static std::string archive_label(std::string_view type) {
+    for (const std::string_view cut : {"application/", "x-", "vnd.ms-"}) {
+      if (type.starts_with(cut)) type.remove_prefix(cut.size());
+    }
+    if (type.ends_with("-compressed")) type.remove_suffix(std::string_view("-compressed").size());
+    return std::string(type);
+  }
+
+  // Why an entry's data was not taken.
+  std::string unread_reason(const EntryData& data) const {
+    switch (data.status) {
+      case EntryData::Status::TooLarge:
+        return "larger than sanitize.max_decoded_part (" + std::to_string(policy_.limits.max_decoded_part) + " bytes)";
+      case EntryData::Status::Undecryptable:
+        return "encrypted in a way that cannot be decrypted here (7z, RAR or PKWARE strong encryption): it cannot be "
+               "checked, so it was removed; the original is kept in quarantine";
+      case EntryData::Status::Damaged:
+        return "damaged entry: " + data.problem;
+      case EntryData::Status::NeedsPassword:
+        break;
+      case EntryData::Status::Ok:
+        return {};
+    }
+    if (policy_.archive.encrypted == ArchivePolicy::Encrypted::Reject) {
+      return "password-protected archives are not accepted (archive.encrypted = reject); the sender has been told";
+    }
+    const std::string tried = keys_.passwords.empty() ? ""
+                              : keys_.source.empty()  ? "the password given did not open it; "
+                                                      : "the password from " + keys_.source + " did not open it; ";
+    return "password-protected: its content cannot be checked without the password; " + tried +
+           "the original is kept in quarantine: to receive it sanitized, ask the mail administrator to unlock it "
+           "with its password (mugaictl quarantine unlock)";
+  }
+
+  // An entry's name as the name of the file made of it: its path's components joined by '_', with no
+  // empty, "." or ".." components (so no path of the archive ever shows as a path).
+  static std::string flat_name(std::string_view name) {
+    std::string out;
+    std::size_t i = 0;
+    while (i <= name.size()) {
+      const auto sep = name.find_first_of("/\\", i);
+      const std::string_view part = name.substr(i, sep == std::string_view::npos ? std::string_view::npos : sep - i);
+      if (!part.empty() && part != "." && part != "..") out += (out.empty() ? "" : "_") + std::string(part);
+      if (sep == std::string_view::npos) break;
+      i = sep + 1;
+    }
+    return out;
   }
 
   // convert/render: the first sanitizer that keeps or replaces the part wins; strip (and no rule) removes it.
-  Decision apply(Action action, const Rule* rule, std::string_view bytes, const MimePart& part, PartReport& rep) {
-    const PartInfo info{rep.path,        part.type,         part.charset,      part.filename,
-                        policy_.render,  policy_.converter, rep.detected_type};
+  Decision apply(Action action, const Rule* rule, std::string_view bytes, const PartInfo& info, PartReport& rep) {
     if (action == Action::Convert || action == Action::Render) {
       std::string reasons;
       for (const auto& name : rule->sanitizers) {
@@ -428,6 +664,7 @@ class Walker {
 
   const Policy& policy_;
   const Clock::time_point start_;
+  const ArchiveKeys& keys_;
   Walk out_;
   std::size_t decoded_total_ = 0;
   std::size_t artefact_total_ = 0;
@@ -442,8 +679,9 @@ std::size_t count_replaced(const Walk& walk) {
       std::count_if(walk.held.begin(), walk.held.end(), [](const HeldPart& h) { return h.replaced; }));
 }
 
-Walk walk_message(std::string_view untrusted_message, const Policy& policy, Clock::time_point start) {
-  return Walker(policy, start).run(untrusted_message);
+Walk walk_message(std::string_view untrusted_message, const Policy& policy, Clock::time_point start,
+                  const ArchiveKeys& keys) {
+  return Walker(policy, start, keys).run(untrusted_message);
 }
 
 }  // namespace mugai::sanitize

@@ -1,5 +1,5 @@
-// The walk: one decision per leaf part of a message (and of the messages forwarded inside it), by the
-// policy's rule for its detected type, with every artefact a sanitizer offers checked again before
+// The walk: one decision per leaf part of a message (and of the messages forwarded and the archives
+// attached inside it, entry by entry), by the policy's rule for its detected type, with every artefact a sanitizer offers checked again before
 // it is accepted. Values only: what to put in the body, what to attach, which originals only the
 // quarantine keeps, the report's rows, or the reason that holds the whole message back.
 #pragma once
@@ -59,6 +59,14 @@ struct Stop {
   bool rejected = false;
   bool unparseable = false;  // inside a forwarded message only that part is lost
   bool retry_later = false;  // the host failed, not the message: nothing is held, the message is tried again
+  bool awaiting_password = false;  // an archive needs a password (archive.encrypted = "pair", window open)
+};
+
+// What the walk may use to open encrypted archives (MessageContext's fields of the same names).
+struct ArchiveKeys {
+  std::vector<std::string> passwords;
+  std::string source;             // where they came from, for the notice
+  bool pair_window_over = false;
 };
 
 struct Walk {
@@ -70,13 +78,16 @@ struct Walk {
   std::size_t replacement_chars = 0;
   std::size_t dropped_controls = 0;
   std::optional<Stop> stop;           // set: nothing of the walk is delivered
+  bool encrypted_refused = false;     // archive.encrypted = "reject" removed an encrypted entry
+  bool archive_unlocked = false;      // a password of ArchiveKeys opened an entry
 };
 
 // Held parts that were replaced (the others were removed).
 std::size_t count_replaced(const Walk& walk);
 
 // `start` is when the message's sanitization began (max_time_per_message counts from it).
-Walk walk_message(std::string_view untrusted_message, const Policy& policy, Clock::time_point start);
+Walk walk_message(std::string_view untrusted_message, const Policy& policy, Clock::time_point start,
+                  const ArchiveKeys& keys = {});
 
 std::int64_t micros(Clock::duration d);
 

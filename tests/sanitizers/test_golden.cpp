@@ -320,7 +320,8 @@ TEST_CASE("policy rules: first match wins; quarantine, reject, render and strip 
   }
   CHECK(type_matches("text/*", "text/html"));
   CHECK_FALSE(type_matches("text/*", "texts/html"));
-  CHECK(match_rule(default_rules(), "application/zip")->type == "*");
+  CHECK(match_rule(default_rules(), "application/zip")->action == Action::Unpack);
+  CHECK(match_rule(default_rules(), "application/x-msdownload")->type == "*");
 }
 
 TEST_CASE("ISO-2022-JP output for legacy clients, 7-bit with the right label") {

@@ -151,7 +151,8 @@ TEST_CASE("registry") {
   CHECK(match_rule(default_rules(), "image/png")->action == Action::Render);
   CHECK(match_rule(default_rules(), "image/png")->sanitizers == std::vector<std::string>{"image_render"});
   CHECK(match_rule(default_rules(), "image/svg+xml")->action == Action::Strip);
-  CHECK(match_rule(default_rules(), "application/zip")->action == Action::Strip);
+  for (const auto type : kArchiveTypes) CHECK(match_rule(default_rules(), type)->action == Action::Unpack);
+  CHECK(match_rule(default_rules(), "application/x-dosexec")->action == Action::Strip);
   const Decision d = find_sanitizer("strip")->sanitize("x", PartInfo{"1", "image/png", "", ""});
   CHECK(d.action == Decision::Action::Remove);
   CHECK(d.reason == "attachment removed by policy");
