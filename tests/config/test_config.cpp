@@ -509,6 +509,34 @@ TEST_CASE("[render] office_*: defaults, every key's bounds, and the PDF fits the
                   "sanitize.max_decoded_total (67108864)") != std::string::npos);
 }
 
+TEST_CASE("[archive]: defaults, every key's bounds, the choices of encrypted") {
+  const Config d = ok(kMinimal);
+  CHECK(d.sanitize.archive.max_depth == 3);
+  CHECK(d.sanitize.archive.max_entries == 1000);
+  CHECK(d.sanitize.archive.max_total_size == 256u * 1024 * 1024);
+  CHECK(d.sanitize.archive.max_ratio == 100);
+  CHECK(d.sanitize.archive.encrypted == mugai::sanitize::ArchivePolicy::Encrypted::Pair);
+  CHECK(d.archive_pair_window == mugai::config::Seconds(900));
+  const Config c = ok(kMinimal, {"archive.max_depth=1", "archive.max_entries=5", "archive.max_total_size=\"1MiB\"",
+                                 "archive.max_ratio=2", "archive.encrypted=\"reject\"", "archive.pair_window=\"1h\""});
+  CHECK(c.sanitize.archive.max_depth == 1);
+  CHECK(c.sanitize.archive.max_entries == 5);
+  CHECK(c.sanitize.archive.max_total_size == 1024u * 1024);
+  CHECK(c.sanitize.archive.max_ratio == 2);
+  CHECK(c.sanitize.archive.encrypted == mugai::sanitize::ArchivePolicy::Encrypted::Reject);
+  CHECK(c.archive_pair_window == mugai::config::Seconds(3600));
+  CHECK(ok(kMinimal, {"archive.encrypted=\"quarantine\""}).sanitize.archive.encrypted ==
+        mugai::sanitize::ArchivePolicy::Encrypted::Quarantine);
+  for (const char* bad : {"archive.max_depth=0", "archive.max_depth=21", "archive.max_entries=0", "archive.max_total_size=1000",
+                          "archive.max_ratio=1", "archive.max_ratio=100001", "archive.pair_window=0"}) {
+    CAPTURE(bad);
+    const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
+    CHECK(error_of(kMinimal, {bad}).find(key + ":") != std::string::npos);
+  }
+  CHECK(error_of(kMinimal, {"archive.encrypted=\"allow\""}).find("archive.encrypted: expected one of pair|quarantine|reject") !=
+        std::string::npos);
+}
+
 TEST_CASE("sanitize.max_attempts: at least one run") {
   CHECK(ok(kMinimal).sanitize_max_attempts == 3);
   CHECK(ok(with("sanitize", "max_attempts = 1")).sanitize_max_attempts == 1);
@@ -598,7 +626,7 @@ TEST_CASE("the reference README documents every known key") {
 
 TEST_CASE("[sanitize]: limits, output, links, and defaults that reproduce the built-in policy") {
   const auto d = ok(kMinimal).sanitize;
-  REQUIRE(d.rules.size() == 24);
+  REQUIRE(d.rules.size() == 35);
   CHECK(d.rules[0].type == "text/plain");
   CHECK(d.rules[1].sanitizers == std::vector<std::string>{"html_text"});
   CHECK(d.rules[2].type == "application/pdf");
@@ -614,10 +642,14 @@ TEST_CASE("[sanitize]: limits, output, links, and defaults that reproduce the bu
     CHECK(d.rules[i].sanitizers == std::vector<std::string>{"office_render"});
   }
   CHECK(d.rules[10].type == "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
-  CHECK(d.rules[22].type == "image/svg+xml");
-  CHECK(d.rules[22].action == mugai::sanitize::Action::Strip);
-  CHECK(d.rules[23].type == "*");
-  CHECK(d.rules[23].action == mugai::sanitize::Action::Strip);
+  for (std::size_t i = 22; i < 33; ++i) {
+    CHECK(d.rules[i].type == mugai::sanitize::kArchiveTypes[i - 22]);
+    CHECK(d.rules[i].action == mugai::sanitize::Action::Unpack);
+  }
+  CHECK(d.rules[33].type == "image/svg+xml");
+  CHECK(d.rules[33].action == mugai::sanitize::Action::Strip);
+  CHECK(d.rules[34].type == "*");
+  CHECK(d.rules[34].action == mugai::sanitize::Action::Strip);
   // The example file writes out exactly the built-in rules.
   const auto example = load_file((source_root() / "config" / "mugai.example.toml").string());
   REQUIRE(example);
@@ -675,7 +707,7 @@ TEST_CASE("[[sanitize.rules]] are validated rule by rule") {
   CHECK(rule("type = \"text/plain\"\naction = \"convert\"").find("needs at least one sanitizer") != std::string::npos);
   CHECK(rule("type = \"Text/*\"\naction = \"strip\"").find("rule 1: type must be") != std::string::npos);
   CHECK(rule("type = \"*/html\"\naction = \"strip\"").find("rule 1: type must be") != std::string::npos);
-  CHECK(rule("type = \"*\"\naction = \"burn\"").find("expected one of convert|render|strip|quarantine|reject") !=
+  CHECK(rule("type = \"*\"\naction = \"burn\"").find("expected one of convert|render|strip|unpack|quarantine|reject") !=
         std::string::npos);
   CHECK(rule("type = \"*\"\naction = \"strip\"\nsanitizers = [\"strip\"]").find("takes no sanitizers") !=
         std::string::npos);
@@ -709,7 +741,7 @@ TEST_CASE("notice templates are read at load time and checked for unknown placeh
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("a --policy file holds only [sanitize] and [render] and is validated the same way") {
+TEST_CASE("a --policy file holds only [sanitize], [render] and [archive] and is validated the same way") {
   const auto dir = std::filesystem::temp_directory_path() / ("mugai-policy-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto good = dir / "p.toml";
@@ -731,5 +763,15 @@ TEST_CASE("a --policy file holds only [sanitize] and [render] and is validated t
   REQUIRE_FALSE(h.has_value());
   CHECK(h.error().message == host.string() + ":3:18: render.office_timeout: configures the gateway's LibreOffice, "
                                              "not the policy: set it in the config (--config)");
+  const auto archive = dir / "archive.toml";
+  std::ofstream(archive) << "[archive]\nmax_entries = 10\nencrypted = \"reject\"\n";
+  const auto a = mugai::config::load_policy_file(archive.string());
+  REQUIRE(a.has_value());
+  CHECK(a->archive.max_entries == 10);
+  CHECK(a->archive.encrypted == mugai::sanitize::ArchivePolicy::Encrypted::Reject);
+  std::ofstream(archive) << "[archive]\npair_window = 60\n";
+  const auto w = mugai::config::load_policy_file(archive.string());
+  REQUIRE_FALSE(w.has_value());
+  CHECK(w.error().message.find("archive.pair_window: is the gateway's wait for a password mail") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
