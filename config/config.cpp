@@ -733,7 +733,7 @@ constexpr KeyRow kKeys[] = {
     {"render.max_text", false, [](Field& f, Config& c) { f.size(c.sanitize.render.max_text, kKiB, 64 * kMiB); }},
     {"render.jpeg_quality", false, [](Field& f, Config& c) { f.integer(c.sanitize.render.jpeg_quality, 30, 100); }},
     {"archive.max_depth", false, [](Field& f, Config& c) { f.integer(c.sanitize.archive.max_depth, 1, 20); }},
-    {"archive.max_entries", false, [](Field& f, Config& c) { f.integer(c.sanitize.archive.max_entries, 1, 1'000'000); }},
+    {"archive.max_entries", false, [](Field& f, Config& c) { f.integer(c.sanitize.archive.max_entries, 1, 20'000); }},
     {"archive.max_total_size", false,
      [](Field& f, Config& c) { f.size(c.sanitize.archive.max_total_size, kKiB, 64ull * 1024 * kMiB); }},
     {"archive.max_ratio", false, [](Field& f, Config& c) { f.integer(c.sanitize.archive.max_ratio, 2, 100'000); }},

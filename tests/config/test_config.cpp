@@ -527,7 +527,7 @@ TEST_CASE("[archive]: defaults, every key's bounds, the choices of encrypted") {
   CHECK(c.archive_pair_window == mugai::config::Seconds(3600));
   CHECK(ok(kMinimal, {"archive.encrypted=\"quarantine\""}).sanitize.archive.encrypted ==
         mugai::sanitize::ArchivePolicy::Encrypted::Quarantine);
-  for (const char* bad : {"archive.max_depth=0", "archive.max_depth=21", "archive.max_entries=0", "archive.max_total_size=1000",
+  for (const char* bad : {"archive.max_depth=0", "archive.max_depth=21", "archive.max_entries=0", "archive.max_entries=20001", "archive.max_total_size=1000",
                           "archive.max_ratio=1", "archive.max_ratio=100001", "archive.pair_window=0"}) {
     CAPTURE(bad);
     const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
