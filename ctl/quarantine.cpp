@@ -7,6 +7,7 @@
 #include "ctl/quarantine.hpp"
 
 #include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -444,6 +445,30 @@ int run_approve(const Options& o) {
   return ask(o, {proto::admin::Action::Approve, o.positional[0], {}, "", {}, {}});
 }
 
+// While it lives, a terminal on `fd` does not echo what is typed (a password read from a person).
+class NoEcho {
+ public:
+  explicit NoEcho(int fd) : fd_(fd), quiet_(::isatty(fd) == 1 && ::tcgetattr(fd, &saved_) == 0) {
+    if (!quiet_) return;
+    termios silent = saved_;
+    silent.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(fd_, TCSAFLUSH, &silent);
+    std::fputs("password: ", stderr);
+  }
+  ~NoEcho() {
+    if (!quiet_) return;
+    ::tcsetattr(fd_, TCSAFLUSH, &saved_);
+    std::fputs("\n", stderr);
+  }
+  NoEcho(const NoEcho&) = delete;
+  NoEcho& operator=(const NoEcho&) = delete;
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool quiet_;
+};
+
 // The password of --password-file (its one line, the line end not included) or of one line of standard
 // input. It stays in this process's memory and goes only to the admin socket.
 Expected<std::string> read_password(const Options& o) {
@@ -453,6 +478,7 @@ Expected<std::string> read_password(const Options& o) {
   const std::string shown = o.password_stdin ? "<stdin>" : safe_text(o.password_file);
   std::FILE* f = o.password_stdin ? stdin : std::fopen(o.password_file.c_str(), "rb");
   if (f == nullptr) return durable::errno_error("cannot read the password file", shown);
+  const NoEcho quiet(o.password_stdin ? STDIN_FILENO : -1);
   std::string line;
   int c = 0;
   // One byte past the limit is enough to tell a password that is too long.
