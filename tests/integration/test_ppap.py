@@ -151,6 +151,19 @@ class Pairing(PpapCase):
         self.wait_one(gw, sink, ptok)
         self.assert_password_never_logged(gw, password)
 
+    def test_password_mail_right_behind_pairs_too(self):
+        """Sent back to back, the password mail may be done before the archive mail starts waiting: the
+        gateway remembers it for the window."""
+        sink, gw = self.start()
+        password = secret_password()
+        raw, tok, marker = self.archive_mail(password)
+        pw_mail, ptok = self.password_mail(password)
+        qa = send_smtplib(gw.port, raw)
+        qb = send_smtplib(gw.port, pw_mail)
+        self.assertIn(marker, decoded_text(self.wait_one(gw, sink, tok)))
+        self.assertTrue(gw.wait_event("paired", 10, id=qa, password_from=qb))
+        self.wait_one(gw, sink, ptok)
+
     def test_the_wait_survives_kill_9(self):
         sink, gw = self.start()
         password = secret_password()
