@@ -62,7 +62,7 @@ class AdminService {
   // queue (`queued`), else held again (both audited); copies still queued are followed (see below).
   Status recover(const std::vector<std::string>& queued);
 
-  // Performs one request but an unlock for `peer` (or refuses it, `request` being the reason it could not
+  // Performs any request but an unlock for `peer` (or refuses it, `request` being the reason it could not
   // be read). Blocking (SQLite, fsync): runs on the worker pool. Every outcome is audited.
   proto::admin::Response handle(const Expected<proto::admin::Request>& request, const Peer& peer);
   // On the event-loop thread: an unlock, which needs the workers between its blocking steps, or else
