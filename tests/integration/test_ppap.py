@@ -56,6 +56,11 @@ def encrypted_zip(files, password, aes=False):
             return f.read()
 
 
+def attachments(msg):
+    """(content type, filename) of every attached part."""
+    return [(p.get_content_type(), p.get_filename()) for p in msg.walk() if p.get_filename()]
+
+
 def decoded_text(msg):
     """Every text part of a delivered message, decoded, and every attachment's filename."""
     out = []
@@ -92,11 +97,15 @@ class PpapCase(GatewayCase):
         tok = token()
         return text_message("パスワードのお知らせ " + tok, "先ほどの資料の%s: %s\r\n%s" % (label, password, tok)), tok
 
-    def wait_one(self, gw, sink, tok, timeout=60):
-        got = wait_until(lambda: sink.find(tok), timeout)
+    def wait_one(self, gw, sink, tok, timeout=60, besides=None):
+        """The one message at the sink carrying `tok` (but not `besides`: the notice of the archive mail
+        names its password mail, Subject and all)."""
+        def found():
+            return [r for r in sink.find(tok) if besides is None or besides.encode() not in r.data]
+        got = wait_until(found, timeout)
         self.assertTrue(got, gw.log_text()[-4000:])
         time.sleep(0.5)  # a second copy would be here by now
-        got = sink.find(tok)
+        got = found()
         self.assertEqual(len(got), 1, [r.text()[:300] for r in got])
         return got[0].message()
 
@@ -131,9 +140,10 @@ class Pairing(PpapCase):
         got = self.wait_one(gw, sink, tok)
         text = decoded_text(got)
         self.assertIn(marker, text, "the archive's text file arrives")
+        self.assertIn(("image/png", "図面.png"), attachments(got), "its picture arrives rendered")
         self.assertIn(qb, text, "the notice names the password mail")
         self.assertTrue(gw.wait_event("paired", 10, id=qa, password_from=qb))
-        b = self.wait_one(gw, sink, ptok)
+        b = self.wait_one(gw, sink, ptok, besides=tok)
         self.assertIn(password, b.get_body(("plain",)).get_content(), "the password mail itself is delivered as text")
         self.assertFalse(gw.wait_event("sanitize", 1, id=qa, verdict="failed"))
         self.assert_password_never_logged(gw, password)
@@ -148,7 +158,7 @@ class Pairing(PpapCase):
         qb = send_smtplib(gw.port, pw_mail)
         self.assertIn(marker, decoded_text(self.wait_one(gw, sink, tok)))
         self.assertTrue(gw.wait_event("paired", 10, id=qa, password_from=qb))
-        self.wait_one(gw, sink, ptok)
+        self.wait_one(gw, sink, ptok, besides=tok)
         self.assert_password_never_logged(gw, password)
 
     def test_password_mail_right_behind_pairs_too(self):
@@ -162,7 +172,7 @@ class Pairing(PpapCase):
         qb = send_smtplib(gw.port, pw_mail)
         self.assertIn(marker, decoded_text(self.wait_one(gw, sink, tok)))
         self.assertTrue(gw.wait_event("paired", 10, id=qa, password_from=qb))
-        self.wait_one(gw, sink, ptok)
+        self.wait_one(gw, sink, ptok, besides=tok)
 
     def test_the_wait_survives_kill_9(self):
         sink, gw = self.start()
@@ -180,7 +190,7 @@ class Pairing(PpapCase):
         qb = send_smtplib(gw.port, pw_mail)
         self.assertIn(marker, decoded_text(self.wait_one(gw, sink, tok)))
         self.assertTrue(gw.wait_event("paired", 10, id=qa, password_from=qb))
-        self.wait_one(gw, sink, ptok)
+        self.wait_one(gw, sink, ptok, besides=tok)
         self.assert_password_never_logged(gw, password)
 
     def test_other_senders_and_recipients_do_not_pair(self):
@@ -209,13 +219,15 @@ class Pairing(PpapCase):
         pw_mail, ptok = self.password_mail(wrong)
         qb = send_smtplib(gw.port, pw_mail)
         self.assertTrue(gw.wait_event("pair-failed", 30, id=qa, password_from=qb), gw.log_text()[-4000:])
-        self.wait_one(gw, sink, ptok)
+        self.wait_one(gw, sink, ptok, besides=tok)
         got = self.wait_one(gw, sink, tok, timeout=WINDOW + 30)
         text = decoded_text(got)
         self.assertNotIn(marker, text, "the archive is removed")
         qid = self.quarantine_id(got)
         self.assertIn(qid, text, "the notice cites the quarantine id to have it unlocked with")
+        self.assertIn("mugaictl quarantine unlock", text)
         self.assertIn("資料.zip", text)
+        self.assertEqual(attachments(got), [])
         self.assert_password_never_logged(gw, password, wrong)
 
     def test_password_mail_after_the_window(self):
@@ -227,7 +239,7 @@ class Pairing(PpapCase):
         self.assertNotIn(marker, decoded_text(got))
         pw_mail, ptok = self.password_mail(password)
         send_smtplib(gw.port, pw_mail)
-        self.wait_one(gw, sink, ptok)
+        self.wait_one(gw, sink, ptok, besides=tok)
         time.sleep(1)
         self.assertEqual(len(sink.find(tok)), 1, "the archive mail is not delivered again")
         self.assertFalse([e for e in gw.events("paired") if e.get("id") == qa])
@@ -300,7 +312,7 @@ class Unlock(PpapCase):
         self.assertEqual(got[0].rcpts, [RCPT])
         self.assertEqual(msg["X-Mugai-Sanitized"], "yes", "the sanitized message, never the original")
         self.assertIn(marker, decoded_text(msg), "the archive's text file arrives")
-        self.assertNotIn("application/zip", [p.get_content_type() for p in msg.walk()])
+        self.assertEqual(attachments(msg), [("image/png", "図面.png")], "the picture rendered, no archive")
         records = [e for e in self.audit(gw) if e.get("id") == qid]
         unlocked = [e for e in records if e["event"] == "unlocked"]
         self.assertEqual(len(unlocked), 1, records)
