@@ -52,9 +52,9 @@ constexpr Command kCommands[] = {
      "--policy: a TOML file with only a [sanitize] section, used instead of the config's;\n"
      "exit 3 when the whole message was quarantined or rejected",
      cmd_sanitize},
-    {"quarantine", "list|show|export|release|request-release|approve|delete|purge|stats ...",
+    {"quarantine", "list|show|export|release|request-release|approve|unlock|delete|purge|stats ...",
      "review quarantined originals (隔離); `mugaictl quarantine` alone lists the subcommands;\n"
-     "release, request-release, approve, delete and purge are done by the running gateway, as your account",
+     "release, request-release, approve, unlock, delete and purge are done by the running gateway, as your account",
      mugai::ctl::cmd_quarantine},
     {"audit", "show [--since 2d] | verify", "show or verify the hash-chained quarantine audit trail",
      mugai::ctl::cmd_audit},
@@ -213,6 +213,8 @@ int cmd_sanitize(Args args) {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   ctx.queue_id = "ctl" + std::to_string(ctx.received_unix) + "-" + std::to_string(getpid());
   ctx.gateway_hostname = config->smtp.hostname;
+  // No password mail will follow: an archive that needs a password is removed at once.
+  ctx.pair_window_over = true;
   auto opened = mugai::quarantine::QuarantineDb::open(
       mugai::quarantine::store_options(*config, true, mugai::ctl::local_operator()));
   if (!opened) return fail(opened.error().message);
@@ -249,6 +251,9 @@ int cmd_sanitize(Args args) {
                    outcome.rejected ? "rejected, held in quarantine" : "quarantined", outcome.quarantine_id.c_str(),
                    outcome.reason.c_str());
       return kQuarantined;
+    case Verdict::AwaitingPassword:
+      return fail("cannot sanitize '" + shown_name(in, "<stdin>") +
+                  "': the pipeline awaited an archive password although no password mail can follow");
     case Verdict::Failed:
       break;
   }

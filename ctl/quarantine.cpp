@@ -1,4 +1,4 @@
-// `mugaictl quarantine list|show|export|release|request-release|approve|delete|purge|stats` and
+// `mugaictl quarantine list|show|export|release|request-release|approve|unlock|delete|purge|stats` and
 // `mugaictl audit show|verify`. Reading commands open the quarantine directly; state-changing ones are
 // requests to the gateway over the admin socket, which performs them as the account running mugaictl.
 // Every action is audited under that account (uid and name); bytes from the quarantine reach the
@@ -7,6 +7,7 @@
 #include "ctl/quarantine.hpp"
 
 #include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -54,7 +55,8 @@ struct Options {
   std::string config_file;
   std::vector<std::string> sets;
   bool json = false;
-  std::string since, from, reason, status, limit, out, part, older_than;
+  bool password_stdin = false;
+  std::string since, from, reason, status, limit, out, part, older_than, password_file;
   std::vector<std::string> to;  // repeatable --to: release recipients, or the list filter (one)
   std::vector<std::string> positional;
 };
@@ -68,10 +70,13 @@ constexpr Flag kFlags[] = {
     {"--config", &Options::config_file}, {"--since", &Options::since},  {"--from", &Options::from},
     {"--reason", &Options::reason},      {"--status", &Options::status}, {"--limit", &Options::limit},
     {"--out", &Options::out},            {"--part", &Options::part},     {"--older-than", &Options::older_than},
+    {"--password-file", &Options::password_file},
     {"--json", nullptr},                 {"--set", nullptr},             {"--to", nullptr},
+    {"--password-stdin", nullptr},
 };
 
-// `allowed` lists the flags (space separated) besides --config/--set/--json.
+// `allowed` lists the flags (space separated) besides --config/--set/--json. --json and --password-stdin
+// take no value.
 Expected<Options> parse_options(Args args, std::string_view allowed, std::size_t max_positional) {
   Options o;
   const auto is_allowed = [&](std::string_view flag) {
@@ -99,8 +104,8 @@ Expected<Options> parse_options(Args args, std::string_view allowed, std::size_t
     for (const auto& f : kFlags)
       if (f.name == a) flag = &f;
     if (flag == nullptr || !is_allowed(a)) return Error{"unknown option '" + std::string(a) + "'"};
-    if (a == "--json") {
-      o.json = true;
+    if (a == "--json" || a == "--password-stdin") {
+      (a == "--json" ? o.json : o.password_stdin) = true;
       continue;
     }
     if (i + 1 == args.size()) return Error{std::string(a) + " needs a value"};
@@ -426,23 +431,85 @@ int run_export(const Options& o) {
 int run_release(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine release needs an ID");
   if (o.reason.empty()) return fail("quarantine release needs --reason TEXT (it is recorded)");
-  return ask(o, {proto::admin::Action::Release, o.positional[0], o.to, o.reason, {}});
+  return ask(o, {proto::admin::Action::Release, o.positional[0], o.to, o.reason, {}, {}});
 }
 
 int run_request_release(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine request-release needs an ID");
   if (o.reason.empty()) return fail("quarantine request-release needs --reason TEXT (it is recorded)");
-  return ask(o, {proto::admin::Action::RequestRelease, o.positional[0], o.to, o.reason, {}});
+  return ask(o, {proto::admin::Action::RequestRelease, o.positional[0], o.to, o.reason, {}, {}});
 }
 
 int run_approve(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine approve needs an ID");
-  return ask(o, {proto::admin::Action::Approve, o.positional[0], {}, "", {}});
+  return ask(o, {proto::admin::Action::Approve, o.positional[0], {}, "", {}, {}});
+}
+
+// While it lives, a terminal on `fd` does not echo what is typed (a password read from a person).
+class NoEcho {
+ public:
+  explicit NoEcho(int fd) : fd_(fd), quiet_(::isatty(fd) == 1 && ::tcgetattr(fd, &saved_) == 0) {
+    if (!quiet_) return;
+    termios silent = saved_;
+    silent.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(fd_, TCSAFLUSH, &silent);
+    std::fputs("password: ", stderr);
+  }
+  ~NoEcho() {
+    if (!quiet_) return;
+    ::tcsetattr(fd_, TCSAFLUSH, &saved_);
+    std::fputs("\n", stderr);
+  }
+  NoEcho(const NoEcho&) = delete;
+  NoEcho& operator=(const NoEcho&) = delete;
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool quiet_;
+};
+
+// The password of --password-file (its one line, the line end not included) or of one line of standard
+// input. It stays in this process's memory and goes only to the admin socket.
+Expected<std::string> read_password(const Options& o) {
+  if (o.password_stdin == !o.password_file.empty()) {
+    return Error{"quarantine unlock needs either --password-file FILE or --password-stdin"};
+  }
+  const std::string shown = o.password_stdin ? "<stdin>" : safe_text(o.password_file);
+  std::FILE* f = o.password_stdin ? stdin : std::fopen(o.password_file.c_str(), "rb");
+  if (f == nullptr) return durable::errno_error("cannot read the password file", shown);
+  const NoEcho quiet(o.password_stdin ? STDIN_FILENO : -1);
+  std::string line;
+  int c = 0;
+  // One byte past the limit is enough to tell a password that is too long.
+  while (line.size() <= proto::admin::kMaxPassword && (c = std::fgetc(f)) != EOF && c != '\n') {
+    line += static_cast<char>(c);
+  }
+  if (std::ferror(f) != 0) {
+    Error e = durable::errno_error("cannot read the password from", shown);
+    if (!o.password_stdin) std::fclose(f);
+    return e;
+  }
+  if (!o.password_stdin) std::fclose(f);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return Error{"the password in " + shown + " is empty"};
+  if (line.size() > proto::admin::kMaxPassword) {
+    return Error{"the password in " + shown + " is longer than " + std::to_string(proto::admin::kMaxPassword) + " bytes"};
+  }
+  return line;
+}
+
+int run_unlock(const Options& o) {
+  if (o.positional.size() != 1) return fail("quarantine unlock needs an ID");
+  if (o.reason.empty()) return fail("quarantine unlock needs --reason TEXT (it is recorded)");
+  auto password = read_password(o);
+  if (!password) return fail(password.error().message);
+  return ask(o, {proto::admin::Action::Unlock, o.positional[0], {}, o.reason, {}, std::move(*password)});
 }
 
 int run_delete(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine delete needs an ID");
-  return ask(o, {proto::admin::Action::Delete, o.positional[0], {}, o.reason, {}});
+  return ask(o, {proto::admin::Action::Delete, o.positional[0], {}, o.reason, {}, {}});
 }
 
 int run_purge(const Options& o) {
@@ -452,7 +519,7 @@ int run_purge(const Options& o) {
     if (!age) return fail(age.error().message);
     older_than = *age;
   }
-  return ask(o, {proto::admin::Action::Purge, "", {}, "", older_than});
+  return ask(o, {proto::admin::Action::Purge, "", {}, "", older_than, {}});
 }
 
 int run_stats(const Options& o) {
@@ -498,6 +565,8 @@ constexpr Subcommand kQuarantine[] = {
     {"release", "ID [--to ADDR]... --reason TEXT", "--to --reason", 1, run_release},
     {"request-release", "ID [--to ADDR]... --reason TEXT", "--to --reason", 1, run_request_release},
     {"approve", "ID", "", 1, run_approve},
+    {"unlock", "ID (--password-file FILE | --password-stdin) --reason TEXT", "--password-file --password-stdin --reason", 1,
+     run_unlock},
     {"delete", "ID [--reason TEXT]", "--reason", 1, run_delete},
     {"purge", "[--older-than 90d]", "--older-than", 0, run_purge},
     {"stats", "[--since 30d]", "--since", 0, run_stats},
@@ -568,7 +637,7 @@ int dispatch(std::string_view group, const Subcommand (&table)[N], Args args) {
                    static_cast<int>(c.name.size()), c.name.data(), static_cast<int>(c.synopsis.size()), c.synopsis.data());
     }
     std::fprintf(stderr, "every subcommand also takes [--config FILE] [--set section.key=value]... [--json]\n");
-    std::fprintf(stderr, "release, request-release, approve, delete and purge are done by the running gateway, as your account\n");
+    std::fprintf(stderr, "release, request-release, approve, unlock, delete and purge are done by the running gateway, as your account\n");
     return kUsage;
   };
   if (args.empty()) return usage("missing subcommand");

@@ -2,7 +2,8 @@
 // doubling it: claim (held → releasing, with the copy's spool id chosen now) and audit it; spool the
 // copy; mark it released; only then queue it. A crash before the copy is durable leaves a claim with
 // no queued copy (held again at start); a crash after leaves the copy queued but never delivered
-// before the next start settles the claim as released.
+// before the next start settles the claim as released. An unlock is checked, run through the workers,
+// and only then claimed, so a password that opens nothing changes nothing but the audit log.
 #include "gateway/admin.hpp"
 
 #include <unistd.h>
@@ -27,6 +28,31 @@ std::string joined(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
   return out;
+}
+
+static_assert(proto::admin::kMaxPassword == sanitize::kMaxPasswordSize, "an unlock's password must fit the worker channel");
+
+quarantine::Operator operator_of(const Peer& peer) { return {peer.uid, account::user_name(peer.uid)}; }
+
+std::string not_admitted(const quarantine::Operator& by) {
+  return by.name + " (uid " + std::to_string(by.uid) +
+         ") may not use the admin socket: not root, not the gateway's account, not in admin.group";
+}
+
+// A release's copy as a new entry of the gateway's own queue: Clean stage, the release's recipients.
+SpoolEntry clean_copy(const config::Config& cfg, const quarantine::ReleaseClaim& claim, const std::string& mail_from,
+                      const std::string& message) {
+  SpoolEntry entry;
+  entry.id = claim.spool_id;
+  entry.stage = Stage::Clean;
+  entry.route = Route::NextHop;
+  entry.arrival_unix = now_unix();
+  entry.client_ip = "127.0.0.1";
+  entry.helo = cfg.smtp.hostname;
+  entry.mail_from = mail_from;
+  entry.rcpt_to = claim.rcpt_to;
+  entry.message = message;
+  return entry;
 }
 
 // An account name as a header value: whatever the account database holds, it cannot end the header.
@@ -62,8 +88,14 @@ bool Access::approver(const Peer& peer, const std::string& name) const {
 }
 
 AdminService::AdminService(asio::thread_pool& pool, const config::Config& cfg, quarantine::QuarantineDb& store,
-                           Spool& spool, Scheduler& scheduler, Access access)
-    : pool_(pool), cfg_(cfg), store_(store), spool_(spool), scheduler_(scheduler), access_(std::move(access)) {}
+                           Spool& spool, Scheduler& scheduler, WorkerPool& sanitizers, Access access)
+    : pool_(pool),
+      cfg_(cfg),
+      store_(store),
+      spool_(spool),
+      scheduler_(scheduler),
+      sanitizers_(sanitizers),
+      access_(std::move(access)) {}
 
 Status AdminService::recover(const std::vector<std::string>& queued) {
   const std::set<std::string> in_queue(queued.begin(), queued.end());
@@ -85,12 +117,10 @@ Status AdminService::recover(const std::vector<std::string>& queued) {
 }
 
 Response AdminService::handle(const Expected<Request>& request, const Peer& peer) {
-  const quarantine::Operator by{peer.uid, account::user_name(peer.uid)};
+  const quarantine::Operator by = operator_of(peer);
   const std::string_view action = request ? proto::admin::action_name(request->action) : "(unreadable request)";
   const std::string id = request ? request->id : "";
-  Expected<Response> done = Error{by.name + " (uid " + std::to_string(by.uid) +
-                                  ") may not use the admin socket: not root, not the gateway's account, not in "
-                                  "admin.group"};
+  Expected<Response> done = Error{not_admitted(by)};
   if (access_.admitted(peer)) done = request ? perform(*request, by, peer) : Expected<Response>(request.error());
   return done ? *done : refuse(by, action, id, done.error().message);
 }
@@ -133,7 +163,7 @@ Expected<Response> AdminService::perform(const Request& r, const quarantine::Ope
       if (auto st = check_recipients(r.to); !st) return st.error();
       auto claim = store_.claim_release(id, r.to, r.reason, new_spool_id(), by, rules(peer, by));
       if (!claim) return claim.error();
-      return carry_out(*claim);
+      return carry_out(*claim, released_original(*claim), "released");
     }
     case Action::RequestRelease:
       if (auto st = check_recipients(r.to); !st) return st.error();
@@ -142,7 +172,7 @@ Expected<Response> AdminService::perform(const Request& r, const quarantine::Ope
     case Action::Approve: {
       auto claim = store_.approve(id, new_spool_id(), by, rules(peer, by));
       if (!claim) return claim.error();
-      return carry_out(*claim);
+      return carry_out(*claim, released_original(*claim), "released");
     }
     case Action::Delete:
       if (auto st = store_.remove(id, r.reason, by); !st) return st.error();
@@ -155,12 +185,17 @@ Expected<Response> AdminService::perform(const Request& r, const quarantine::Ope
       if (!ids) return ids.error();
       return Response{true, std::to_string(ids->size()) + (ids->size() == 1 ? " entry" : " entries") + " expired", *ids};
     }
+    case Action::Unlock:
+      break;  // needs the workers: serve() carries it out on the event loop
   }
-  return Error{"unknown action"};  // every Action has its case above
+  return Error{"unlock is not carried out on the worker pool"};
 }
 
-Expected<Response> AdminService::carry_out(const quarantine::ReleaseClaim& claim) {
-  if (auto spooled = spool_copy(claim); !spooled) {
+Expected<Response> AdminService::carry_out(const quarantine::ReleaseClaim& claim, const Expected<Copy>& copy,
+                                           std::string_view done) {
+  Expected<std::string> spooled =
+      copy ? spool_.add(clean_copy(cfg_, claim, copy->mail_from, copy->message)) : Expected<std::string>(copy.error());
+  if (!spooled) {
     auto back = store_.abandon_release(claim, spooled.error().message);
     return Error{"cannot release " + claim.entry_id + ": " + spooled.error().message +
                  (back ? "; it is held again" : "; and it stays releasing: " + back.error().message)};
@@ -173,30 +208,114 @@ Expected<Response> AdminService::carry_out(const quarantine::ReleaseClaim& claim
   follow(claim);
   scheduler_.enqueue(claim.spool_id);
   return Response{true,
-                  claim.entry_id + " released to " + joined(claim.rcpt_to) + " (queued as " + claim.spool_id +
-                      "; its delivery is recorded in the audit log)",
+                  claim.entry_id + " " + std::string(done) + " to " + joined(claim.rcpt_to) + " (queued as " +
+                      claim.spool_id + "; its delivery is recorded in the audit log)",
                   {}};
 }
 
-// The original as it was received, under headers naming who let it through, as a new entry of the
-// gateway's own queue: envelope sender of the original, the release's recipients, Clean stage.
-Expected<std::string> AdminService::spool_copy(const quarantine::ReleaseClaim& claim) {
+// The original as it was received, under headers naming who let it through, from its envelope sender.
+Expected<AdminService::Copy> AdminService::released_original(const quarantine::ReleaseClaim& claim) {
   auto entry = store_.get(claim.entry_id);
   if (!entry) return entry.error();
   auto original = store_.original(*entry);
   if (!original) return original.error();
-  SpoolEntry copy;
-  copy.id = claim.spool_id;
-  copy.stage = Stage::Clean;
-  copy.route = Route::NextHop;
-  copy.arrival_unix = now_unix();
-  copy.client_ip = "127.0.0.1";
-  copy.helo = cfg_.smtp.hostname;
-  copy.mail_from = entry->record.mail_from;
-  copy.rcpt_to = claim.rcpt_to;
-  copy.message = "X-Mugai-Released-By: " + header_safe(claim.by.name) + "\r\nX-Mugai-Quarantine-Id: " + entry->id +
-                 "\r\n" + *original;
-  return spool_.add(std::move(copy));
+  return Copy{entry->record.mail_from, "X-Mugai-Released-By: " + header_safe(claim.by.name) +
+                                           "\r\nX-Mugai-Quarantine-Id: " + entry->id + "\r\n" + *original};
+}
+
+awaitable<Response> AdminService::serve(const Expected<Request>& request, const Peer& peer) {
+  if (!request || request->action != Action::Unlock) {
+    co_return co_await run_blocking(pool_, [&] { return handle(request, peer); });
+  }
+  auto begun = co_await run_blocking(pool_, [&] { return begin_unlock(*request, peer); });
+  Expected<Response> done = Error{};
+  if (begun) {
+    auto ran = co_await sanitizers_.sanitize(begun->original, begun->ctx);
+    done = co_await run_blocking(pool_, [&] { return finish_unlock(*begun, request->reason, ran); });
+  } else {
+    done = begun.error();
+  }
+  if (done) co_return *done;
+  co_return co_await run_blocking(pool_, [&] { return refuse(operator_of(peer), "unlock", request->id, done.error().message); });
+}
+
+// Everything that can be checked before a worker tries the password: who asks, and for which entry.
+// Under the two-person rule that includes another approver's pending request, so nobody alone can
+// even probe passwords.
+Expected<AdminService::Unlock> AdminService::begin_unlock(const Request& r, const Peer& peer) {
+  Unlock u;
+  u.by = operator_of(peer);
+  if (!access_.admitted(peer)) return Error{not_admitted(u.by)};
+  auto id = quarantine::normalize_id(r.id);
+  if (!id) return id.error();
+  u.id = std::move(*id);
+  auto entry = store_.get(u.id);
+  if (!entry) return entry.error();
+  if (entry->status != quarantine::EntryStatus::Held) {
+    return Error{"quarantine entry " + u.id + " is " + std::string(quarantine::status_name(entry->status)) +
+                 ", not held: only a held entry can be unlocked"};
+  }
+  u.rules = rules(peer, u.by);
+  if (u.rules.requires_approval) {
+    if (!u.rules.operator_is_approver) {
+      return Error{u.by.name + " (uid " + std::to_string(u.by.uid) +
+                   ") is not in quarantine.approvers and may not unlock an entry"};
+    }
+    auto requests = store_.release_requests(u.id);
+    if (!requests) return requests.error();
+    const auto pending = std::find_if(requests->begin(), requests->end(),
+                                      [](const quarantine::ReleaseRequest& q) { return q.approved_by.empty(); });
+    if (pending == requests->end()) {
+      return Error{"quarantine.release_requires_approval is set: " + u.id +
+                   " needs `quarantine request-release` by one approver, then `quarantine unlock` by another"};
+    }
+    if (pending->requested_uid == u.by.uid) {
+      return Error{"two-person rule: " + u.by.name + " (uid " + std::to_string(u.by.uid) + ") requested the release of " +
+                   u.id + " and cannot unlock it; another approver must"};
+    }
+  }
+  auto original = store_.original(*entry);
+  if (!original) return original.error();
+  u.original = std::move(*original);
+  const auto& rec = entry->record;
+  u.ctx.queue_id = rec.queue_id;
+  u.ctx.gateway_hostname = cfg_.smtp.hostname;
+  u.ctx.client_ip = rec.client_ip;
+  u.ctx.helo = rec.helo;
+  u.ctx.mail_from = rec.mail_from;
+  u.ctx.rcpt_to = rec.rcpt_to;
+  u.ctx.received_unix = rec.received_unix;
+  // Already stored under its id: whatever the outcome asks to quarantine is there.
+  u.ctx.quarantine_id = u.id;
+  u.ctx.archive_passwords = {r.password};
+  u.ctx.password_source = "the password " + u.by.name + " gave to mugaictl quarantine unlock";
+  u.ctx.pair_window_over = true;
+  return u;
+}
+
+Expected<Response> AdminService::finish_unlock(const Unlock& u, const std::string& reason,
+                                               const Expected<sanitize::Outcome>& ran) {
+  if (!ran) return Error{"cannot sanitize " + u.id + ": " + ran.error().message};
+  const sanitize::Outcome& outcome = *ran;
+  if (outcome.verdict == sanitize::Outcome::Verdict::Quarantined) {
+    return Error{"even with the password, " + u.id + " is held whole: " + outcome.reason};
+  }
+  if (outcome.verdict != sanitize::Outcome::Verdict::Sanitized) {
+    return Error{"cannot sanitize " + u.id + ": " + outcome.reason};
+  }
+  if (!outcome.archive_unlocked) return Error{"the password did not open the archive of " + u.id};
+  // The release machinery makes it once-only and crash-safe; its records say it was an unlock.
+  const std::string why = "unlock: " + reason;
+  auto claim = u.rules.requires_approval ? store_.approve(u.id, new_spool_id(), u.by, u.rules)
+                                         : store_.claim_release(u.id, {}, why, new_spool_id(), u.by, u.rules);
+  if (!claim) return claim.error();
+  if (auto st = store_.audit(u.by, "unlocked", {{"id", u.id}, {"spool_id", claim->spool_id}, {"reason", reason}}); !st) {
+    auto back = store_.abandon_release(*claim, st.error().message);
+    return Error{"cannot audit the unlock of " + u.id + ": " + st.error().message +
+                 (back ? " (nothing was released)" : "; and it stays releasing: " + back.error().message)};
+  }
+  const Copy copy{u.ctx.mail_from, "X-Mugai-Unlocked-By: " + header_safe(u.by.name) + "\r\n" + outcome.message};
+  return carry_out(*claim, copy, "unlocked: its sanitized form released");
 }
 
 void AdminService::follow(const quarantine::ReleaseClaim& claim) {

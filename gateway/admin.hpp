@@ -2,7 +2,10 @@
 // writer of the index, the audit log and the queue. Each action is one atomic transition in the index
 // under the operator's real account (the admin socket's peer), audited whether it is done or refused;
 // a release is claimed first, spooled into the gateway's own queue (retries, STARTTLS policy and bounce
-// rules apply), marked released once its copy is durable, and only then queued for delivery.
+// rules apply), marked released once its copy is durable, and only then queued for delivery. An unlock
+// (a PPAP archive opened with the password an operator gives) runs the original through the workers
+// first and is then carried out like a release whose copy is the sanitized message, never the
+// original; the password lives only in that request's memory.
 #pragma once
 
 #include "gateway/net.hpp"
@@ -18,6 +21,7 @@
 #include "config/config.hpp"
 #include "gateway/log.hpp"
 #include "gateway/spool.hpp"
+#include "gateway/worker_pool.hpp"
 #include "proto/admin.hpp"
 #include "quarantine/store.hpp"
 
@@ -52,15 +56,18 @@ class Access {
 class AdminService {
  public:
   AdminService(asio::thread_pool& pool, const config::Config& cfg, quarantine::QuarantineDb& store, Spool& spool,
-               Scheduler& scheduler, Access access);
+               Scheduler& scheduler, WorkerPool& sanitizers, Access access);
 
   // At start, before the scheduler: a release a crash left claimed is released when its copy is in the
   // queue (`queued`), else held again (both audited); copies still queued are followed (see below).
   Status recover(const std::vector<std::string>& queued);
 
-  // Performs one request for `peer` (or refuses it, `request` being the reason it could not be read).
-  // Blocking (SQLite, fsync): runs on the worker pool. Every outcome is audited.
+  // Performs any request but an unlock for `peer` (or refuses it, `request` being the reason it could not
+  // be read). Blocking (SQLite, fsync): runs on the worker pool. Every outcome is audited.
   proto::admin::Response handle(const Expected<proto::admin::Request>& request, const Peer& peer);
+  // On the event-loop thread: an unlock, which needs the workers between its blocking steps, or else
+  // handle() on the worker pool.
+  awaitable<proto::admin::Response> serve(const Expected<proto::admin::Request>& request, const Peer& peer);
 
   // For log::observe: the scheduler reports each recipient's delivery and each bounce only in its log,
   // so the delivery of a released copy is audited from those events (on the worker pool).
@@ -73,10 +80,28 @@ class AdminService {
     bool bounce_due = false;          // a recipient was refused: the bounce event is still to come
   };
 
+  // What a release spools: the envelope sender and the message (the original, or an unlock's sanitized one).
+  struct Copy {
+    std::string mail_from;
+    std::string message;
+  };
+  // An unlock between its checks and its claim: the original and the context to run it in.
+  struct Unlock {
+    quarantine::Operator by;
+    std::string id;
+    std::string original;
+    sanitize::MessageContext ctx;
+    quarantine::ReleaseRules rules;
+  };
+
   Expected<proto::admin::Response> perform(const proto::admin::Request& r, const quarantine::Operator& by,
                                            const Peer& peer);
-  Expected<proto::admin::Response> carry_out(const quarantine::ReleaseClaim& claim);
-  Expected<std::string> spool_copy(const quarantine::ReleaseClaim& claim);
+  Expected<proto::admin::Response> carry_out(const quarantine::ReleaseClaim& claim, const Expected<Copy>& copy,
+                                             std::string_view done);
+  Expected<Copy> released_original(const quarantine::ReleaseClaim& claim);
+  Expected<Unlock> begin_unlock(const proto::admin::Request& r, const Peer& peer);
+  Expected<proto::admin::Response> finish_unlock(const Unlock& u, const std::string& reason,
+                                                 const Expected<sanitize::Outcome>& ran);
   Status check_recipients(const std::vector<std::string>& to) const;
   quarantine::ReleaseRules rules(const Peer& peer, const quarantine::Operator& by) const;
   proto::admin::Response refuse(const quarantine::Operator& by, std::string_view action, const std::string& id,
@@ -88,6 +113,7 @@ class AdminService {
   quarantine::QuarantineDb& store_;
   Spool& spool_;
   Scheduler& scheduler_;
+  WorkerPool& sanitizers_;
   Access access_;
   std::mutex mu_;                            // followed_: the event loop and workers log
   std::map<std::string, Followed> followed_;  // by spool id

@@ -114,9 +114,8 @@ awaitable<void> AdminServer::session(std::shared_ptr<Session> s) {
   if (active_ <= kMaxSessions) request = co_await read_request(s, anything);
   // A connection that sent nothing at all (a probe, a second gateway's stale-socket check) is no attempt.
   if (anything && peer.uid >= 0) {
-    // By reference: both live in this frame until the pool is done (and g++ 12 mishandles non-trivial
-    // captures in a temporary lambda inside a co_await expression).
-    auto response = co_await run_blocking(pool_, [&] { return service_.handle(request, peer); });
+    // By reference: both live in this frame until the request is done.
+    auto response = co_await service_.serve(request, peer);
     const std::string wire = proto::admin::encode(response);
     error_code ec;
     s->arm(kWriteDeadline);

@@ -1,7 +1,8 @@
 // The admin socket, like Postfix's postqueue talks to its queue: a Unix stream socket (admin.socket,
 // mode 0660, group admin.group) served on the gateway's event loop. One request per connection, read
 // within a deadline and proto::admin::kMaxRequest bytes; the operator is whoever the kernel says is on
-// the other end (SO_PEERCRED), never what the client claims; the request runs on the worker pool.
+// the other end (SO_PEERCRED), never what the client claims; the request runs on the worker pool
+// (an unlock also in the sanitizing workers).
 #pragma once
 
 #include "gateway/net.hpp"

@@ -111,6 +111,30 @@ std::string_view japanese_reason(const HeldMessage& held) {
   return kGeneralReason;
 }
 
+// The gateway's own notice around `text` (CRLF line ends): From quarantine.postmaster, text/plain UTF-8
+// in quoted-printable, Auto-Submitted, References the original's Message-ID when it is a valid one.
+std::string notice_message(const config::Config& cfg, std::string_view to, const std::string& subject,
+                           std::string_view message_id_local, const OriginalHeader& original,
+                           std::string_view quarantine_id, std::int64_t now_unix, const std::string& text) {
+  const std::string host = flatten(cfg.smtp.hostname);
+  std::string out;
+  out += sanitize::fold_header("From", sanitize::rfc2047_encode("無害化ゲートウェイ mugai") + " <" +
+                                           flatten(cfg.quarantine.postmaster) + ">");
+  out += sanitize::fold_header("To", "<" + flatten(to) + ">");
+  out += sanitize::fold_header("Subject", sanitize::rfc2047_encode(subject));
+  out += "Date: " + sanitize::rfc5322_date(now_unix) + "\r\n";
+  out += "Message-ID: <" + flatten(message_id_local) + "@" + host + ">\r\n";
+  if (original.message_id && valid_msg_id(*original.message_id)) out += "References: " + *original.message_id + "\r\n";
+  out += "Auto-Submitted: auto-generated\r\n";  // RFC 3834: no auto-reply may answer it
+  out += "MIME-Version: 1.0\r\n";
+  out += "Content-Type: text/plain; charset=UTF-8\r\n";
+  out += "Content-Transfer-Encoding: quoted-printable\r\n";
+  if (!quarantine_id.empty()) out += "X-Mugai-Quarantine-Id: " + flatten(quarantine_id) + "\r\n";
+  out += "\r\n";
+  out += sanitize::qp_encode(text);
+  return out;
+}
+
 }  // namespace
 
 std::vector<NoticeAddressee> hold_notice_addressees(const config::Quarantine& q,
@@ -157,30 +181,57 @@ std::string make_hold_notice(const SpoolEntry& original, const HeldMessage& held
   std::string subject = held.rejected ? "【受信拒否】メールを配送できませんでした / Message rejected"
                                       : "【隔離】メールを配送できませんでした / Message held in quarantine";
   if (h.subject) subject += ": " + header_text(*h.subject, kSubjectChars);
+  return notice_message(cfg, addressee.to, subject, std::string(notice_id) + ".hold", h, held.quarantine_id, now_unix, text);
+}
 
-  std::string out;
-  out += sanitize::fold_header("From", sanitize::rfc2047_encode("無害化ゲートウェイ mugai") + " <" +
-                                           flatten(cfg.quarantine.postmaster) + ">");
-  out += sanitize::fold_header("To", "<" + flatten(addressee.to) + ">");
-  out += sanitize::fold_header("Subject", sanitize::rfc2047_encode(subject));
-  out += "Date: " + sanitize::rfc5322_date(now_unix) + "\r\n";
-  out += "Message-ID: <" + flatten(notice_id) + ".hold@" + host + ">\r\n";
-  if (h.message_id && valid_msg_id(*h.message_id)) out += "References: " + *h.message_id + "\r\n";
-  out += "Auto-Submitted: auto-generated\r\n";  // RFC 3834: no auto-reply may answer it
-  out += "MIME-Version: 1.0\r\n";
-  out += "Content-Type: text/plain; charset=UTF-8\r\n";
-  out += "Content-Transfer-Encoding: quoted-printable\r\n";
-  out += "X-Mugai-Quarantine-Id: " + flatten(held.quarantine_id) + "\r\n";
-  out += "\r\n";
-  out += sanitize::qp_encode(text);
+std::string password_mail_description(const SpoolEntry& mail) {
+  const OriginalHeader h = read_header(mail.message);
+  std::string out = "the mail " + flatten(mail.id) + " from " + shown_address(mail.mail_from) + " received " +
+                    sanitize::rfc5322_date(mail.arrival_unix);
+  if (h.subject) out += ", Subject \"" + header_text(*h.subject, kSubjectChars) + "\"";
   return out;
+}
+
+std::string make_encrypted_refusal(const SpoolEntry& original, const config::Config& cfg, std::string_view notice_id,
+                                   std::int64_t now_unix) {
+  const OriginalHeader h = read_header(original.message);
+  const std::string host = flatten(cfg.smtp.hostname);
+  const std::string contact = one_line(cfg.quarantine.contact, kShownChars);
+  std::string recipients;
+  for (const auto& r : original.rcpt_to) recipients += (recipients.empty() ? "" : ", ") + shown_address(r);
+
+  std::string text = "このメールは無害化ゲートウェイ (mugai, " + host + ") からの自動通知です。\n";
+  text += "お送りいただいたメールに添付されたパスワード付きの圧縮ファイル（いわゆる PPAP）は受け付けていないため、"
+          "取り除いたうえで本文のみを配送しました。\n";
+  text += "ファイルは、パスワード付き圧縮ファイル以外の方法（組織のファイル共有サービスなど）でお送りください。\n";
+  text += "This is an automatic notice from the mail sanitization gateway (mugai, " + host + ").\n";
+  text += "Password-protected archives (PPAP) are not accepted: the one attached to your message was removed, and the "
+          "rest of the message was delivered.\n";
+  text += "Please send the files another way (for example the recipient organization's file sharing service).\n";
+  text += "\n件名 / Subject: " + (h.subject ? header_text(*h.subject, kShownChars) : "(なし / none)") + "\n";
+  text += "日付 / Date: " + (h.date ? header_text(*h.date, kShownChars) : "(なし / none)") + "\n";
+  text += "受信日時 / Received: " + sanitize::rfc5322_date(original.arrival_unix) + "\n";
+  text += "宛先 / Recipients: " + recipients + "\n";
+  text += "\nご不明な点は " + contact + " にお問い合わせください。\n";
+  text += "If you have questions, ask " + contact + ".\n";
+
+  std::string subject = "【受信拒否】パスワード付き圧縮ファイルは受け付けていません / Password-protected archive not accepted";
+  if (h.subject) subject += ": " + header_text(*h.subject, kSubjectChars);
+  return notice_message(cfg, original.mail_from, subject, std::string(notice_id) + ".ppap", h, "", now_unix, text);
 }
 
 sanitize::MessageContext message_context(const SpoolEntry& entry, std::string gateway_hostname,
                                          std::string quarantine_id) {
-  return sanitize::MessageContext{entry.id,        std::move(gateway_hostname), entry.client_ip,
-                                  entry.helo,      entry.mail_from,             entry.rcpt_to,
-                                  entry.arrival_unix, std::move(quarantine_id)};
+  sanitize::MessageContext ctx;
+  ctx.queue_id = entry.id;
+  ctx.gateway_hostname = std::move(gateway_hostname);
+  ctx.client_ip = entry.client_ip;
+  ctx.helo = entry.helo;
+  ctx.mail_from = entry.mail_from;
+  ctx.rcpt_to = entry.rcpt_to;
+  ctx.received_unix = entry.arrival_unix;
+  ctx.quarantine_id = std::move(quarantine_id);
+  return ctx;
 }
 
 sanitize::QuarantineRecord hold_record(const SpoolEntry& entry, std::string reason) {

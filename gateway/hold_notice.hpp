@@ -1,5 +1,6 @@
 // What the gateway says when it holds a whole message in quarantine instead of delivering it: a short
-// text notice (Japanese, then English) from the postmaster, and the record for holds it decides itself.
+// text notice (Japanese, then English) from the postmaster, and the record for holds it decides itself;
+// likewise the sender's report when a password-protected archive (PPAP) was refused.
 // Pure: time and ids come in as values; nothing from the original can start a header or a notice line.
 #pragma once
 
@@ -38,6 +39,17 @@ std::vector<NoticeAddressee> hold_notice_addressees(const config::Quarantine& q,
 // sender, so a notice that fails is dead-lettered, never bounced.
 std::string make_hold_notice(const SpoolEntry& original, const HeldMessage& held, const NoticeAddressee& addressee,
                              const config::Config& cfg, std::string_view notice_id, std::int64_t now_unix);
+
+// The report to the sender of a message whose password-protected archive archive.encrypted = "reject"
+// removed (the rest was delivered): Japanese, then English, asking for the files another way. Like a
+// notice, but To the envelope sender, Message-ID <notice_id.ppap@smtp.hostname>; the caller spools it
+// with the null sender on the bounce route, and never for null-sender mail.
+std::string make_encrypted_refusal(const SpoolEntry& original, const config::Config& cfg, std::string_view notice_id,
+                                   std::int64_t now_unix);
+
+// How the notice of a message a password mail unlocked names that mail: queue id, sender, arrival and
+// Subject, on one display-safe line.
+std::string password_mail_description(const SpoolEntry& mail);
 
 // The quarantine record for a message the scheduler holds itself (the pipeline could not):
 // envelope and arrival from the spool entry, Subject and Message-ID from the original's header.

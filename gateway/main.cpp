@@ -106,7 +106,7 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: " << access.error().message << "\n";
     return 1;
   }
-  AdminService admin(pool, cfg, **quarantine, spool, scheduler, *access);
+  AdminService admin(pool, cfg, **quarantine, spool, scheduler, sanitizers, *access);
   // Before the scheduler sees the queue: releases a crash interrupted are settled first.
   if (auto st = admin.recover(recovered); !st) {
     std::cerr << "mugai-gateway: quarantine releases: " << st.error().message << "\n";

@@ -11,6 +11,7 @@
 #include "gateway/log.hpp"
 #include "gateway/maildir.hpp"
 #include "proto/replies.hpp"
+#include "sanitizers/headers.hpp"
 #include "sanitizers/pipeline.hpp"
 
 namespace mugai::gateway {
@@ -24,6 +25,21 @@ std::string reply_text(const proto::Reply& r) {
   for (const auto& l : r.lines) s += " " + l;
   return s;
 }
+
+// Password mails remembered for pairing (pairing.hpp): each holds at most 16 passwords of 128 bytes.
+constexpr std::size_t kMaxOffers = 256;
+
+std::string verdict_name(sanitize::Outcome::Verdict v) {
+  switch (v) {
+    case sanitize::Outcome::Verdict::Sanitized: return "sanitized";
+    case sanitize::Outcome::Verdict::Quarantined: return "quarantined";
+    case sanitize::Outcome::Verdict::AwaitingPassword: return "awaiting-password";
+    case sanitize::Outcome::Verdict::Failed: break;
+  }
+  return "failed";
+}
+
+PairKey pair_key(const SpoolEntry& e) { return {e.id, e.mail_from, e.rcpt_to, e.arrival_unix}; }
 
 std::string dead_letter_dir(const config::Config& cfg) {
   return cfg.delivery.dead_letter_dir.empty() ? cfg.spool.dir + "/dead-letter" : cfg.delivery.dead_letter_dir;
@@ -54,7 +70,8 @@ Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, WorkerPoo
       spool_(spool),
       quarantine_(quarantine),
       next_hop_(io, cfg, cfg.delivery.smtp_host, client_tls),
-      sweep_(io) {
+      sweep_(io),
+      offers_(kMaxOffers, cfg.archive_pair_window.count()) {
   if (cfg.delivery.bounce_via_smtp)
     bounce_relay_ = std::make_unique<SmtpDelivery>(io, cfg, cfg.delivery.bounce_host, client_tls);
 }
@@ -176,7 +193,14 @@ awaitable<void> Scheduler::process(std::string id) {
       retry_later(id);
       co_return;
     }
-    const sanitize::MessageContext ctx = message_context(entry, cfg_.smtp.hostname, *quarantine_id);
+    sanitize::MessageContext ctx = message_context(entry, cfg_.smtp.hostname, *quarantine_id);
+    const std::optional<PasswordOffer> offer = passwords_for(entry);
+    if (offer) {
+      ctx.archive_passwords = offer->candidates;
+      ctx.password_source = offer->source;
+    }
+    // The deadline follows from the spooled arrival, so a restart neither extends nor loses the wait.
+    ctx.pair_window_over = now_unix() >= entry.arrival_unix + cfg_.archive_pair_window.count();
     auto ran = co_await sanitizers_.sanitize(entry.message, ctx);
     if (!ran && ran.error().kind == WorkerPool::kUnavailable) {
       // No worker at all: the gateway's trouble, not the message's. Counted like a failed run.
@@ -192,11 +216,21 @@ awaitable<void> Scheduler::process(std::string id) {
     if (!ran) {
       // The worker crashed, timed out or ran out of memory on this message: it is held whole at once
       // (running it again would only repeat that), and its recipients are told.
+      stop_waiting(id);
       const std::string reason = ran.error().message;
       co_await hold_unsanitizable(entry, reason);
       co_return;
     }
     sanitize::Outcome outcome = std::move(*ran);
+    // Whatever became of this message, its text may hold the password another one waits for.
+    if (!outcome.password_candidates.empty() && !entry.mail_from.empty()) {
+      offer_passwords(entry, std::move(outcome.password_candidates));
+    }
+    if (outcome.verdict == sanitize::Outcome::Verdict::AwaitingPassword && ctx.pair_window_over) {
+      // The pipeline's contract says this cannot happen; waiting again would never end.
+      outcome.verdict = sanitize::Outcome::Verdict::Failed;
+      outcome.reason = "internal error: awaiting a password after the pair window";
+    }
     // The original is durable in quarantine before anything citing it is stored or delivered; if it
     // cannot be, nothing goes: the run counts as failed (sanitize.max_attempts) and is tried again.
     if (outcome.quarantine) {
@@ -208,14 +242,30 @@ awaitable<void> Scheduler::process(std::string id) {
         outcome.reason = "quarantine failed: " + held.error().message;
       }
     }
-    std::string verdict = outcome.verdict == sanitize::Outcome::Verdict::Sanitized     ? "sanitized"
-                          : outcome.verdict == sanitize::Outcome::Verdict::Quarantined ? "quarantined"
-                                                                                       : "failed";
-    log::event("sanitize", {{"id", id}, {"verdict", verdict}, {"reason", outcome.reason},
+    log::event("sanitize", {{"id", id}, {"verdict", verdict_name(outcome.verdict)}, {"reason", outcome.reason},
                             {"removed", std::to_string(outcome.quarantine ? outcome.quarantine->parts.size() : 0)},
                             {"quarantine_id", outcome.quarantine_id}});
+    if (outcome.verdict == sanitize::Outcome::Verdict::AwaitingPassword) {
+      // Not a failed run: the raw entry stays queued until a password mail or the window's end.
+      await_password(entry, offer);
+      co_return;
+    }
+    stop_waiting(id);
+    if (offer) {
+      log::event(outcome.archive_unlocked ? "paired" : "pair-failed", {{"id", id}, {"password_from", offer->mail.id}});
+    }
     switch (outcome.verdict) {
       case sanitize::Outcome::Verdict::Sanitized: {
+        // The sender's report is durable before the clean form: a crash in between sanitizes the raw
+        // entry again and reports twice, it never loses the report.
+        if (outcome.encrypted_refused && !entry.mail_from.empty()) {
+          auto reported = co_await run_blocking(workers_, [&] { return spool_refusal(entry); });
+          if (!reported) {
+            log::event("notice-error", {{"id", id}, {"error", reported.error().message}});
+            retry_later(id);
+            co_return;
+          }
+        }
         auto st = co_await run_blocking(workers_, [&] { return spool_.store_clean(entry, outcome.message); });
         if (!st) {
           log::event("spool-error", {{"id", id}, {"error", st.error().message}});
@@ -233,6 +283,7 @@ awaitable<void> Scheduler::process(std::string id) {
         co_await hold(entry, held);
         co_return;
       }
+      case sanitize::Outcome::Verdict::AwaitingPassword:  // handled above
       case sanitize::Outcome::Verdict::Failed:
         if (failed_run(id, outcome.reason)) {
           const std::string reason = given_up_reason(id);
@@ -392,6 +443,72 @@ awaitable<void> Scheduler::hold_unsanitizable(const SpoolEntry& entry, const std
   log::event("sanitize", {{"id", entry.id}, {"verdict", "quarantined"}, {"reason", held.reason},
                           {"quarantine_id", held.quarantine_id}});
   co_await hold(entry, held);
+}
+
+Status Scheduler::spool_refusal(const SpoolEntry& entry) {
+  // Runs on a worker. On the bounce route, as a DSN: it answers the sender, who may be outside.
+  auto report_id = spool_.add(generated(cfg_, Route::Bounce, entry.mail_from,
+                                        make_encrypted_refusal(entry, cfg_, new_spool_id(), now_unix())));
+  if (!report_id) return report_id.error();
+  log::event("encrypted-refused", {{"id", entry.id}, {"report_id", *report_id}, {"to", entry.mail_from}});
+  enqueue(*report_id);
+  return Ok{};
+}
+
+std::optional<PasswordOffer> Scheduler::passwords_for(const SpoolEntry& entry) const {
+  const auto it = waiting_.find(entry.id);
+  const std::set<std::string> none;
+  const PasswordOffer* offer = offers_.newest_for(pair_key(entry), it == waiting_.end() ? none : it->second.tried);
+  if (offer == nullptr) return std::nullopt;
+  return *offer;
+}
+
+void Scheduler::offer_passwords(const SpoolEntry& entry, std::vector<std::string> candidates) {
+  PasswordOffer offer{pair_key(entry), std::move(candidates), password_mail_description(entry)};
+  for (auto& [id, w] : waiting_) {
+    if (!w.queued && pairs(w.key, offer.mail, cfg_.archive_pair_window.count())) rerun_waiting(id);
+  }
+  offers_.remember(std::move(offer), now_unix());
+}
+
+void Scheduler::await_password(const SpoolEntry& entry, const std::optional<PasswordOffer>& tried) {
+  const std::string& id = entry.id;
+  Waiting& w = waiting_[id];
+  w.key = pair_key(entry);
+  w.queued = false;
+  if (tried) {
+    w.tried.insert(tried->mail.id);
+    log::event("pair-failed", {{"id", id}, {"password_from", tried->mail.id}});
+  }
+  const std::int64_t deadline = entry.arrival_unix + cfg_.archive_pair_window.count();
+  log::event("awaiting-password", {{"id", id}, {"until", sanitize::rfc5322_date(deadline)}});
+  // A password mail that came while this run was under way, or a window that ended meanwhile.
+  const std::int64_t left = deadline - now_unix();
+  if (left <= 0 || offers_.newest_for(w.key, w.tried) != nullptr) {
+    rerun_waiting(id);
+    return;
+  }
+  if (w.deadline) w.deadline->cancel();
+  w.deadline = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(left));
+  w.deadline->async_wait([this, id](error_code ec) {
+    const auto it = waiting_.find(id);
+    if (!ec && !stopping_ && it != waiting_.end() && !it->second.queued) rerun_waiting(id);
+  });
+}
+
+void Scheduler::rerun_waiting(const std::string& id) {
+  Waiting& w = waiting_.at(id);
+  w.queued = true;
+  if (w.deadline) w.deadline->cancel();
+  ready_.push_back(id);
+  pump();
+}
+
+void Scheduler::stop_waiting(const std::string& id) {
+  const auto it = waiting_.find(id);
+  if (it == waiting_.end()) return;
+  if (it->second.deadline) it->second.deadline->cancel();
+  waiting_.erase(it);
 }
 
 Status Scheduler::settle_failures(const SpoolEntry& entry, const std::vector<FailedRecipient>& failed) {

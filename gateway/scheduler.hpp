@@ -1,8 +1,11 @@
 // The queue manager: takes spooled messages through sanitize → deliver → retry → bounce.
 // A message leaves the spool only after every recipient got the next hop's 250, a durably spooled
 // bounce, or (null sender, failed bounces) a durable dead-letter copy; one held whole in quarantine
-// only once its hold notices are durably spooled. Runs on the event-loop thread; sanitizing goes to
-// the sandboxed workers (WorkerPool), fsync and maildir writes to the thread pool.
+// only once its hold notices are durably spooled. A message whose archive awaits its password mail
+// (PPAP) keeps its raw entry in the spool, so the wait survives a crash; which password mail pairs with
+// it, and when its window ends, is kept in memory only, passwords included (never on disk, never
+// logged). Runs on the event-loop thread; sanitizing goes to the sandboxed workers (WorkerPool), fsync
+// and maildir writes to the thread pool.
 #pragma once
 
 #include "gateway/net.hpp"
@@ -10,11 +13,14 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 
 #include "config/config.hpp"
 #include "gateway/bounce.hpp"
 #include "gateway/delivery.hpp"
 #include "gateway/hold_notice.hpp"
+#include "gateway/pairing.hpp"
 #include "gateway/spool.hpp"
 #include "gateway/worker_pool.hpp"
 #include "quarantine/store.hpp"
@@ -43,6 +49,12 @@ class Scheduler {
   awaitable<void> hold(const SpoolEntry& entry, const HeldMessage& held);
   Status spool_hold_notices(const SpoolEntry& entry, const HeldMessage& held);
   awaitable<void> hold_unsanitizable(const SpoolEntry& entry, const std::string& reason);
+  Status spool_refusal(const SpoolEntry& entry);
+  std::optional<PasswordOffer> passwords_for(const SpoolEntry& entry) const;
+  void offer_passwords(const SpoolEntry& entry, std::vector<std::string> candidates);
+  void await_password(const SpoolEntry& entry, const std::optional<PasswordOffer>& tried);
+  void stop_waiting(const std::string& id);
+  void rerun_waiting(const std::string& id);
   bool failed_run(const std::string& id, std::string why);
   bool sanitizing_given_up(const std::string& id) const;
   std::string given_up_reason(const std::string& id) const;
@@ -69,6 +81,17 @@ class Scheduler {
     std::string last;
   };
   std::map<std::string, FailedRuns> failed_runs_;
+  // Messages awaiting a password mail, by queue id: from their first AwaitingPassword run until a run
+  // ends otherwise. `queued`: a run is queued or under way, so neither a new password mail nor the
+  // deadline timer queues another.
+  struct Waiting {
+    PairKey key;
+    std::set<std::string> tried;  // password mails (queue ids) whose candidates did not open it
+    std::shared_ptr<asio::steady_timer> deadline;
+    bool queued = false;
+  };
+  std::map<std::string, Waiting> waiting_;
+  PasswordOffers offers_;
   std::size_t active_ = 0;
   bool stopping_ = false;
   std::function<void()> on_stopped_;

@@ -9,13 +9,14 @@
 namespace mugai::proto::admin {
 namespace {
 
-enum FieldBit : unsigned { kId = 1, kTo = 2, kReason = 4, kOlderThan = 8 };
+enum FieldBit : unsigned { kId = 1, kTo = 2, kReason = 4, kOlderThan = 8, kPassword = 16 };
 
 struct FieldRow {
   std::string_view name;
   FieldBit bit;
 };
-constexpr FieldRow kFields[] = {{"id", kId}, {"to", kTo}, {"reason", kReason}, {"older_than", kOlderThan}};
+constexpr FieldRow kFields[] = {
+    {"id", kId}, {"to", kTo}, {"reason", kReason}, {"older_than", kOlderThan}, {"password", kPassword}};
 
 struct ActionRow {
   Action action;
@@ -29,6 +30,7 @@ constexpr ActionRow kActions[] = {
     {Action::Approve, "approve", kId, kId},
     {Action::Delete, "delete", kId | kReason, kId},
     {Action::Purge, "purge", kOlderThan, 0},
+    {Action::Unlock, "unlock", kId | kReason | kPassword, kId | kReason | kPassword},
 };
 
 const ActionRow& row_of(Action a) {
@@ -114,6 +116,7 @@ std::string encode(const Request& r) {
   if ((row.takes & kTo) && !r.to.empty()) v["to"] = r.to;
   if ((row.takes & kReason) && !r.reason.empty()) v["reason"] = r.reason;
   if ((row.takes & kOlderThan) && r.older_than) v["older_than"] = *r.older_than;
+  if ((row.takes & kPassword) && !r.password.empty()) v["password"] = r.password;
   return json::dump(v) + "\n";
 }
 
@@ -159,9 +162,15 @@ Expected<Request> parse_request(std::string_view untrusted_line) {
         if (auto n = integer(*it, "older_than", kMaxAge)) r.older_than = *n;
         else st = n.error();
         break;
+      case kPassword:
+        // Its errors name only the field: the value is a secret.
+        if (auto s = text(*it, "password", kMaxPassword, false)) r.password = std::move(*s);
+        else st = s.error();
+        break;
     }
     if (!st) return st.error();
-    const bool empty = (field->bit == kId && r.id.empty()) || (field->bit == kReason && r.reason.empty());
+    const bool empty = (field->bit == kId && r.id.empty()) || (field->bit == kReason && r.reason.empty()) ||
+                       (field->bit == kPassword && r.password.empty());
     if (!empty) given |= field->bit;
   }
   for (const auto& f : kFields) {

@@ -22,9 +22,10 @@ inline constexpr std::size_t kMaxRecipients = 100;
 inline constexpr std::size_t kMaxAddress = 320;
 inline constexpr std::size_t kMaxText = 4096;                     // a reason, a message
 inline constexpr std::int64_t kMaxAge = 10LL * 366 * 24 * 3600;  // purge --older-than
+inline constexpr std::size_t kMaxPassword = 128;                  // unlock: sanitize::kMaxPasswordSize
 
 // The state-changing commands; every one of them goes through the gateway (the one writer).
-enum class Action { Release, RequestRelease, Approve, Delete, Purge };
+enum class Action { Release, RequestRelease, Approve, Delete, Purge, Unlock };
 std::string_view action_name(Action a);
 
 struct Request {
@@ -33,6 +34,8 @@ struct Request {
   std::vector<std::string> to;             // release, request-release; empty = the original recipients
   std::string reason;
   std::optional<std::int64_t> older_than;  // purge: seconds; none = each entry's retention deadline
+  // unlock: the archive password, which crosses only this socket; the gateway never stores or logs it.
+  std::string password;
   bool operator==(const Request&) const = default;
 };
 

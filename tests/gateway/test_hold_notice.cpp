@@ -1,6 +1,7 @@
 // Tests of the hold notice (gateway/hold_notice): its header (RFC 5322/2045/3834 fields, References
 // only for a valid id), its wire form, that hostile Subject/Date values cannot forge a header or a
-// notice line, who is addressed under each quarantine.notify mode, and the scheduler's own record.
+// notice line, who is addressed under each quarantine.notify mode, and the scheduler's own record; the
+// sender's report of a refused password-protected archive, and how a password mail is named.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -251,4 +252,40 @@ TEST_CASE("hold record: the envelope, arrival and header the scheduler stores") 
   CHECK(r.message_id == "<abc.123@example.net>");
   CHECK(r.reason == "sanitizer failed 3 times: boom");
   CHECK(r.parts.empty());
+}
+
+TEST_CASE("encrypted refusal: to the sender, Japanese first, asking for the files another way") {
+  const SpoolEntry e = original(kHeader);
+  const std::string text = make_encrypted_refusal(e, test_config(), "NOTICE0000000002", 1700000100);
+  const auto end = text.find("\r\n\r\n");
+  REQUIRE(end != std::string::npos);
+  const std::string head = text.substr(0, end + 2);
+  const auto body = sanitize::qp_decode(text.substr(end + 4), 1 << 20);
+  REQUIRE(body.has_value());
+  CHECK(field(head, "To") == "<alice@example.net>");
+  CHECK(field(head, "Message-ID") == "<NOTICE0000000002.ppap@mugai.city.example.lg.jp>");
+  CHECK(field(head, "References") == "<abc.123@example.net>");
+  CHECK(field(head, "Auto-Submitted") == "auto-generated");
+  CHECK(field(head, "X-Mugai-Quarantine-Id").empty());  // the sender has no business with the quarantine
+  CHECK(sanitize::decode_header_text(field(head, "Subject")).find("パスワード付き圧縮ファイル") != std::string::npos);
+  const auto japanese = body->find("パスワード付きの圧縮ファイル（いわゆる PPAP）は受け付けていない");
+  const auto english = body->find("Password-protected archives (PPAP) are not accepted");
+  REQUIRE(japanese != std::string::npos);
+  REQUIRE(english != std::string::npos);
+  CHECK(japanese < english);
+  CHECK(body->find("Please send the files another way") != std::string::npos);
+  CHECK(body->find("件名 / Subject: 請求書 Q3\r\n") != std::string::npos);
+  CHECK(body->find("宛先 / Recipients: <bob@city.example.lg.jp>, <carol@city.example.lg.jp>\r\n") != std::string::npos);
+}
+
+TEST_CASE("password mail description: id, sender, arrival and Subject on one safe line") {
+  CHECK(password_mail_description(original(kHeader)) ==
+        "the mail 0123456789ABCDEF from <alice@example.net> received Tue, 14 Nov 2023 22:13:20 +0000, "
+        "Subject \"請求書 Q3\"");
+  const std::string hostile = password_mail_description(
+      original("Subject: =?UTF-8?Q?pw=0D=0ABcc:_x?= \xe2\x80\xae\r\n"));
+  CHECK(hostile.find('\r') == std::string::npos);
+  CHECK(hostile.find('\n') == std::string::npos);
+  CHECK(hostile.find("\xe2\x80\xae") == std::string::npos);  // no bidi override reorders the notice
+  CHECK(password_mail_description(original("X-Other: 1\r\n")).find("Subject") == std::string::npos);
 }
