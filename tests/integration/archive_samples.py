@@ -175,14 +175,20 @@ def pe_stub():
     return dos + coff + optional
 
 
-HOSTILE_NAMES = {
-    "../../etc/passwd": b"root:x:0:0:root:/root:/bin/sh\n",
-    "/abs/x.txt": "絶対パスの名前\n".encode(),
-    "CON.txt": "デバイス名\n".encode(),
-    "a\u202egpj.exe": b"MZ" + b"\0" * 62,
-    b"nul\0hidden.txt": "NULの後ろ\n".encode(),
-    "見積\u202e書.pdf": text_pdf(["bidi inside a name"]),
-}
+def hostile_names():
+    """Entry names a hostile sender writes -> bytes: climbing out, absolute, Windows device names,
+    bidi overrides hiding an extension, a NUL hiding the rest."""
+    return {
+        "../../etc/passwd": b"root:x:0:0:root:/root:/bin/sh\n",
+        "../../上位.pdf": text_pdf(["climbing out"]),
+        "/abs/x.txt": "絶対パスの名前\n".encode(),
+        "CON.txt": "デバイス名\n".encode(),
+        "CON.pdf": text_pdf(["a device name"]),
+        "nul.png": png(),
+        "a\u202egpj.exe": pe_stub(),
+        b"nul\0hidden.txt": "NULの後ろ\n".encode(),
+        "見積\u202e書.pdf": text_pdf(["bidi inside a name"]),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,10 +284,13 @@ def overlap_bomb(files=200, kernel=None):
 
 
 def sparse_tar(size="10G"):
-    """GNU tar -S of a `size` sparse file: a few kilobytes that a reader expands to `size` of zeros."""
+    """GNU tar -S of a sparse file: a PDF's first page, then holes up to `size`. A few kilobytes that
+    expand to `size`, and that a renderer would read to the end (zeros alone are sniffed and dropped)."""
     with tempfile.TemporaryDirectory(prefix="mugai-sparse-") as d:
-        _run(["truncate", "-s", size, os.path.join(d, "disk.img")])
-        _run(["tar", "-cSf", os.path.join(d, "out.tar"), "disk.img"], cwd=d)
+        with open(os.path.join(d, "disk.pdf"), "wb") as f:
+            f.write(text_pdf(["sparse"]))
+        _run(["truncate", "-s", size, os.path.join(d, "disk.pdf")])
+        _run(["tar", "-cSf", os.path.join(d, "out.tar"), "disk.pdf"], cwd=d)
         with open(os.path.join(d, "out.tar"), "rb") as f:
             return f.read()
 
