@@ -63,7 +63,7 @@ class Outcome:
         return next((line for line in self.body.splitlines() if line.startswith("  - %s |" % name)), "")
 
 
-def sanitize(attachments, sets=(), timeout=TIMEOUT, text="お世話になっております。資料を添付します。"):
+def sanitize(attachments, sets=(), timeout=TIMEOUT):
     """One message through `mugaictl sanitize --report`, as an Outcome (the run's stderr on failure)."""
     tok = token()
     report = os.path.join(WORKDIR.name, tok + ".json")
@@ -71,7 +71,7 @@ def sanitize(attachments, sets=(), timeout=TIMEOUT, text="お世話になって�
     for s in sets:
         argv += ["--set", s]
     start = time.monotonic()
-    run = subprocess.run(argv, input=mail_with(tok, attachments, text=text), capture_output=True, timeout=timeout,
+    run = subprocess.run(argv, input=mail_with(tok, attachments), capture_output=True, timeout=timeout,
                          cwd=WORKDIR.name)
     seconds = time.monotonic() - start
     if run.returncode != 0:
