@@ -107,7 +107,8 @@ CP932_NAMES = {"表計算/①会議～予定.txt": "第1回会議の予定\n".en
 def encrypted_zip(entries, password, aes=False):
     """ZipCrypto by Info-ZIP's zip, or WinZip AES-256 by 7-Zip."""
     if aes:
-        return _made_by(lambda out, paths: (["7z", "a", "-tzip", "-p" + password, "-mem=AES256", out] + paths, None), entries, ".zip")
+        return _made_by(lambda out, paths: (["7z", "a", "-tzip", "-p" + password, "-mem=AES256", out] + paths, None),
+                        entries, ".zip")
     return _made_by(lambda out, paths: (["zip", "-q", "-P", password, out] + paths, None), entries, ".zip")
 
 
@@ -410,7 +411,8 @@ def gzip_quine():
     final = rep(17, 9, final=True)  # repeats itself and the 8-byte trailer
     for attempt in range(64):
         # 3 units of gzip header (FNAME set): the name pads it, and varies it should a CRC have no fixed point.
-        header = b"\x1f\x8b\x08\x08\0\0\0\0\x00\x03" + ("quine%02d" % attempt).ljust(3 * QUINE_UNIT - 11, "x").encode() + b"\0"
+        name = ("quine%02d" % attempt).ljust(3 * QUINE_UNIT - 11, "x").encode() + b"\0"
+        header = b"\x1f\x8b\x08\x08\0\0\0\0\x00\x03" + name
         program = (header
                    + lit(40) + header + lit(40) + rep(40)                   # output: header lit(40), twice; one op behind
                    + lit(10) + rep(40) + lit(10) + lit(10)                  # behind by rep(40) lit(10) lit(10)
