@@ -52,17 +52,15 @@ PY
 # The demo config, its quarantine in this run's directory, every limit a 1,000-entry or 100 MB archive meets
 # raised: the archive's own, the message's parts, time and decoded bytes, the worker's clock, and its memory
 # to the most workers.memory allows.
-ctl() {
-  "$bin/mugaictl" sanitize --set "quarantine.dir=\"$work/quarantine\"" \
-    --set archive.max_entries=100000 --set 'archive.max_total_size="4GiB"' \
-    --set sanitize.max_parts=100000 --set sanitize.max_time_per_message=3600 \
-    --set 'sanitize.max_decoded_part="2GiB"' --set 'sanitize.max_decoded_total="2GiB"' \
-    --set 'workers.memory="2GiB"' --set workers.timeout=3600 --set workers.cpu_seconds=3600 "$@"
-}
+ctl=("$bin/mugaictl" sanitize --set "quarantine.dir=\"$work/quarantine\""
+  --set archive.max_entries=100000 --set 'archive.max_total_size="4GiB"'
+  --set sanitize.max_parts=100000 --set sanitize.max_time_per_message=3600
+  --set 'sanitize.max_decoded_part="2GiB"' --set 'sanitize.max_decoded_total="2GiB"'
+  --set 'workers.memory="2GiB"' --set workers.timeout=3600 --set workers.cpu_seconds=3600)
 # What each zip holds: entries and extracted bytes (bsdtar's listing, not the builder's word).
 entries() { bsdtar -tf "$1" | grep -vc '/$'; }
 bytes() { bsdtar -tvf "$1" | awk '{ s += $5 } END { print s }'; }
-# The best wall seconds of REPEAT runs of "$@".
+# The best wall seconds of REPEAT runs of "$@" (its output discarded).
 best() {
   local best_wall=
   for _ in $(seq "$repeat"); do
@@ -73,11 +71,10 @@ best() {
   done
   echo "$best_wall"
 }
-extract() { bsdtar -xOf "$1" >/dev/null; }
 
 # The whole path did unpack every entry: each one is in the report, none removed.
 for kind in small big; do
-  ctl --report "$kind.json" "$kind.eml" "$kind.out.eml" 2>"$kind.err" || { cat "$kind.err" >&2; exit 1; }
+  "${ctl[@]}" --report "$kind.json" "$kind.eml" "$kind.out.eml" 2>"$kind.err" || { cat "$kind.err" >&2; exit 1; }
   KIND=$kind WANT=$(entries "$kind.zip") /usr/bin/python3 -c '
 import json, os, sys
 parts = json.load(open(os.environ["KIND"] + ".json"))["parts"]
@@ -91,10 +88,10 @@ done
 printf '%-6s %8s %10s  %-34s %9s %12s %8s\n' zip entries MB tool seconds "entries/s" "MB/s"
 for kind in small big; do
   n=$(entries "$kind.zip")
-  mb=$(echo "scale=1; $(bytes "$kind.zip") / 1000000" | bc)
+  mb=$(echo "scale=2; $(bytes "$kind.zip") / 1000000" | bc)
   for tool in "mugaictl sanitize (worker, policy)" "bsdtar -xOf > /dev/null"; do
-    if [[ $tool == mugaictl* ]]; then s=$(best ctl "$kind.eml" "$kind.out.eml"); else s=$(best extract "$kind.zip"); fi
+    if [[ $tool == mugaictl* ]]; then s=$(best "${ctl[@]}" "$kind.eml" "$kind.out.eml"); else s=$(best bsdtar -xOf "$kind.zip"); fi
     awk -v k="$kind" -v n="$n" -v mb="$mb" -v t="$tool" -v s="$s" \
-      'BEGIN { printf "%-6s %8d %10.1f  %-34s %9.2f %12.1f %8.1f\n", k, n, mb, t, s, n / (s + 1e-4), mb / (s + 1e-4) }'
+      'BEGIN { printf "%-6s %8d %10.2f  %-34s %9.2f %12.2f %8.2f\n", k, n, mb, t, s, n / (s + 1e-4), mb / (s + 1e-4) }'
   done
 done
