@@ -159,6 +159,23 @@ def cab_archive(entries):
     return _made_by(lambda out, paths: (["gcab", "-c", "-z", out] + paths, None), entries, ".cab")
 
 
+def cp932_cab(entries):
+    """A cab with CP932 names and no UTF-8 attribute, as Windows' makecab writes them: gcab writes each name
+    as an ASCII stand-in of the same length (so no offset moves), which is then overwritten. A cab separates
+    folders with a backslash, and 表's second byte is one."""
+    stand_ins, raw = {}, {}
+    for i, name in enumerate(entries):
+        parts = [c.encode("cp932") for c in name.split("/")]
+        fake = ["%c%c" % (65 + i, 97 + j) + "_" * (len(p) - 2) if len(p) > 1 else p.decode() for j, p in enumerate(parts)]
+        stand_ins["/".join(fake)] = entries[name]
+        raw["\\".join(fake).encode()] = b"\\".join(parts)
+    data = cab_archive(stand_ins)
+    for fake, name in raw.items():
+        assert data.count(fake) == 1, fake
+        data = data.replace(fake, name)
+    return data
+
+
 # --------------------------------------------------------------------------------------------
 # What must never reach the recipient
 

@@ -24,6 +24,8 @@ from test_render_pdf import pdftotext
 CORPUS = os.path.join(SOURCE_DIR, "..", "shared", "corpus", "archives")
 TIMEOUT = 60            # per message through mugaictl sanitize
 BOMB_SECONDS = 30       # a bomb is stopped within this, by a limit, not by the worker's timeout
+UNLOCK = ("password-protected", "mugaictl quarantine unlock")
+UNDECRYPTABLE = ("cannot be decrypted",)
 SAFE_TYPES = {"application/pdf", "image/png", "image/jpeg"}
 SAFE_MAGIC = {"application/pdf": b"%PDF-", "image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 DEVICE_NAMES = {"con", "prn", "aux", "nul"} | {"com%d" % i for i in range(1, 10)} | {"lpt%d" % i for i in range(1, 10)}
@@ -110,6 +112,23 @@ class Checks:
             self.assertNotIn(r["decision"], ("kept", "replaced"), (entry, r))
         self.assertIn("資料を添付します", out.body)
 
+    def assert_locked(self, out, archive, locked, words):
+        """The archive unpacked, each of its `locked` entries removed for a reason saying each of `words`,
+        none of them delivered."""
+        self.assert_safe(out)
+        self.assertEqual(out.rows[archive]["decision"], "unpacked", out.rows[archive])
+        entries = out.entries(archive)
+        for path in locked:
+            self.assertIn(path, entries, sorted(entries))
+            self.assertEqual(entries[path]["decision"], "removed", entries[path])
+            for word in words:
+                self.assertIn(word, entries[path]["reason"])
+                self.assertIn(word, out.notice_line(archive + "/" + path))
+            self.assertNotIn("添付ファイル「%s/%s」" % (archive, path), out.body)
+        for path, row in entries.items():
+            if path not in locked and not path.endswith("/"):
+                self.assertIn(row["decision"], ("kept", "replaced"), row)
+
     def assert_documents(self, out, archive):
         """archive_samples.documents() unpacked: texts in the body, the PDF and PNG rendered and named after
         their paths, every entry in the report."""
@@ -168,13 +187,15 @@ class Formats(unittest.TestCase, Checks):
         self.assertIn("第1回会議の予定", out.text_of("会議.zip/表計算/①会議～予定.txt"))
         self.assertIn("髙橋さんの表", out.text_of("会議.zip/髙橋/表.txt"))
 
-    def test_cp932_names_in_an_lzh(self):
-        docs = {"表だよ/一覧表.txt": "一覧表です\n".encode(), "髙橋/見積書.pdf": samples.text_pdf(["lzh in CP932"])}
-        out = sanitize([(samples.lzh_archive(docs), "application/octet-stream", "一覧.lzh")])
-        self.assert_safe(out)
-        self.assertEqual(sorted(out.entries("一覧.lzh")), sorted(docs))
-        self.assertEqual(out.names, ["髙橋_見積書.pdf"])
-        self.assertIn("一覧表です", out.text_of("一覧.lzh/表だよ/一覧表.txt"))
+    def test_cp932_names_in_lzh_and_cab(self):
+        docs = {"表だよ/一覧表.txt": "一覧表です\n".encode(), "髙橋/見積書.pdf": samples.text_pdf(["CP932 names"])}
+        for name, data in (("一覧.lzh", samples.lzh_archive(docs)), ("一覧.cab", samples.cp932_cab(docs))):
+            with self.subTest(archive=name):
+                out = sanitize([(data, "application/octet-stream", name)])
+                self.assert_safe(out)
+                self.assertEqual(out.names, ["髙橋_見積書.pdf"])
+                self.assertEqual(sorted(out.entries(name)), sorted(docs))
+                self.assertIn("一覧表です", out.text_of(name + "/表だよ/一覧表.txt"))
 
     def test_nested_archive_entries_are_named_after_both_paths(self):
         inner = samples.zip_archive({"x/y.pdf": samples.text_pdf(["inner"]), "中.txt": "内側のテキスト\n".encode()})
@@ -221,20 +242,25 @@ class Formats(unittest.TestCase, Checks):
         gone = [r for r in out.entries("名前.zip").values() if r["decision"] == "removed"]
         self.assertEqual(len(gone), 1, out.entries("名前.zip"))  # the PE behind the bidi override
 
-    def test_password_protected_zips_wait_for_an_unlock(self):
+    def test_password_protected_zips_say_how_to_unlock_them(self):
+        # mugaictl sanitize has no password mail to wait for: under the default (pair) as under quarantine,
+        # the entries go at once.
         docs = samples.documents()
         for name, data in (("zipcrypto.zip", samples.encrypted_zip(docs, "himitsu")),
                            ("aes.zip", samples.encrypted_zip(docs, "himitsu", aes=True))):
-            with self.subTest(archive=name):
-                self.assert_removed(sanitize([(data, "application/zip", name)]), name,
-                                    "password-protected", "mugaictl quarantine unlock")
+            for sets in ([], ['archive.encrypted="quarantine"']):
+                with self.subTest(archive=name, sets=sets):
+                    out = sanitize([(data, "application/zip", name)], sets=sets)
+                    self.assert_locked(out, name, list(docs), UNLOCK)
+                    self.assertEqual(out.names, [])
 
     def test_encrypted_7z_cannot_be_decrypted(self):
         docs = samples.documents()
-        for name, data in (("data.7z", samples.seven_zip(docs, "himitsu")),
-                           ("names.7z", samples.seven_zip(docs, "himitsu", encrypt_names=True))):
-            with self.subTest(archive=name):
-                self.assert_removed(sanitize([(data, "application/x-7z-compressed", name)]), name, "cannot be decrypted")
+        self.assert_locked(sanitize([(samples.seven_zip(docs, "himitsu"), "application/x-7z-compressed", "data.7z")]),
+                           "data.7z", list(docs), UNDECRYPTABLE)
+        # With its names encrypted too, not even the entries can be listed: the archive goes whole.
+        out = sanitize([(samples.seven_zip(docs, "himitsu", encrypt_names=True), "application/x-7z-compressed", "names.7z")])
+        self.assert_removed(out, "names.7z", *UNDECRYPTABLE)
 
     def test_each_limit_removes_the_whole_archive_and_only_it(self):
         rnd = random.Random(2)
@@ -368,8 +394,6 @@ def uudecode(path):
     return bytes(out)
 
 
-UNLOCK = ("password-protected", "mugaictl quarantine unlock")
-UNDECRYPTABLE = ("cannot be decrypted",)
 # EXPECTED.md per file: the entry paths the report must list, or the reason words of the archive's removal.
 CORPUS_ENTRIES = {
     "test_read_format_zip_filename_cp932.zip": ["表だよ/一覧表.txt", "表だよ/漢字.txt"],
@@ -396,20 +420,28 @@ CORPUS_ENTRIES = {
     "test_compat_gzip_2.tgz": ["f1", "f2", "f3", "d1/f1", "d1/f2", "d1/f3"],
     "test_read_format_gtar_filename_eucjp.tar.Z": ["漢字.txt", "表.txt"],
 }
+# Encrypted entries (the rest of the archive delivered): the entries and the words of their removal.
+CORPUS_LOCKED = {
+    "test_read_format_zip_traditional_encryption_data.zip": ({"bar.txt", "foo.txt"}, UNLOCK),
+    "test_read_format_zip_winzip_aes128.zip": ({"README"}, UNLOCK),
+    "test_read_format_zip_winzip_aes256.zip": ({"README"}, UNLOCK),
+    "test_read_format_zip_encryption_data.zip": ({"bar.txt", "foo.txt"}, UNDECRYPTABLE),  # PKWARE strong encryption
+    "test_read_format_zip_encryption_partially.zip": ({"foo.txt"}, UNDECRYPTABLE),
+    "test_read_format_7zip_encryption.7z": ({"bar.txt"}, UNDECRYPTABLE),
+    "test_read_format_rar4_encrypted.rar": ({"b.txt", "d.txt"}, UNDECRYPTABLE),
+    # libarchive 3.6's RAR5 reader does not see the encryption EXPECTED.md describes (later ones do): it
+    # reads the encrypted data as blocks and fails ("damaged entry: Unsupported block header size").
+    "test_read_format_rar5_encrypted.rar": ({"b.txt", "d.txt"}, ()),
+}
+# Archives removed whole, and the words of the reason (none: any reason, but promptly and without a crash).
 CORPUS_REMOVED = {
-    "test_read_format_zip_traditional_encryption_data.zip": UNLOCK,
-    "test_read_format_zip_winzip_aes128.zip": UNLOCK,
-    "test_read_format_zip_winzip_aes256.zip": UNLOCK,
-    "test_read_format_zip_encryption_partially.zip": UNLOCK,
-    "test_read_format_zip_encryption_data.zip": UNDECRYPTABLE,     # PKWARE strong encryption
-    "test_read_format_zip_encryption_header.zip": UNDECRYPTABLE,   # the central directory itself
-    "test_read_format_7zip_encryption.7z": UNDECRYPTABLE,
     "test_read_format_7zip_encryption_header.7z": UNDECRYPTABLE,
-    "test_read_format_rar4_encrypted.rar": UNDECRYPTABLE,
     "test_read_format_rar_encryption_header.rar": UNDECRYPTABLE,
-    "test_read_format_rar5_encrypted.rar": UNDECRYPTABLE,
     "test_read_format_rar5_encrypted_filenames.rar": UNDECRYPTABLE,
-    # once hung or crashed libarchive: removed, promptly
+    # EXPECTED.md's nameless encrypted entry is libarchive's streaming reader; reading the central directory
+    # (as the worker does) libarchive 3.6 finds no zip there at all.
+    "test_read_format_zip_encryption_header.zip": (),
+    # once hung or crashed libarchive
     "test_read_format_zip_bz2_hang.zip": (),
     "test_read_filter_gzip_recursive.gz": (),
     "test_read_format_7zip_malformed.7z": (),
@@ -427,7 +459,7 @@ class Corpus(unittest.TestCase, Checks):
             self.skipTest("%s is absent" % CORPUS)
         files = sorted(f[:-3] for f in os.listdir(CORPUS) if f.endswith(".uu"))
         self.assertEqual(len(files), 39)
-        self.assertEqual(set(files), set(CORPUS_ENTRIES) | set(CORPUS_REMOVED) | set(CORPUS_ODD_NAMES))
+        self.assertEqual(set(files), set(CORPUS_ENTRIES) | set(CORPUS_LOCKED) | set(CORPUS_REMOVED) | set(CORPUS_ODD_NAMES))
         for name in files:
             with self.subTest(archive=name):
                 out = sanitize([(uudecode(os.path.join(CORPUS, name + ".uu")), "application/octet-stream", name)])
@@ -435,6 +467,9 @@ class Corpus(unittest.TestCase, Checks):
                 self.assertLess(out.seconds, BOMB_SECONDS)
                 if name in CORPUS_REMOVED:
                     self.assert_removed(out, name, *CORPUS_REMOVED[name])
+                    continue
+                if name in CORPUS_LOCKED:
+                    self.assert_locked(out, name, *CORPUS_LOCKED[name])
                     continue
                 self.assertEqual(out.rows[name]["decision"], "unpacked", out.rows[name])
                 entries = out.entries(name)
