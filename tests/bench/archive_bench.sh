@@ -53,7 +53,7 @@ PY
 # raised: the archive's own, the message's parts, time and decoded bytes, the worker's clock, and its memory
 # to the most workers.memory allows.
 ctl=("$bin/mugaictl" sanitize --set "quarantine.dir=\"$work/quarantine\""
-  --set archive.max_entries=100000 --set 'archive.max_total_size="4GiB"'
+  --set archive.max_entries=20000 --set 'archive.max_total_size="4GiB"'
   --set sanitize.max_parts=100000 --set sanitize.max_time_per_message=3600
   --set 'sanitize.max_decoded_part="2GiB"' --set 'sanitize.max_decoded_total="2GiB"'
   --set 'workers.memory="2GiB"' --set workers.timeout=3600 --set workers.cpu_seconds=3600)
