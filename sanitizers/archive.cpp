@@ -57,6 +57,20 @@ std::string error_text(archive* a) {
   return e != nullptr ? utf8_name(e) : "unknown libarchive error";
 }
 
+// Why libarchive cannot go on: its 25-filter cap (a gzip quine) is the depth limit, encrypted headers
+// are encryption, anything else is `damage` + its words.
+Error unreadable(archive* a, const std::string& damage) {
+  const std::string why = error_text(a);
+  if (why.find("too many filters") != std::string::npos) {
+    return Error{"limit exceeded: archive.max_depth (compressed in more layers than libarchive reads: " + why + ")"};
+  }
+  if (why.find("ncrypt") != std::string::npos) {
+    return Error{"encrypted archive whose names are encrypted too, which cannot be decrypted here (" + why +
+                 "): it cannot be checked, so it was removed; the original is kept in quarantine"};
+  }
+  return Error{damage + why};
+}
+
 // Formats and filters for one detected type. A compressed stream may hold a tar or be a single file.
 // LHA and cab names without a declared charset (no code-page header, no UTF-8 flag) are CP932, as
 // Japanese Windows writes them, and libarchive converts them itself (it refuses an LHA name it cannot
@@ -145,7 +159,7 @@ Expected<ArchiveReader> ArchiveReader::open(std::string_view untrusted_bytes, st
     if (archive_read_add_passphrase(impl->a, p.c_str()) != ARCHIVE_OK) return Error{"libarchive: " + error_text(impl->a)};
   }
   if (archive_read_open_memory(impl->a, untrusted_bytes.data(), untrusted_bytes.size()) != ARCHIVE_OK) {
-    return Error{"cannot be read as " + std::string(detected_type) + ": " + error_text(impl->a)};
+    return unreadable(impl->a, "cannot be read as " + std::string(detected_type) + ": ");
   }
   return ArchiveReader(std::move(impl));
 }
@@ -155,17 +169,7 @@ Expected<std::optional<ArchiveEntry>> ArchiveReader::next() {
   const int r = archive_read_next_header(impl_->a, &impl_->entry);
   if (r == ARCHIVE_EOF) return std::optional<ArchiveEntry>{};
   // WARN is a header libarchive read with a complaint (a name it could not convert): still an entry.
-  if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-    const std::string why = error_text(impl_->a);
-    if (why.find("too many filters") != std::string::npos) {
-      return Error{"limit exceeded: archive.max_depth (compressed in more layers than libarchive reads: " + why + ")"};
-    }
-    if (why.find("ncrypt") != std::string::npos) {
-      return Error{"encrypted archive whose names are encrypted too, which cannot be decrypted here (" + why +
-                   "): it cannot be checked, so it was removed; the original is kept in quarantine"};
-    }
-    return Error{"damaged archive: " + why};
-  }
+  if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return unreadable(impl_->a, "damaged archive: ");
   archive_entry* e = impl_->entry;
   ArchiveEntry out;
   out.name = impl_->name(archive_entry_pathname(e));

@@ -329,6 +329,12 @@ class Walker {
     std::string damaged;       // this archive cannot be read: it is removed whole
   };
 
+  // The reader's limit errors are limits, the rest damage.
+  static ArchiveEnd unreadable(const Error& e) {
+    const bool limit = e.message.starts_with("limit exceeded");
+    return ArchiveEnd{std::nullopt, limit ? e.message : "", limit ? "" : e.message};
+  }
+
   struct ArchiveCounts {
     std::size_t entries = 0, kept = 0, rendered = 0, archives = 0, removed = 0;
   };
@@ -378,15 +384,12 @@ class Walker {
   ArchiveEnd entries(const std::string& path, std::string_view bytes, const std::string& type, const std::string& label,
                      const std::string& flat, std::size_t level, ArchiveBudget& budget, ArchiveCounts& counts) {
     auto reader = ArchiveReader::open(bytes, type, keys_.passwords);
-    if (!reader) return ArchiveEnd{std::nullopt, "", reader.error().message};
+    if (!reader) return unreadable(reader.error());
     std::size_t depth = level;
     for (std::size_t index = 1;; ++index) {
       if (auto stop = check_time()) return ArchiveEnd{std::move(stop), "", ""};
       auto next = reader->next();
-      if (!next) {
-        const bool limit = next.error().message.starts_with("limit exceeded");
-        return ArchiveEnd{std::nullopt, limit ? next.error().message : "", limit ? "" : next.error().message};
-      }
+      if (!next) return unreadable(next.error());
       if (!*next) return {};
       // Each compression layer beyond the first (a .gz inside a .gz) counts as one more level.
       if (index == 1) depth += reader->layers() > 1 ? reader->layers() - 1 : 0;
