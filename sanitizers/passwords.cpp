@@ -84,19 +84,21 @@ class Collector {
   std::vector<std::string> out_;
 };
 
-// Where the phrase on this line ends, or npos.
+// Where the first phrase on this line ends, or npos (at the same place, the longer phrase wins).
 std::size_t after_phrase(std::string_view lower) {
-  for (std::size_t i = 0; i < lower.size(); ++i) {
-    for (const auto phrase : kPhrases) {
-      if (lower.compare(i, phrase.size(), phrase) != 0) continue;
+  std::size_t best = std::string_view::npos, best_end = std::string_view::npos;
+  for (const auto phrase : kPhrases) {
+    const bool ascii = ascii_letter(phrase.front());
+    for (std::size_t i = lower.find(phrase); i != std::string_view::npos && i < best; i = lower.find(phrase, i + 1)) {
       const std::size_t end = i + phrase.size();
-      const bool ascii = ascii_letter(phrase.front());
       // "pass" in "passport" or "bypass" is not the phrase.
       if (ascii && ((i > 0 && ascii_letter(lower[i - 1])) || (end < lower.size() && ascii_letter(lower[end])))) continue;
-      return end;
+      best = i;
+      best_end = end;
+      break;
     }
   }
-  return std::string_view::npos;
+  return best_end;
 }
 
 std::string_view skip_lead_ins(std::string_view rest) {
@@ -118,11 +120,13 @@ std::vector<std::string> password_candidates(const std::vector<std::string>& tex
   // Where the password stands alone below its phrase ("パスワードは以下の通りです。\n\nAb3$xYz9"),
   // it is on one of the next few lines.
   constexpr int kLinesBelow = 3;
+  // A password mail is short: only the start of a long text is read, so a 60 MB body costs nothing here.
+  constexpr std::size_t kScanned = 64 * 1024;
   Collector found;
   std::string line, lower;
   for (const auto& text : texts) {
     int below = 0;
-    std::string_view rest(text);
+    std::string_view rest = std::string_view(text).substr(0, kScanned);
     while (!rest.empty()) {
       const auto lf = rest.find('\n');
       fold(rest.substr(0, lf), line, lower);

@@ -286,6 +286,9 @@ TEST_CASE("password candidates: the phrasings of Japanese and English password m
   for (int i = 0; i < 40; ++i) many += "PW: p" + std::to_string(i) + "\n";
   CHECK(password_candidates({many}).size() == kMaxPasswords);
   CHECK(password_candidates({"PW: " + std::string(kMaxPasswordSize + 1, 'a')}).empty());
+  // Only the first 64 KiB of a text are read: a password mail is short, a 60 MB body costs nothing.
+  CHECK(password_candidates({std::string(64 * 1024 - 12, 'x') + "\nPW: early\n"}) == std::vector<std::string>{"early"});
+  CHECK(password_candidates({std::string(64 * 1024, 'x') + "\nPW: late\n"}).empty());
 }
 
 TEST_CASE("a message's own password phrases come back as candidates, whatever the verdict") {
