@@ -125,21 +125,23 @@ Outcome run(std::string_view original, const MessageContext& ctx, const Policy& 
   }
   const Walk walk = walk_message(original, policy, start,
                                  ArchiveKeys{ctx.archive_passwords, ctx.password_source, ctx.pair_window_over});
+  // Whatever the verdict, the message's own text may hold the password another message waits for.
+  std::vector<std::string> candidates = password_candidates(walk.texts);
   if (walk.stop && (walk.stop->retry_later || walk.stop->awaiting_password)) {
     Outcome out;
     out.verdict = walk.stop->retry_later ? Verdict::Failed : Verdict::AwaitingPassword;
     out.reason = walk.stop->reason;
-    out.password_candidates = password_candidates(walk.texts);
+    out.password_candidates = std::move(candidates);
     return out;
   }
   if (walk.stop) {
     Outcome out = hold_whole(*walk.stop, walk, headers, ctx, policy, start);
-    out.password_candidates = password_candidates(walk.texts);
+    out.password_candidates = std::move(candidates);
     return out;
   }
 
   Outcome out;
-  out.password_candidates = password_candidates(walk.texts);
+  out.password_candidates = std::move(candidates);
   out.encrypted_refused = walk.encrypted_refused;
   out.archive_unlocked = walk.archive_unlocked;
   const std::size_t replaced = count_replaced(walk);
