@@ -382,12 +382,41 @@ void apply_accept_domains(Field& f, Config& c) {
   c.smtp.accept_domains = std::move(items);
 }
 
-void apply_client_networks(Field& f, Config& c) {
+void apply_networks(Field& f, std::vector<std::string>& out) {
   std::vector<std::string> items;
   if (!f.text_list(items)) return;
   for (const auto& n : items)
     if (!is_cidr(n)) return f.fail("expected a CIDR like \"192.0.2.0/24\" or \"2001:db8::/32\", got " + shown(n));
-  c.smtp.client_networks = std::move(items);
+  out = std::move(items);
+}
+
+void apply_metrics_listen(Field& f, Config& c) {
+  std::string text;
+  if (!f.text(text)) return;
+  c.metrics.enabled = !text.empty();
+  if (text.empty()) return;
+  auto ep = parse_endpoint(text);
+  if (!ep) return f.fail(ep.error().message);
+  c.metrics.listen = std::move(*ep);
+}
+
+// "AB:CD:…" or "abcd…": the SHA-256 of a certificate as openssl x509 -fingerprint -sha256 prints it, or
+// without its colons; kept as 64 lower-case hex digits.
+void apply_fingerprints(Field& f, Config& c) {
+  std::vector<std::string> items;
+  if (!f.text_list(items)) return;
+  for (auto& item : items) {
+    std::string hex;
+    for (char ch : item) {
+      if (ch == ':') continue;
+      hex += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return f.fail("expected a certificate's SHA-256 like \"AB:CD:…\" (32 bytes in hex, as `openssl x509 "
+                    "-fingerprint -sha256` prints it), got " + shown(item));
+    item = std::move(hex);
+  }
+  c.delivery.tls_fingerprints = std::move(items);
 }
 
 void apply_readable_path(Field& f, std::string& out) {
@@ -489,9 +518,32 @@ void apply_choice(Field& f, E& out, const std::pair<std::string_view, E> (&choic
 }
 
 constexpr std::pair<std::string_view, proto::TlsPolicy> kTlsPolicies[] = {
-    {"none", proto::TlsPolicy::None},
-    {"opportunistic", proto::TlsPolicy::Opportunistic},
-    {"required", proto::TlsPolicy::Required}};
+    {"none", proto::TlsPolicy::None},         {"may", proto::TlsPolicy::May},
+    {"encrypt", proto::TlsPolicy::Encrypt},   {"verify", proto::TlsPolicy::Verify},
+    {"fingerprint", proto::TlsPolicy::Fingerprint}};
+
+// The spellings before Postfix's levels: named, so an upgraded config says what to write instead.
+void apply_tls_policy(Field& f, Config& c) {
+  std::string word;
+  if (!f.text(word)) return;
+  if (word == "opportunistic") return f.fail("\"opportunistic\" is now spelled \"may\" (STARTTLS when offered)");
+  if (word == "required")
+    return f.fail("\"required\" is now spelled \"encrypt\" (TLS always, certificate not checked, as "
+                  "\"required\" was); \"verify\" also checks the certificate and its name");
+  apply_choice(f, c.delivery.tls, kTlsPolicies);
+}
+constexpr std::pair<std::string_view, Log::Target> kLogTargets[] = {
+    {"stderr", Log::Target::Stderr}, {"file", Log::Target::File}, {"syslog", Log::Target::Syslog}};
+
+void apply_syslog_facility(Field& f, Config& c) {
+  std::string name;
+  if (!f.text(name)) return;
+  static constexpr std::string_view kFacilities[] = {"mail",   "daemon", "local0", "local1", "local2",
+                                                     "local3", "local4", "local5", "local6", "local7"};
+  if (std::find(std::begin(kFacilities), std::end(kFacilities), name) == std::end(kFacilities))
+    return f.fail("expected one of mail|daemon|local0..local7, got " + shown(name));
+  c.log.syslog_facility = std::move(name);
+}
 constexpr std::pair<std::string_view, Quarantine::Notify> kNotifyModes[] = {
     {"recipients", Quarantine::Notify::Recipients},
     {"postmaster", Quarantine::Notify::Postmaster},
@@ -649,13 +701,15 @@ constexpr KeyRow kKeys[] = {
     {"smtp.max_connections", false, [](Field& f, Config& c) { f.integer(c.smtp.max_connections, 1, kMaxCount); }},
     {"smtp.max_connections_per_ip", false,
      [](Field& f, Config& c) { f.integer(c.smtp.max_connections_per_ip, 1, kMaxCount); }},
-    {"smtp.client_networks", false, apply_client_networks},
+    {"smtp.client_networks", false, [](Field& f, Config& c) { apply_networks(f, c.smtp.client_networks); }},
     {"smtp.tls_cert", false, [](Field& f, Config& c) { apply_readable_path(f, c.smtp.tls_cert); }},
     {"smtp.tls_key", false, [](Field& f, Config& c) { apply_readable_path(f, c.smtp.tls_key); }},
     {"smtp.tls_required", false, [](Field& f, Config& c) { f.flag(c.smtp.tls_required); }},
     {"smtp.tls_handshake_timeout", false, [](Field& f, Config& c) { f.duration(c.smtp.tls_handshake_timeout); }},
     {"delivery.next_hop", true, apply_next_hop},
-    {"delivery.tls", false, [](Field& f, Config& c) { apply_choice(f, c.delivery.tls, kTlsPolicies); }},
+    {"delivery.tls", false, apply_tls_policy},
+    {"delivery.tls_ca_file", false, [](Field& f, Config& c) { apply_readable_path(f, c.delivery.tls_ca_file); }},
+    {"delivery.tls_fingerprints", false, apply_fingerprints},
     {"delivery.helo_name", false, [](Field& f, Config& c) { apply_hostname(f, c.delivery.helo_name); }},
     {"delivery.concurrency", false, [](Field& f, Config& c) { f.integer(c.delivery.concurrency, 1, 10'000); }},
     {"delivery.max_messages_per_connection", false,
@@ -693,7 +747,12 @@ constexpr KeyRow kKeys[] = {
     {"admin.socket", false, [](Field& f, Config& c) { f.text(c.admin.socket); }},
     {"admin.group", false, [](Field& f, Config& c) { apply_group(f, c.admin.group); }},
     {"log.format", false, [](Field& f, Config& c) { apply_choice(f, c.log.format, kLogFormats); }},
+    {"log.target", false, [](Field& f, Config& c) { apply_choice(f, c.log.target, kLogTargets); }},
     {"log.file", false, [](Field& f, Config& c) { f.text(c.log.file); }},
+    {"log.syslog_facility", false, apply_syslog_facility},
+    {"metrics.listen", false, apply_metrics_listen},
+    {"metrics.client_networks", false, [](Field& f, Config& c) { apply_networks(f, c.metrics.client_networks); }},
+    {"metrics.ready_interval", false, [](Field& f, Config& c) { f.duration(c.metrics.ready_interval); }},
     {"server.threads", false, [](Field& f, Config& c) { f.integer(c.server.threads, 0, 1024); }},
     {"server.shutdown_grace", false, [](Field& f, Config& c) { f.duration(c.server.shutdown_grace); }},
     {"workers.count", false, [](Field& f, Config& c) { f.integer(c.workers.count, 0, 1024); }},
@@ -986,11 +1045,38 @@ class Loader {
                     "render.office_max_output (" + std::to_string(c.office.max_output) +
                         ") must not exceed sanitize.max_decoded_total (" + std::to_string(sl.max_decoded_total) + ")");
     }
+    check_tls_levels(c);
+    check_log_target(c);
     if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.smtp.hostname;
     if (c.quarantine.postmaster.empty()) c.quarantine.postmaster = "postmaster@" + c.smtp.hostname;
     if (c.delivery.bounce.empty()) {
       c.delivery.dead_letter_dir = c.spool.dir + "/dead-letter";
       c.delivery.bounce = "dir:" + c.delivery.dead_letter_dir;
+    }
+  }
+
+  // A key that the chosen level ignores would leave the admin believing it is in force.
+  void check_tls_levels(const Config& c) {
+    if (!valid("delivery.tls") || !valid("delivery.tls_fingerprints") || !valid("delivery.tls_ca_file")) return;
+    const bool pinned = c.delivery.tls == proto::TlsPolicy::Fingerprint;
+    if (pinned && c.delivery.tls_fingerprints.empty())
+      problems_.add(where("delivery.tls"), "delivery.tls",
+                    "\"fingerprint\" needs delivery.tls_fingerprints (the SHA-256 of the next hop's certificate)");
+    if (!pinned && !c.delivery.tls_fingerprints.empty())
+      problems_.add(where("delivery.tls_fingerprints"), "delivery.tls_fingerprints",
+                    "is used only with delivery.tls = \"fingerprint\"");
+    if (c.delivery.tls != proto::TlsPolicy::Verify && !c.delivery.tls_ca_file.empty())
+      problems_.add(where("delivery.tls_ca_file"), "delivery.tls_ca_file", "is used only with delivery.tls = \"verify\"");
+  }
+
+  void check_log_target(Config& c) {
+    if (!valid("log.target") || !valid("log.file")) return;
+    if (!set("log.target")) {
+      c.log.target = c.log.file.empty() ? Log::Target::Stderr : Log::Target::File;
+    } else if (c.log.target == Log::Target::File && c.log.file.empty()) {
+      problems_.add(where("log.target"), "log.target", "\"file\" needs log.file");
+    } else if (c.log.target != Log::Target::File && !c.log.file.empty()) {
+      problems_.add(where("log.file"), "log.file", "is used only with log.target = \"file\"");
     }
   }
 

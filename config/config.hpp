@@ -48,7 +48,10 @@ struct Delivery {
   Endpoint smtp_host;                          // when Kind::Smtp
   std::string maildir;                         // when Kind::Maildir
   std::string next_hop;                        // as written, for logs
-  proto::TlsPolicy tls = proto::TlsPolicy::Opportunistic;  // delivery.tls = "none"|"opportunistic"|"required"
+  proto::TlsPolicy tls = proto::TlsPolicy::May;  // delivery.tls = "none"|"may"|"encrypt"|"verify"|"fingerprint"
+  std::string tls_ca_file;                     // delivery.tls_ca_file (PEM); empty = the system's CAs (verify)
+  std::vector<std::string> tls_fingerprints;   // delivery.tls_fingerprints: SHA-256 of the next hop's
+                                               // certificate, 64 lower-case hex digits (fingerprint)
   std::string helo_name;                       // delivery.helo_name (default: smtp.hostname)
   std::size_t concurrency = 20;                // delivery.concurrency: parallel deliveries
   std::size_t max_messages_per_connection = 100;  // delivery.max_messages_per_connection (reuse)
@@ -98,7 +101,18 @@ struct Admin {
 
 struct Log {
   enum class Format { Text, Json } format = Format::Text;  // log.format
-  std::string file;                            // log.file; empty = stderr
+  // log.target; when unset, File if log.file is set, else Stderr
+  enum class Target { Stderr, File, Syslog } target = Target::Stderr;
+  std::string file;                            // log.file (target File)
+  std::string syslog_facility = "mail";        // log.syslog_facility: mail, daemon, local0..local7
+};
+
+// The operator's HTTP endpoint: Prometheus metrics, liveness and readiness (gateway/metrics_server.hpp).
+struct Metrics {
+  bool enabled = true;                         // metrics.listen = "" turns it off
+  Endpoint listen{"127.0.0.1", 9925};          // metrics.listen
+  std::vector<std::string> client_networks{"127.0.0.0/8", "::1/128"};  // metrics.client_networks; empty = any
+  Seconds ready_interval{60};                  // metrics.ready_interval: the next hop must have answered within it
 };
 
 struct Server {
@@ -136,6 +150,7 @@ struct Config {
   Quarantine quarantine;
   Admin admin;
   Log log;
+  Metrics metrics;
   Server server;
   Workers workers;
   Office office;

@@ -220,7 +220,7 @@ void ClientSession::on_reply(const Reply& r) {
         state_ = State::AwaitTls;
         return;
       }
-      if (config_.tls == TlsPolicy::Required) {
+      if (tls_mandatory(config_.tls)) {
         return fail_connection(make_reply<ReplyKind::TlsRefusedByNextHop>(), true);
       }
       state_ = State::Ready;  // opportunistic: carry on in the clear, as before STARTTLS
@@ -277,7 +277,7 @@ void ClientSession::after_hello() {
     state_ = State::StartTls;
     return;
   }
-  if (!tls_active_ && config_.tls == TlsPolicy::Required) {
+  if (!tls_active_ && tls_mandatory(config_.tls)) {
     return fail_connection(make_reply<ReplyKind::TlsNotOfferedByNextHop>(), true);
   }
   state_ = State::Ready;

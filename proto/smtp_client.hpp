@@ -13,11 +13,15 @@
 
 namespace mugai::proto {
 
-enum class TlsPolicy { None, Opportunistic, Required };
+// delivery.tls, Postfix's smtp_tls_security_level: `May` uses STARTTLS when offered; the other three
+// never send in clear. `Verify` and `Fingerprint` also authenticate the next hop's certificate, which
+// the connection layer checks after the handshake (this session only knows that TLS is mandatory).
+enum class TlsPolicy { None, May, Encrypt, Verify, Fingerprint };
+inline bool tls_mandatory(TlsPolicy p) { return p != TlsPolicy::None && p != TlsPolicy::May; }
 
 struct ClientConfig {
   std::string helo_name = "localhost";
-  TlsPolicy tls = TlsPolicy::Opportunistic;
+  TlsPolicy tls = TlsPolicy::May;
   std::size_t max_reply_line = 4096;   // a longer reply line is malformed
   std::size_t max_reply_lines = 100;
 };

@@ -98,7 +98,7 @@ TEST_CASE("defaults fill every key not written") {
   CHECK(c.delivery.smtp_host.host == "192.0.2.1");
   CHECK(c.delivery.smtp_host.port == 25);
   CHECK(c.delivery.next_hop == "smtp://192.0.2.1:25");
-  CHECK(c.delivery.tls == mugai::proto::TlsPolicy::Opportunistic);
+  CHECK(c.delivery.tls == mugai::proto::TlsPolicy::May);
   CHECK(c.delivery.helo_name == "mx.example.lg.jp");
   CHECK(c.delivery.retry_factor == 2.0);
   CHECK(c.delivery.max_queue_lifetime == std::chrono::hours(5 * 24));
@@ -303,10 +303,14 @@ TEST_CASE("next_hop, delivery.tls and bounce") {
     CHECK(error_of(kMinimal, {std::string("delivery.next_hop=") + bad}).find("delivery.next_hop: ") !=
           std::string::npos);
   }
-  CHECK(ok(kMinimal, {"delivery.tls=required"}).delivery.tls == mugai::proto::TlsPolicy::Required);
+  CHECK(ok(kMinimal, {"delivery.tls=encrypt"}).delivery.tls == mugai::proto::TlsPolicy::Encrypt);
   CHECK(ok(kMinimal, {"delivery.tls=none"}).delivery.tls == mugai::proto::TlsPolicy::None);
+  CHECK(ok(kMinimal, {"delivery.tls=verify"}).delivery.tls == mugai::proto::TlsPolicy::Verify);
   CHECK(error_of(kMinimal, {"delivery.tls=yes"}) ==
-        "--set delivery.tls=yes: delivery.tls: expected one of none|opportunistic|required, got \"yes\"");
+        "--set delivery.tls=yes: delivery.tls: expected one of none|may|encrypt|verify|fingerprint, got \"yes\"");
+  // The spellings of earlier releases name their replacement instead of a bare "unknown value".
+  CHECK(error_of(kMinimal, {"delivery.tls=opportunistic"}).find("is now spelled \"may\"") != std::string::npos);
+  CHECK(error_of(kMinimal, {"delivery.tls=required"}).find("is now spelled \"encrypt\"") != std::string::npos);
 
   c = ok(kMinimal, {"delivery.bounce=smtp://[2001:db8::1]:25"});
   CHECK(c.delivery.bounce_via_smtp);
@@ -587,6 +591,47 @@ TEST_CASE("load_file reads the file and names it in errors") {
   CHECK(good->source == path);
   CHECK(good->smtp.limits.max_errors == 3);
   std::filesystem::remove(path);
+}
+
+TEST_CASE("delivery.tls_fingerprints and tls_ca_file go with their level") {
+  const std::string fp = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+  auto c = ok(kMinimal, {"delivery.tls=fingerprint", "delivery.tls_fingerprints=[\"" + fp + "\"]"});
+  CHECK(c.delivery.tls_fingerprints == std::vector<std::string>{"abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"});
+  CHECK(error_of(kMinimal, {"delivery.tls=fingerprint"}).find("needs delivery.tls_fingerprints") != std::string::npos);
+  CHECK(error_of(kMinimal, {"delivery.tls_fingerprints=[\"" + fp + "\"]"}).find("only with delivery.tls = \"fingerprint\"") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"delivery.tls=fingerprint", "delivery.tls_fingerprints=[\"AB:CD\"]"})
+            .find("expected a certificate's SHA-256") != std::string::npos);
+  CHECK(error_of(kMinimal, {"delivery.tls_ca_file=/etc/hostname"}).find("only with delivery.tls = \"verify\"") !=
+        std::string::npos);
+  CHECK(ok(kMinimal, {"delivery.tls=verify", "delivery.tls_ca_file=/etc/hostname"}).delivery.tls_ca_file == "/etc/hostname");
+  CHECK(error_of(kMinimal, {"delivery.tls=verify", "delivery.tls_ca_file=/nonexistent/ca.pem"}).find("delivery.tls_ca_file") !=
+        std::string::npos);
+}
+
+TEST_CASE("log.target follows log.file unless given, and each target gets only its own keys") {
+  using Target = mugai::config::Log::Target;
+  CHECK(ok(kMinimal).log.target == Target::Stderr);
+  CHECK(ok(kMinimal, {"log.file=/tmp/x.log"}).log.target == Target::File);
+  CHECK(ok(kMinimal, {"log.target=syslog", "log.syslog_facility=local3"}).log.syslog_facility == "local3");
+  CHECK(error_of(kMinimal, {"log.target=file"}).find("\"file\" needs log.file") != std::string::npos);
+  CHECK(error_of(kMinimal, {"log.target=syslog", "log.file=/tmp/x.log"}).find("only with log.target = \"file\"") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"log.syslog_facility=kern"}).find("expected one of mail|daemon|local0..local7") !=
+        std::string::npos);
+}
+
+TEST_CASE("[metrics]: on at 127.0.0.1:9925 by default, \"\" turns it off") {
+  auto c = ok(kMinimal);
+  CHECK(c.metrics.enabled);
+  CHECK(c.metrics.listen.host == "127.0.0.1");
+  CHECK(c.metrics.listen.port == 9925);
+  CHECK(c.metrics.ready_interval == std::chrono::seconds(60));
+  CHECK_FALSE(ok(kMinimal, {"metrics.listen=\"\""}).metrics.enabled);
+  CHECK(ok(kMinimal, {"metrics.listen=\"[::1]:9100\""}).metrics.listen.port == 9100);
+  CHECK(error_of(kMinimal, {"metrics.listen=\"localhost\""}).find("metrics.listen: ") != std::string::npos);
+  CHECK(error_of(kMinimal, {"metrics.client_networks=[\"10.0.0.1\"]"}).find("expected a CIDR") != std::string::npos);
+  CHECK(ok(kMinimal, {"metrics.client_networks=[]"}).metrics.client_networks.empty());
 }
 
 TEST_CASE("the embedded default loads as the documented demo") {

@@ -89,7 +89,10 @@ class Gateway:
         self.quarantine_dir = os.path.join(self.workdir, "quarantine")
         self.maildir = os.path.join(self.workdir, "var", "maildir")
         self.log_path = os.path.join(self.workdir, "gateway.log")
-        sets = {"smtp.listen": '["127.0.0.1:%d"]' % self.port}
+        # Every gateway under test serves its metrics too, each on a port of its own.
+        self.metrics_port = free_port()
+        sets = {"smtp.listen": '["127.0.0.1:%d"]' % self.port,
+                "metrics.listen": '"127.0.0.1:%d"' % self.metrics_port}
         if not defaults:
             sets.update({
                 "spool.dir": toml_string(self.spool_dir),

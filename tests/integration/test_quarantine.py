@@ -118,7 +118,7 @@ def tearDownModule():
 
 class QuarantineCase(RelayToSinkCase):
     # Releases take the relay's path to the next hop, STARTTLS included: require it on both.
-    BASE = {"delivery.tls": '"required"'}
+    BASE = {"delivery.tls": '"encrypt"'}
     SINK_TLS = True
 
     @classmethod
@@ -412,12 +412,12 @@ class PartialFailure(QuarantineCase):
 
 class ReleaseQueuedLikeRelayedMail(unittest.TestCase):
     """The gateway's delivery path, STARTTLS policy included: a next hop without STARTTLS under
-    delivery.tls = "required" gets nothing in clear; the release waits in the queue for a retry."""
+    delivery.tls = "encrypt" gets nothing in clear; the release waits in the queue for a retry."""
 
     def test_required_tls_holds_the_release_in_the_queue(self):
         plain = Sink().start()
         self.addCleanup(plain.stop)
-        gw = Gateway({"delivery.next_hop": smtp_hop(plain.port), "delivery.tls": '"required"'}).start()
+        gw = Gateway({"delivery.next_hop": smtp_hop(plain.port), "delivery.tls": '"encrypt"'}).start()
         self.addCleanup(gw.cleanup)
         tok = token()
         raw, _secret = attached_message(tok)

@@ -19,7 +19,7 @@ constexpr std::string_view kGreeting = "220 mx.demo.test ESMTP\r\n";
 constexpr std::string_view kEhlo =
     "250-mx.demo.test Hello\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n";
 
-ClientConfig config(TlsPolicy tls = TlsPolicy::Opportunistic) {
+ClientConfig config(TlsPolicy tls = TlsPolicy::May) {
   ClientConfig c;
   c.helo_name = "gw.demo.test";
   c.tls = tls;
@@ -162,7 +162,7 @@ TEST_CASE("client: STARTTLS flow drops bytes injected before the handshake") {
 
 TEST_CASE("client: TLS policies") {
   SUBCASE("Required, not offered") {
-    ClientSession s{config(TlsPolicy::Required)};
+    ClientSession s{config(TlsPolicy::Encrypt)};
     step(s, kGreeting);
     s.take_output();
     CHECK(step(s, kEhlo) == Action::Closed);
@@ -172,7 +172,7 @@ TEST_CASE("client: TLS policies") {
     CHECK(s.take_output() == "QUIT\r\n");
   }
   SUBCASE("Required, refused") {
-    ClientSession s{config(TlsPolicy::Required)};
+    ClientSession s{config(TlsPolicy::Encrypt)};
     step(s, kGreeting);
     step(s, "250-mx\r\n250 STARTTLS\r\n");
     CHECK(s.take_output() == "EHLO gw.demo.test\r\nSTARTTLS\r\n");
@@ -181,7 +181,7 @@ TEST_CASE("client: TLS policies") {
     CHECK(s.take_output() == "QUIT\r\n");
   }
   SUBCASE("Opportunistic, refused: carry on in the clear") {
-    ClientSession s{config(TlsPolicy::Opportunistic)};
+    ClientSession s{config(TlsPolicy::May)};
     step(s, kGreeting);
     step(s, "250-mx\r\n250 STARTTLS\r\n");
     s.take_output();
@@ -193,7 +193,7 @@ TEST_CASE("client: TLS policies") {
     CHECK(s.take_output().empty());
   }
   SUBCASE("handshake failure closes") {
-    ClientSession s{config(TlsPolicy::Opportunistic)};
+    ClientSession s{config(TlsPolicy::May)};
     step(s, kGreeting);
     step(s, "250-mx\r\n250 STARTTLS\r\n");
     CHECK(step(s, "220 go\r\n") == Action::StartTls);
