@@ -278,5 +278,31 @@ class TlsTest(GatewayCase):
         self.assert_tls_error(gw, reason)
 
 
+    def test_bounce_relay_checked_against_its_own_host(self):
+        """The bounce relay is held to the same level; its certificate must name delivery.bounce's host."""
+        bad = "nobody@demo.mugai.test"
+        sink = self.sink(tls=self.good, rcpt_replies={bad: "550 5.1.1 no such user"})
+        for relay_cert, relay_host, delivered in ((self.other_name, "localhost", False),
+                                                   (self.good, "127.0.0.1", True)):
+            with self.subTest(relay_host=relay_host, delivered=delivered):
+                bounces = self.sink(tls=relay_cert)
+                gw = self.outbound(sink, "verify", **{"delivery.tls_ca_file": '"%s"' % self.pki.ca_cert,
+                                                      "delivery.bounce": hop(relay_host, bounces.port)})
+                tok = token()
+                send_smtplib(gw.port, text_message("btls " + tok, tok), rcpts=(RCPT, bad))
+                self.assertTrue(sink.wait_for(tok, 20), gw.log_text()[-3000:])
+                if delivered:
+                    got = bounces.wait_count(1, 20)
+                    self.assertTrue(got and got[0].tls, gw.log_text()[-3000:])
+                    continue
+                relay = "%s:%d" % (relay_host, bounces.port)
+                ev = gw.wait_event("tls-error", 20, relay=relay)
+                self.assertIsNotNone(ev, gw.log_text()[-3000:])
+                self.assertEqual(ev["error"], "certificate name does not match localhost")
+                time.sleep(2.5)
+                self.assertEqual(bounces.messages(), [], "the DSN waits for a relay that passes the check")
+                self.assertTrue(gw.queued_files(), "the DSN stays queued")
+
+
 if __name__ == "__main__":
     unittest.main()
