@@ -172,7 +172,7 @@ class TlsTest(GatewayCase):
             self.assertEqual(code, 250)
             self.assertTrue(lines[0].startswith(b"250-"), "first reply after TLS is the EHLO's")
 
-    def test_outbound_opportunistic_uses_tls_when_offered(self):
+    def test_outbound_may_uses_tls_when_offered(self):
         sink = self.sink(tls=(self.cert, self.key))
         gw = self.tls_gateway(sink)
         tok = token()
