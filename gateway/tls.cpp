@@ -96,15 +96,21 @@ std::string hex(const unsigned char* data, std::size_t n) {
   return out;
 }
 
+// Why a verify handshake's chain or name failed, in the words an operator needs to fix the next hop.
+std::string verify_failure(long result, const std::string& host) {
+  if (result == X509_V_ERR_HOSTNAME_MISMATCH || result == X509_V_ERR_IP_ADDRESS_MISMATCH)
+    return "certificate name does not match " + host;
+  return std::string("certificate verify failed: ") + X509_verify_cert_error_string(result);
+}
+
 // What the peer's certificate fails of `policy` after a completed handshake ("" = nothing).
-std::string check_peer(SSL* ssl, const ClientTls& policy) {
+std::string check_peer(SSL* ssl, const ClientTls& policy, const std::string& host) {
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (!cert) return "next hop sent no certificate";
   if (policy.level == proto::TlsPolicy::Verify) {
     // SSL_VERIFY_PEER already failed the handshake on a bad chain; checked again so that a context
     // set up otherwise can never let an unverified peer through.
-    if (long r = SSL_get_verify_result(ssl); r != X509_V_OK)
-      return std::string("certificate verify failed: ") + X509_verify_cert_error_string(r);
+    if (long r = SSL_get_verify_result(ssl); r != X509_V_OK) return verify_failure(r, host);
   } else if (policy.level == proto::TlsPolicy::Fingerprint) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -114,14 +120,6 @@ std::string check_peer(SSL* ssl, const ClientTls& policy) {
       return "fingerprint not in delivery.tls_fingerprints: sha256 " + got;
   }
   return {};
-}
-
-// The reason a verify handshake failed, in the words an operator needs to fix the next hop.
-std::string verify_failure(SSL* ssl, const std::string& host) {
-  long r = SSL_get_verify_result(ssl);
-  if (r == X509_V_ERR_HOSTNAME_MISMATCH || r == X509_V_ERR_IP_ADDRESS_MISMATCH)
-    return "certificate name does not match " + host;
-  return std::string("certificate verify failed: ") + X509_verify_cert_error_string(r);
 }
 }  // namespace
 
@@ -143,12 +141,12 @@ awaitable<std::string> Conn::client_handshake(const ClientTls& policy, const std
   ec.clear();
   co_await run_handshake(ssl::stream_base::client, limit, ec);
   if (ec) {
-    if (policy.level == proto::TlsPolicy::Verify && SSL_get_verify_result(ssl) != X509_V_OK)
-      co_return verify_failure(ssl, host);
+    const long verified = SSL_get_verify_result(ssl);
+    if (policy.level == proto::TlsPolicy::Verify && verified != X509_V_OK) co_return verify_failure(verified, host);
     co_return ec.message();
   }
   if (policy.level == proto::TlsPolicy::Verify || policy.level == proto::TlsPolicy::Fingerprint)
-    co_return check_peer(ssl, policy);
+    co_return check_peer(ssl, policy, host);
   co_return std::string();
 }
 
