@@ -2,6 +2,7 @@
 # and outbound delivery.tls (Postfix's levels: may, encrypt, verify against a CA the test makes with the
 # openssl CLI, fingerprint), each failing check a deferral with its reason and nothing sent in clear.
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -13,8 +14,9 @@ import tempfile
 import time
 import unittest
 
-from harness import (RCPT, SENDER, SOURCE_DIR, GatewayCase, RawClient, first_line, make_cert, send_smtplib,
-                     smtp_hop, text_message, token)
+from harness import (RCPT, SENDER, SOURCE_DIR, GatewayCase, RawClient, first_line, make_cert, run_ctl,
+                     send_smtplib, smtp_hop, text_message, token, wait_until)
+from test_quarantine import attached_message
 
 
 def insecure_context():
@@ -302,6 +304,25 @@ class TlsTest(GatewayCase):
                 time.sleep(2.5)
                 self.assertEqual(bounces.messages(), [], "the DSN waits for a relay that passes the check")
                 self.assertTrue(gw.queued_files(), "the DSN stays queued")
+
+
+    def test_release_checked_like_relayed_mail(self):
+        """A released original takes the relay's path: a next hop whose certificate names another host gets
+        nothing, and the release's deferral in the audit trail says why."""
+        sink = self.sink(tls=self.other_name)
+        gw = self.outbound(sink, "verify", **{"delivery.tls_ca_file": '"%s"' % self.pki.ca_cert})
+        tok = token()
+        raw, _secret = attached_message(tok)
+        send_smtplib(gw.port, raw)
+        listed = wait_until(lambda: json.loads(run_ctl(gw, "quarantine", "list", "--json").stdout or "[]"), 20)
+        self.assertEqual(len(listed), 1, gw.log_text()[-3000:])
+        res = run_ctl(gw, "quarantine", "release", listed[0]["id"], "--reason", "x")
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        deferred = wait_until(lambda: [json.loads(l) for l in run_ctl(gw, "audit", "show", "--json").stdout.splitlines()
+                                       if b'"release-delivery"' in l and b'"deferred"' in l], 20)
+        self.assertTrue(deferred, gw.log_text()[-3000:])
+        self.assertIn("certificate name does not match localhost", deferred[0]["reply"])
+        self.assertEqual(sink.messages(), [], "neither the release nor the hold notice went to the misnamed hop")
 
 
 if __name__ == "__main__":
