@@ -83,6 +83,11 @@ int run(const mugai::config::Config& cfg) {
     }
     server_tls = *ctx;
   }
+  auto client_tls = make_client_tls(cfg.delivery);
+  if (!client_tls) {
+    std::cerr << "mugai-gateway: " << client_tls.error().message << "\n";
+    return 1;
+  }
 
   // One event-loop thread does all network I/O (no strands, no races on sockets); fsync, the
   // quarantine store and maildir writes run on the thread pool so they never stall the loop
@@ -109,7 +114,7 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: workers: " << st.error().message << "\n";
     return 1;
   }
-  Scheduler scheduler(io, pool, sanitizers, cfg, spool, **quarantine, make_client_tls());
+  Scheduler scheduler(io, pool, sanitizers, cfg, spool, **quarantine, *client_tls);
   Server server(io, pool, cfg, spool, scheduler, server_tls);
   auto access = Access::resolve(cfg);
   if (!access) {
