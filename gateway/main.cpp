@@ -17,6 +17,7 @@
 #include "gateway/admin.hpp"
 #include "gateway/admin_server.hpp"
 #include "gateway/log.hpp"
+#include "gateway/metrics_server.hpp"
 #include "gateway/net.hpp"
 #include "gateway/scheduler.hpp"
 #include "gateway/server.hpp"
@@ -99,7 +100,8 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: workers: " << st.error().message << "\n";
     return 1;
   }
-  Scheduler scheduler(io, pool, sanitizers, cfg, spool, **quarantine, make_client_tls());
+  const auto client_tls = make_client_tls();
+  Scheduler scheduler(io, pool, sanitizers, cfg, spool, **quarantine, client_tls);
   Server server(io, pool, cfg, spool, scheduler, server_tls);
   auto access = Access::resolve(cfg);
   if (!access) {
@@ -121,11 +123,17 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: " << st.error().message << "\n";
     return 1;
   }
+  MetricsServer metrics_server(io, pool, cfg, {server, scheduler, sanitizers, spool, client_tls});
+  if (auto st = metrics_server.listen(); !st) {
+    std::cerr << "mugai-gateway: " << st.error().message << "\n";
+    return 1;
+  }
   mugai::log::observe([&admin](std::string_view name, std::initializer_list<mugai::log::Field> fields) {
     admin.on_log_event(name, fields);
   });
   server.start();
   admin_server.start();
+  metrics_server.start();
   scheduler.start(recovered);
   if (cfg.quarantine.purge_interval.count() > 0) {
     asio::co_spawn(io, expire_quarantine(pool, **quarantine, cfg.quarantine.purge_interval), asio::detached);
@@ -136,6 +144,7 @@ int run(const mugai::config::Config& cfg) {
     if (ec) return;
     mugai::log::event("shutdown", {{"signal", sig == SIGTERM ? "TERM" : "INT"}, {"phase", "draining"}});
     admin_server.shutdown();
+    metrics_server.shutdown();
     server.shutdown([&] {
       scheduler.stop([&] {
         mugai::log::event("shutdown", {{"phase", "done"}});
