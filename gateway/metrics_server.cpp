@@ -202,7 +202,9 @@ awaitable<std::string> MetricsServer::scrape() {
   m.queue_depth.set({"awaiting_password"}, static_cast<std::int64_t>(q.awaiting_password));
   m.connections.set(static_cast<std::int64_t>(src_.smtp.connections()));
   m.workers_busy.set(static_cast<std::int64_t>(src_.workers.busy()));
-  auto ids = co_await run_blocking_or_error(pool_, [this]() -> Expected<std::vector<std::string>> { return src_.spool.list(); });
+  // Named first: g++ 12 mishandles a lambda capturing by value inside a co_await expression.
+  const auto list = [this]() -> Expected<std::vector<std::string>> { return src_.spool.list(); };
+  auto ids = co_await run_blocking_or_error(pool_, list);
   if (ids) {
     m.queue_depth.set({"spool"}, static_cast<std::int64_t>(ids->size()));
     m.oldest_message_age.set(oldest_age_seconds(*ids));
@@ -213,7 +215,8 @@ awaitable<std::string> MetricsServer::scrape() {
 awaitable<std::vector<std::string>> MetricsServer::readiness() {
   std::vector<std::string> failed;
   if (!src_.smtp.listening()) failed.push_back("smtp: not listening on every smtp.listen address");
-  auto spool = co_await run_blocking_or_error(pool_, [this] { return probe_writable(src_.spool.dir() + "/tmp"); });
+  const auto probe_spool = [this] { return probe_writable(src_.spool.dir() + "/tmp"); };
+  auto spool = co_await run_blocking_or_error(pool_, probe_spool);
   if (!spool) failed.push_back("spool: " + spool.error().message);
   if (src_.workers.alive() == 0) failed.push_back("workers: no sanitizing worker is running");
   std::string hop = co_await next_hop_problem();
