@@ -1,9 +1,12 @@
 # The metrics endpoint of the real gateway: mail sent over SMTP to a real sink, then /metrics scraped
 # over HTTP and read by prometheus_client's own text parser; every counter is checked against what the
 # test sent. Also /healthz, /readyz (ready, then naming the next hop once the sink is gone), the client
-# allowlist, the request bounds, the methods, and metrics.listen = "" serving nothing.
+# allowlist, the request and connection bounds, the methods, a killed worker counted as a crash and a
+# restart, metrics.listen = "" serving nothing, and a port already taken failing the start.
 # Needs Debian's python3-prometheus-client: run with /usr/bin/python3.
 import http.client
+import os
+import signal
 import socket
 import time
 import unittest
@@ -16,6 +19,7 @@ import harness
 from harness import (DOMAIN, GatewayCase, RawClient, mail_with, port_open, send_smtplib, smtp_hop, text_message,
                      token, wait_until)
 from test_render_pdf import pdf, stream
+from test_workers import worker_pids
 
 DEFER_RCPT = "later@" + DOMAIN
 PAGES = 2
@@ -63,7 +67,7 @@ class MetricsTest(GatewayCase):
     def setUp(self):
         self.sink_ = self.sink(rcpt_replies={DEFER_RCPT: "451 4.3.0 try again later"})
         self.gw = self.gateway({"delivery.next_hop": smtp_hop(self.sink_.port), "metrics.ready_interval": '"1s"',
-                                "delivery.retry_first": '"1h"'})
+                                "delivery.retry_first": '"1h"', "workers.count": "1"})
 
     def test_counters_match_what_was_sent(self):
         clean = 3
@@ -152,6 +156,35 @@ class MetricsTest(GatewayCase):
             s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n")
             answer = s.recv(4096)
         self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer)
+
+    def test_connections_past_the_bound_are_closed_unread(self):
+        port = self.gw.metrics_port
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=15) for _ in range(16)]  # kMaxConnections
+        try:
+            time.sleep(0.3)  # every one accepted and waiting for its request
+            with socket.create_connection(("127.0.0.1", port), timeout=15) as extra:
+                extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                try:
+                    answer = extra.recv(4096)
+                except ConnectionResetError:
+                    answer = b""
+            self.assertEqual(answer, b"")
+        finally:
+            for s in idle:
+                s.close()
+        self.assertEqual(wait_until(lambda: get(port, "/healthz")[0] == 200, 5), True)
+
+    def test_worker_crash_and_restart_are_counted(self):
+        (pid,) = worker_pids(self.gw)
+        os.kill(pid, signal.SIGKILL)
+
+        def counted():
+            s = scrape(self.gw.metrics_port)
+            return s if value(s, "mugai_worker_restarts_total") == 1 else None
+        m = wait_until(counted, 10)
+        self.assertTrue(m, self.gw.log_text()[-2000:])
+        self.assertEqual(value(m, "mugai_worker_crashes_total"), 1)
+        self.assertEqual(value(m, "mugai_worker_timeouts_total"), 0)
 
 
 class AccessTest(GatewayCase):
