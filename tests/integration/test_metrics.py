@@ -2,12 +2,15 @@
 # over HTTP and read by prometheus_client's own text parser; every counter is checked against what the
 # test sent. Also /healthz, /readyz (ready, then naming the next hop once the sink is gone), the client
 # allowlist, the request and connection bounds, the methods, a killed worker counted as a crash and a
-# restart, metrics.listen = "" serving nothing, and a port already taken failing the start.
+# restart, TLS sessions in and out, metrics.listen = "" serving nothing, and a port already taken failing the start.
 # Needs Debian's python3-prometheus-client: run with /usr/bin/python3.
 import http.client
 import os
+import shutil
 import signal
+import smtplib
 import socket
+import tempfile
 import time
 import unittest
 import urllib.error
@@ -16,9 +19,10 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 import harness
-from harness import (DOMAIN, GatewayCase, RawClient, mail_with, port_open, send_smtplib, smtp_hop, text_message,
+from harness import (DOMAIN, RCPT, SENDER, GatewayCase, make_cert, RawClient, mail_with, port_open, send_smtplib, smtp_hop, text_message,
                      token, wait_until)
 from test_render_pdf import pdf, stream
+from test_tls import insecure_context
 from test_workers import worker_pids
 
 DEFER_RCPT = "later@" + DOMAIN
@@ -185,6 +189,24 @@ class MetricsTest(GatewayCase):
         self.assertTrue(m, self.gw.log_text()[-2000:])
         self.assertEqual(value(m, "mugai_worker_crashes_total"), 1)
         self.assertEqual(value(m, "mugai_worker_timeouts_total"), 0)
+
+
+class TlsCountTest(GatewayCase):
+    def test_tls_sessions_in_and_out(self):
+        tmp = tempfile.mkdtemp(prefix="mugai-metrics-tls-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        cert, key = make_cert(tmp)
+        sink = self.sink(tls=(cert, key))
+        gw = self.gateway({"delivery.next_hop": smtp_hop(sink.port), "smtp.tls_cert": '"%s"' % cert,
+                           "smtp.tls_key": '"%s"' % key, "delivery.tls": '"may"'})
+        tok = token()
+        with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as s:
+            s.starttls(context=insecure_context())
+            s.sendmail(SENDER, [RCPT], text_message("tls " + tok, tok))
+        self.assertTrue(sink.wait_for(tok, 20), gw.log_text()[-3000:])
+        m = scrape(gw.metrics_port)
+        self.assertEqual(value(m, "mugai_tls_sessions_total", direction="in"), 1)
+        self.assertEqual(value(m, "mugai_tls_sessions_total", direction="out"), 1)
 
 
 class AccessTest(GatewayCase):
