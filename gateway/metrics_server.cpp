@@ -41,8 +41,8 @@ Status probe_writable(const std::string& dir) {
   return Ok{};
 }
 
-// The spool's tmp/, where every message is first written, and its queue directory's age: the queue
-// ids start with their microsecond time (new_spool_id), so the smallest is the oldest.
+// A queue id starts with its microsecond time in 12 Crockford digits (new_spool_id), so the smallest id
+// in the spool is its oldest entry.
 constexpr std::size_t kIdTimeChars = 12;
 
 std::int64_t oldest_age_seconds(const std::vector<std::string>& ids) {
