@@ -3,6 +3,7 @@
 #include "gateway/delivery.hpp"
 
 #include "gateway/log.hpp"
+#include "gateway/metrics.hpp"
 #include "proto/replies.hpp"
 
 namespace mugai::gateway {
@@ -48,6 +49,7 @@ awaitable<proto::ClientSession::Action> SmtpDelivery::drive(Link& link) {
       {
         std::string why = co_await link.conn->client_handshake(*tls_, target_.host, limit);
         if (why.empty()) {
+          metrics::registry().tls_sessions.inc({"out"});
           link.session.tls_started();
           break;
         }
@@ -100,6 +102,7 @@ awaitable<std::unique_ptr<SmtpDelivery::Link>> SmtpDelivery::connect(proto::Tran
     conn->close();
     co_return nullptr;
   }
+  if (on_answer) on_answer();
   co_return link;
 }
 
@@ -121,6 +124,7 @@ awaitable<proto::TransactionResult> SmtpDelivery::deliver(std::string mail_from,
   link->session.begin(std::move(mail_from), rcpt_to, std::move(message));
   auto action = co_await drive(*link);
   proto::TransactionResult result = link->session.result();
+  if (action == proto::ClientSession::Action::Done && on_answer) on_answer();
   if (action != proto::ClientSession::Action::Done && result.recipients.size() != rcpt_to.size()) {
     const proto::Reply& why = link->session.failure();
     result = fail_all(rcpt_to, why.code ? why : proto::make_reply<ReplyKind::ConnectionLost>("connection lost"));
@@ -138,6 +142,20 @@ awaitable<proto::TransactionResult> SmtpDelivery::deliver(std::string mail_from,
     link->conn->close();
   }
   co_return result;
+}
+
+awaitable<Status> SmtpDelivery::probe() {
+  proto::TransactionResult failure;
+  auto link = co_await connect(failure);
+  if (!link) {
+    std::string why = std::to_string(failure.reply.code);
+    for (const auto& l : failure.reply.lines) why += " " + l;
+    co_return Error{why};
+  }
+  link->session.quit();
+  co_await drive(*link);
+  link->conn->close();
+  co_return Ok{};
 }
 
 void SmtpDelivery::close_idle(Clock::duration idle) {

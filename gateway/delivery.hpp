@@ -6,6 +6,7 @@
 #include "gateway/net.hpp"
 
 #include <deque>
+#include <functional>
 
 #include "config/config.hpp"
 #include "proto/smtp_client.hpp"
@@ -20,9 +21,14 @@ class SmtpDelivery {
   // One transaction; every recipient gets a reply (a connection failure is a 4xx for all).
   awaitable<proto::TransactionResult> deliver(std::string mail_from, std::vector<std::string> rcpt_to,
                                               std::string message);
+  // Opens a session of its own (greeting, EHLO, STARTTLS per delivery.tls) and ends it with QUIT: an
+  // Error with the reply or the connection failure when the target could not be had (/readyz).
+  awaitable<Status> probe();
   // Sends QUIT on connections idle longer than `idle` (called periodically) or on all (shutdown).
   void close_idle(Clock::duration idle);
   std::string name() const { return target_.host + ":" + std::to_string(target_.port); }
+  // Called whenever the target answered: a session reached its first transaction, or one ended.
+  std::function<void()> on_answer;
 
  private:
   struct Link {

@@ -19,6 +19,7 @@
 #include "gateway/admin.hpp"
 #include "gateway/admin_server.hpp"
 #include "gateway/log.hpp"
+#include "gateway/metrics_server.hpp"
 #include "gateway/net.hpp"
 #include "gateway/scheduler.hpp"
 #include "gateway/server.hpp"
@@ -136,11 +137,17 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: " << st.error().message << "\n";
     return 1;
   }
+  MetricsServer metrics_server(io, pool, cfg, {server, scheduler, sanitizers, spool, *client_tls});
+  if (auto st = metrics_server.listen(); !st) {
+    std::cerr << "mugai-gateway: " << st.error().message << "\n";
+    return 1;
+  }
   mugai::log::observe([&admin](std::string_view name, std::initializer_list<mugai::log::Field> fields) {
     admin.on_log_event(name, fields);
   });
   server.start();
   admin_server.start();
+  metrics_server.start();
   scheduler.start(recovered);
   // READY only now: a unit ordered after this one may send mail as soon as it is told.
   systemd::ready("accepting mail on " + std::to_string(cfg.smtp.listen.size()) + " address(es)");
@@ -155,6 +162,7 @@ int run(const mugai::config::Config& cfg) {
     mugai::log::event("shutdown", {{"signal", sig == SIGTERM ? "TERM" : "INT"}, {"phase", "draining"}});
     systemd::stopping();
     admin_server.shutdown();
+    metrics_server.shutdown();
     server.shutdown([&] {
       scheduler.stop([&] {
         mugai::log::event("shutdown", {{"phase", "done"}});

@@ -10,6 +10,7 @@
 #include "common/durable_file.hpp"
 #include "gateway/log.hpp"
 #include "gateway/maildir.hpp"
+#include "gateway/metrics.hpp"
 #include "proto/replies.hpp"
 #include "sanitizers/headers.hpp"
 #include "sanitizers/pipeline.hpp"
@@ -76,6 +77,7 @@ Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, WorkerPoo
   // host of delivery.bounce (and, for fingerprint, listed in delivery.tls_fingerprints too).
   if (cfg.delivery.bounce_via_smtp)
     bounce_relay_ = std::make_unique<SmtpDelivery>(io, cfg, cfg.delivery.bounce_host, client_tls);
+  next_hop_.on_answer = [] { metrics::registry().next_hop_answered(); };
 }
 
 void Scheduler::start(const std::vector<std::string>& recovered_ids) {
@@ -163,9 +165,12 @@ void Scheduler::retry_later(const std::string& id) {
   delay = std::min(delay, static_cast<double>(cfg_.delivery.retry_max.count()));
   auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(
                                                              static_cast<std::int64_t>(delay * 1000)));
+  metrics::registry().messages_deferred.inc();
+  ++deferred_;
   log::event("deferred", {{"id", id}, {"attempt", std::to_string(n)},
                           {"retry_in", std::to_string(static_cast<long>(delay)) + "s"}});
   timer->async_wait([this, timer, id](error_code ec) {
+    --deferred_;
     if (!ec && !stopping_) {
       ready_.push_back(id);
       pump();
@@ -203,7 +208,9 @@ awaitable<void> Scheduler::process(std::string id) {
     }
     // The deadline follows from the spooled arrival, so a restart neither extends nor loses the wait.
     ctx.pair_window_over = now_unix() >= entry.arrival_unix + cfg_.archive_pair_window.count();
+    const auto sanitize_start = Clock::now();
     auto ran = co_await sanitizers_.sanitize(entry.message, ctx);
+    metrics::registry().sanitize_seconds.observe(std::chrono::duration<double>(Clock::now() - sanitize_start).count());
     if (!ran && ran.error().kind == WorkerPool::kUnavailable) {
       // No worker at all: the gateway's trouble, not the message's. Counted like a failed run.
       log::event("sanitize", {{"id", id}, {"verdict", "failed"}, {"reason", ran.error().message}});
@@ -224,6 +231,7 @@ awaitable<void> Scheduler::process(std::string id) {
       co_return;
     }
     sanitize::Outcome outcome = std::move(*ran);
+    metrics::registry().count_report(outcome.report_json);
     // Whatever became of this message, its text may hold the password another one waits for.
     if (!outcome.password_candidates.empty() && !entry.mail_from.empty()) {
       offer_passwords(entry, std::move(outcome.password_candidates));
@@ -282,6 +290,7 @@ awaitable<void> Scheduler::process(std::string id) {
         // The whole original is held in quarantine (the store made it durable): nothing to deliver.
         // Named, not a braced temporary in the co_await: g++ 12 destroys such a temporary twice.
         const HeldMessage held{outcome.quarantine_id, outcome.reason, outcome.rejected};
+        metrics::registry().messages_held.inc({metrics::held_reason(outcome.rejected, outcome.reason)});
         co_await hold(entry, held);
         co_return;
       }
@@ -356,6 +365,11 @@ awaitable<void> Scheduler::deliver_and_settle(SpoolEntry entry) {
     // recipient got 250, removing the entry is the one durable step needed (saves an fsync per message).
     const bool all_sent = std::all_of(result.recipients.begin(), result.recipients.end(),
                                       [](const proto::RecipientResult& rr) { return rr.reply.positive(); });
+    if (std::any_of(result.recipients.begin(), result.recipients.end(),
+                    [](const proto::RecipientResult& rr) { return rr.reply.positive(); })) {
+      metrics::registry().messages_delivered.inc();
+      metrics::registry().delivery_latency_seconds.observe(static_cast<double>(now_unix() - entry.arrival_unix));
+    }
     for (const auto& rr : result.recipients) {
       std::string outcome = rr.reply.positive() ? "sent" : rr.reply.permanent() ? "bounced" : "deferred";
       log::event("deliver", {{"id", id}, {"rcpt", rr.rcpt}, {"relay", hop}, {"result", outcome},
@@ -442,6 +456,7 @@ awaitable<void> Scheduler::hold_unsanitizable(const SpoolEntry& entry, const std
     co_return;
   }
   held.quarantine_id = *qid;
+  metrics::registry().messages_held.inc({"unsanitizable"});
   log::event("sanitize", {{"id", entry.id}, {"verdict", "quarantined"}, {"reason", held.reason},
                           {"quarantine_id", held.quarantine_id}});
   co_await hold(entry, held);
@@ -529,6 +544,7 @@ Status Scheduler::settle_failures(const SpoolEntry& entry, const std::vector<Fai
                           {"recipients", std::to_string(failed.size())}});
     enqueue(*bid);
   }
+  metrics::registry().messages_bounced.inc();
   for (const auto& f : failed)
     if (auto st = spool_.mark_done(entry.id, f.rcpt); !st) return st;
   return Ok{};

@@ -38,6 +38,13 @@ class Scheduler {
   // Starts no new attempt; calls `done` when the attempts in flight have finished.
   void stop(std::function<void()> done);
 
+  // Messages by where the scheduler has them (event-loop thread): queued for a run, in a run, waiting
+  // for a retry timer, waiting for a password mail.
+  struct QueueStats {
+    std::size_t ready = 0, active = 0, deferred = 0, awaiting_password = 0;
+  };
+  QueueStats queue_stats() const { return {ready_.size(), active_, deferred_, waiting_.size()}; }
+
  private:
   void pump();
   awaitable<void> process(std::string id);
@@ -93,6 +100,7 @@ class Scheduler {
   std::map<std::string, Waiting> waiting_;
   PasswordOffers offers_;
   std::size_t active_ = 0;
+  std::size_t deferred_ = 0;  // retry timers pending
   bool stopping_ = false;
   std::function<void()> on_stopped_;
 };

@@ -6,9 +6,11 @@
 #include "gateway/deadline.hpp"
 #include "gateway/log.hpp"
 #include "gateway/maildir.hpp"
+#include "gateway/metrics.hpp"
 #include "gateway/scheduler.hpp"
 #include "proto/replies.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 namespace mugai::gateway {
@@ -82,6 +84,11 @@ Status Server::listen() {
   return Ok{};
 }
 
+bool Server::listening() const {
+  return !stopping_ && !acceptors_.empty() &&
+         std::all_of(acceptors_.begin(), acceptors_.end(), [](const tcp::acceptor& a) { return a.is_open(); });
+}
+
 void Server::start() {
   for (auto& a : acceptors_) asio::co_spawn(io_, accept_loop(a), asio::detached);
 }
@@ -139,6 +146,7 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
   for (bool open = true; open;) {
     auto action = s.process();
     if (auto out = s.take_output(); !out.empty()) {
+      metrics::registry().count_smtp_replies(out);
       co_await conn->write(out, command_timeout, ec);
       if (ec) break;
       deadline.restart(Clock::now());
@@ -181,6 +189,7 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
           open = false;
         } else {
           s.tls_started();
+          metrics::registry().tls_sessions.inc({"in"});
           deadline.restart(Clock::now());  // the handshake had its own limit
         }
         break;
@@ -189,6 +198,7 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
         auto id = co_await spool_message(s.envelope(), s.message());
         if (id) {
           ++messages;
+          metrics::registry().messages_accepted.inc();
           log::event("accept", {{"id", *id}, {"client", ip}, {"from", s.envelope().mail_from},
                                 {"rcpts", std::to_string(s.envelope().rcpt_to.size())},
                                 {"size", std::to_string(s.message().size())}});

@@ -35,6 +35,10 @@ class Server {
   // Stops accepting, lets sessions in DATA finish, closes idle ones with 421, and forces the rest
   // closed after server.shutdown_grace. Calls `done` once no session is left.
   void shutdown(std::function<void()> done);
+  // For /readyz and the metrics (event-loop thread): every smtp.listen socket still accepting, and
+  // the connections open now.
+  bool listening() const;
+  std::size_t connections() const { return total_; }
 
  private:
   awaitable<void> accept_loop(tcp::acceptor& acceptor);

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "gateway/log.hpp"
+#include "gateway/metrics.hpp"
 #include "proto/worker_frame.hpp"
 #include "sanitizers/wire.hpp"
 #include "worker/channel.hpp"
@@ -157,6 +158,7 @@ void WorkerPool::replace(const WorkerPtr& w) {
   log::event("worker-retired", {{"pid", std::to_string(w->pid)}, {"messages", std::to_string(w->messages)}});
   auto fresh = launch();
   if (fresh) {
+    metrics::registry().worker_restarts.inc();
     idle_.push_back(*fresh);
   } else {
     log::event("worker-error", {{"error", fresh.error().message}});
@@ -213,6 +215,7 @@ awaitable<void> WorkerPool::relay_log(WorkerPtr w) {
     idle_.erase(idle);
     const int status = co_await reap(w);
     log::event("worker-failed", {{"pid", pid}, {"while", "idle"}, {"reason", worker::describe_exit(status, limits_)}});
+    metrics::registry().worker_crashes.inc();
     replace(w);
   }
 }
@@ -351,6 +354,7 @@ awaitable<Expected<sanitize::Outcome>> WorkerPool::sanitize(const std::string& m
   const int status = co_await reap(w);
   if (reason.empty()) reason = worker::describe_exit(status, limits_);
   log::event("worker-failed", {{"pid", std::to_string(w->pid)}, {"queue_id", ctx.queue_id}, {"reason", reason}});
+  (state->fired ? metrics::registry().worker_timeouts : metrics::registry().worker_crashes).inc();
   replace(w);
   co_return Error{reason, kMessageFailed};
 }

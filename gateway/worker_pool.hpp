@@ -46,6 +46,9 @@ class WorkerPool {
   // The outcome of the pipeline on `message`, or an Error whose message is the reason to hold it for
   // ("timeout after 60 s", "sanitizer failed: signal 11 (Segmentation fault)", "out of memory ...").
   awaitable<Expected<sanitize::Outcome>> sanitize(const std::string& message, const sanitize::MessageContext& ctx);
+  // For /readyz and the metrics: workers running, and those of them busy with a message.
+  std::size_t alive() const { return all_.size(); }
+  std::size_t busy() const { return all_.size() - idle_.size(); }
 
  private:
   struct Worker;

@@ -69,6 +69,7 @@ class ImageRender final : public Sanitizer {
                                              renamed(info.filename, photo ? ".jpg" : ".png")}});
     const std::string format(render::image_format_name(decoded->format));
     d.reason = "re-encoded from " + format + " pixels, metadata dropped";
+    d.pages = 1;
     if (decoded->more_frames) {
       d.reason += decoded->format == render::ImageFormat::Tiff ? "; only the first page is kept"
                                                                : "; only the first frame of the animation is kept";

@@ -99,6 +99,7 @@ Decision render_pdf_document(std::string_view untrusted_pdf, const PartInfo& inf
   for (const auto& n : summary->notes) notes += "; " + n;
   if (text.cut()) notes += "; text cut at " + std::to_string(settings.max_text) + " bytes (render.max_text)";
   d.reason = std::move(notes);
+  d.pages = summary->rendered;
   return d;
 }
 

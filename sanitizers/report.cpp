@@ -14,7 +14,7 @@ std::string report_json(const ReportInput& in) {
     json::Value row = {{"path", p.path}, {"declared_type", p.declared_type}, {"detected_type", p.detected_type},
                        {"filename", p.filename}, {"decision", p.decision}, {"sanitizer", p.sanitizer},
                        {"size", p.size}, {"sha256", p.sha256}, {"reason", p.reason}, {"flags", p.flags},
-                       {"timing_us", p.timing_us}};
+                       {"pages", p.pages}, {"timing_us", p.timing_us}};
     if (!p.artefacts.empty()) {
       json::Value artefacts = json::Value::array();
       for (const auto& a : p.artefacts) {

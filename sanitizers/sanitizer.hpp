@@ -109,6 +109,7 @@ struct Decision {
   std::string reason;                 // Remove: why; otherwise an optional note (e.g. unknown charset)
   std::size_t replacement_chars = 0;  // U+FFFD inserted for undecodable bytes
   std::size_t dropped_controls = 0;
+  unsigned pages = 0;                 // Replace by a renderer: pages (or images) rendered, for the metrics
   // Remove only: not the part's fault, the host could not run what it needs (no converter could be
   // started). Nothing is decided; the whole message is tried again later (sanitize.max_attempts).
   bool retry_later = false;

@@ -280,6 +280,7 @@ class Walker {
     out_.replacement_chars += d.replacement_chars;
     out_.dropped_controls += d.dropped_controls;
     rep.timing_us = micros(Clock::now() - t0);
+    rep.pages = d.action == Decision::Action::Replace ? d.pages : 0;
     const std::string path = rep.path;
     switch (d.action) {
       case Decision::Action::KeepText:

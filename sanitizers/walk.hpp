@@ -42,6 +42,7 @@ struct PartReport {
   std::string reason;
   std::vector<std::string> flags;
   std::vector<ArtefactSummary> artefacts;  // "replaced": what takes the part's place
+  unsigned pages = 0;                      // "replaced" by a renderer: pages rendered
   std::int64_t timing_us = 0;
 };
 
