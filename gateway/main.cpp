@@ -92,6 +92,13 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: quarantine: " << quarantine.error().message << "\n";
     return 1;
   }
+  // The auditor's evidence of what ran: this version with these settings (config::Config::digest).
+  if (auto st = (*quarantine)->audit("gateway-start", {{"version", MUGAI_VERSION}, {"config_digest", cfg.digest},
+                                                       {"config", cfg.source}});
+      !st) {
+    std::cerr << "mugai-gateway: audit: " << st.error().message << "\n";
+    return 1;
+  }
   // Hostile bytes are parsed only in the sandboxed workers; without one the gateway does not start.
   // Office documents they ask to convert go to LibreOffice in a sandbox of its own, started here.
   WorkerPool sanitizers(io, cfg, mugai::office::converter(cfg.office));
