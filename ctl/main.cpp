@@ -59,7 +59,7 @@ constexpr Command kCommands[] = {
      mugai::ctl::cmd_quarantine},
     {"audit", "show [--since 2d] | verify", "show or verify the hash-chained quarantine audit trail",
      mugai::ctl::cmd_audit},
-    {"report", "[--config FILE] [--since 30d] [--format text|json|html] [--out FILE]",
+    {"report", "[--config FILE] [--set section.key=value]... [--since 30d] [--format text|json|html] [--out FILE]",
      "the self-inspection report (自己点検) for an auditor: volumes, removed parts, releases, purges,\n"
      "worker failures, the audit chain's verification; exit 1 when the chain does not verify",
      mugai::ctl::cmd_report},

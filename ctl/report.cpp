@@ -33,10 +33,11 @@ struct ReportOptions {
   std::string since = "30d";
   std::string format = "text";
   std::string out;
+  std::vector<std::string> sets;
 };
 
 int usage(std::string_view problem) {
-  std::fprintf(stderr, "mugaictl: report: %.*s\nusage: mugaictl report [--config FILE] [--since 30d] "
+  std::fprintf(stderr, "mugaictl: report: %.*s\nusage: mugaictl report [--config FILE] [--set section.key=value]... [--since 30d] "
                        "[--format text|json|html] [--out FILE]\n",
                static_cast<int>(problem.size()), problem.data());
   return kUsage;
@@ -547,6 +548,10 @@ Expected<ReportOptions> parse(Args args) {
                          : a == "--format" ? &o.format
                          : a == "--out"    ? &o.out
                                            : nullptr;
+    if (a == "--set" && i + 1 < args.size()) {
+      o.sets.emplace_back(args[++i]);
+      continue;
+    }
     if (value == nullptr) return Error{"unexpected argument '" + fit_columns(a, std::min<std::size_t>(display_width(a), 64)) + "'"};
     if (i + 1 == args.size()) return Error{std::string(a) + " needs a value"};
     *value = std::string(args[++i]);
@@ -564,7 +569,7 @@ int cmd_report(Args args) {
   if (!o) return usage(o.error().message);
   auto age = age_option("--since", o->since);
   if (!age) return usage(age.error().message);
-  auto cfg = ctl_config(o->config_file, {});
+  auto cfg = ctl_config(o->config_file, o->sets);
   if (!cfg) return fail(cfg.error().message);
   const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
   const std::int64_t since = now - *age;
