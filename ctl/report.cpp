@@ -372,7 +372,8 @@ std::string volume_chart(const json::Value& by_day) {
     for (const auto& k : kDay) top = std::max(top, d[k.key].get<std::int64_t>());
   constexpr int kBar = 18, kPlot = 200, kTop = 30, kLeft = 40;
   const int group = kBar * 4 + 24;
-  const int width = kLeft + group * std::max<int>(1, static_cast<int>(by_day.size())) + 20;
+  constexpr int kLegend = 130;  // per series, below the plot: the chart is at least as wide as its legend
+  const int width = std::max<int>(kLeft + group * static_cast<int>(by_day.size()), kLeft + kLegend * 4) + 20;
   std::string svg = "<svg id=\"chart-volumes\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
                     std::to_string(width) + "\" height=\"" + std::to_string(kTop + kPlot + 60) +
                     "\" role=\"img\" aria-labelledby=\"chart-volumes-title\"><title id=\"chart-volumes-title\">"
@@ -397,7 +398,7 @@ std::string volume_chart(const json::Value& by_day) {
            "\" text-anchor=\"middle\">" + h(d["day"]) + "</text>\n";
   }
   for (std::size_t k = 0; k < std::size(kDay); ++k) {
-    const int x = kLeft + static_cast<int>(k) * 130;
+    const int x = kLeft + static_cast<int>(k) * kLegend;
     svg += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(kTop + kPlot + 34) +
            "\" width=\"12\" height=\"12\" fill=\"" + kSeriesColour[k] + "\"/><text x=\"" + std::to_string(x + 16) +
            "\" y=\"" + std::to_string(kTop + kPlot + 45) + "\">" + kDay[k].ja + " " + kDay[k].en + "</text>\n";
