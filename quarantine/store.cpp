@@ -992,6 +992,17 @@ Expected<std::vector<std::string>> QuarantineDb::purge(std::int64_t now, std::op
         return st.error();
       }
     }
+    // The report's traffic facts are kept as long as originals are (quarantine.retention): the retention
+    // sweep drops older ones, so the index does not grow without bound.
+    if (!older_than_unix) {
+      for (const char* sql : {"DELETE FROM traffic WHERE done_unix < ?1", "DELETE FROM deliveries WHERE unix < ?1",
+                              "DELETE FROM worker_failures WHERE unix < ?1"}) {
+        Stmt drop(db_, sql);
+        if (!drop.prepared() || drop.bind(1, now - options_.retention.count()).step() != SQLITE_DONE) {
+          return db_error(db_, "cannot drop traffic facts past quarantine.retention");
+        }
+      }
+    }
     if (auto st = tx.commit(); !st) return st.error();
   }
   std::vector<std::string> ids;

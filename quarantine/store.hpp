@@ -94,7 +94,8 @@ struct QuarantineStats {
 
 // The traffic facts the self-inspection report (`mugaictl report`) counts, kept beside the entries
 // because the index is the one database the gateway writes. Written once a message's sanitizing run
-// ends (a later run of the same queue id replaces its row: only the last outcome counts).
+// ends (a later run of the same queue id replaces its row: only the last outcome counts), and dropped by
+// the retention sweep (purge() without a cutoff) once older than quarantine.retention.
 struct TrafficPart {
   std::string detected_type;
   std::string decision;   // the walk's: kept, replaced, removed, unpacked, inlined, container

@@ -616,6 +616,17 @@ TEST_CASE("traffic facts: a later run of a queue id replaces its row and parts; 
   REQUIRE(facts->failures.size() == 1);
   CHECK(facts->failures[0].detail == "timed out");
   CHECK(read_traffic(o.dir, 0)->messages.size() == 2);
+  // The retention sweep (retention 100 s here) drops facts older than that; a purge with a cutoff does not.
+  REQUIRE(store->purge(1100, 0, Operator{}).has_value());
+  CHECK(read_traffic(o.dir, 0)->messages.size() == 2);
+  REQUIRE(store->purge(1100, std::nullopt, Operator{}).has_value());
+  auto kept = read_traffic(o.dir, 0);
+  REQUIRE(kept.has_value());
+  REQUIRE(kept->messages.size() == 1);
+  CHECK(kept->messages[0].queue_id == "Q1");
+  CHECK(kept->messages[0].parts.size() == 2);
+  CHECK(kept->deliveries.size() == 1);
+  CHECK(kept->failures.size() == 1);
   auto none = read_traffic(tmp.path() + "/elsewhere", 0);
   REQUIRE_FALSE(none.has_value());
   CHECK(none.error().message.find("no quarantine index at " + tmp.path() + "/elsewhere/index.sqlite") != std::string::npos);
