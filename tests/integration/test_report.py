@@ -2,7 +2,8 @@
 # (rendered), one held whole (sanitize.max_parts), then a two-person release (two system accounts), a
 # deletion and a purge. The JSON's figures must be what was sent; the text and the HTML show the same
 # ones; headless Chromium renders the HTML's charts (a screenshot with colour, the figures in the DOM);
-# an edited audit record makes the report say the chain failed, and exit 1.
+# an edited audit record makes the report say the chain failed, and exit 1. A worker past workers.timeout
+# and a recipient the next hop refuses show as a worker failure and a bounce.
 # Runs under /usr/bin/python3 (Debian's Pillow, for the screenshot).
 import html
 import json
@@ -14,9 +15,11 @@ import tempfile
 import time
 import unittest
 
-from harness import RCPT, RelayToSinkCase, run_ctl, run_ctl_args, send_smtplib, token, wait_until
+from harness import (RCPT, GatewayCase, RelayToSinkCase, run_ctl, run_ctl_args, send_smtplib, smtp_hop, token,
+                     wait_until)
 import test_quarantine
 from test_render_pdf import text_pdf
+from test_workers import html_message
 
 CHROMIUM = shutil.which("chromium")
 # Headless Chromium can take a while to start on a loaded machine.
@@ -228,6 +231,37 @@ class Report(RelayToSinkCase):
         report = json.loads(jres.stdout)
         self.assertFalse(report["audit"]["verified"])
         self.assertEqual(report["audit"]["first_bad_line"], 2)
+
+
+class FailuresAndBounces(GatewayCase):
+    def test_worker_timeout_and_bounce_are_counted(self):
+        bad = "nobody@demo.mugai.test"
+        sink = self.sink(rcpt_replies={bad: "550 5.1.1 no such user"})
+        gw = self.gateway({"delivery.next_hop": smtp_hop(sink.port), "workers.count": "1", "workers.timeout": "1",
+                           "smtp.max_message_size": '"40MiB"'})
+        slow = send_smtplib(gw.port, html_message(token(), 12), timeout=60)
+        refused = send_smtplib(gw.port, ("Subject: to nobody\r\n\r\nbody %s\r\n" % token()).encode(), rcpts=(bad,))
+
+        def report():
+            res = run_ctl(gw, "report", "--format", "json")
+            self.assertEqual(res.returncode, 0, res.stderr.decode())
+            return json.loads(res.stdout)
+        def counted():
+            r = report()
+            return r if r["totals"]["bounced"] == 1 and r["worker_failures"]["count"] == 1 else None
+        r = wait_until(counted, 90, 0.5)
+        self.assertTrue(r, gw.log_text()[-3000:])
+        failure = r["worker_failures"]["list"][0]
+        self.assertEqual((failure["queue_id"], failure["kind"]), (slow, "message-failed"))
+        self.assertIn("timeout after 1 s", failure["detail"])
+        self.assertEqual(r["totals"]["held_whole"], 1)  # the slow one, held whole by the gateway
+        self.assertEqual(r["totals"]["received"], 2)
+        self.assertEqual(r["totals"]["delivered"], 0)
+        self.assertEqual(sum(d["bounced"] for d in r["by_day"]), 1)
+        text = run_ctl(gw, "report").stdout.decode()
+        self.assertIn("ワーカー障害 / worker failures: 1\n", text)
+        self.assertIn("%s  message-failed: timeout after 1 s" % slow, text)
+        self.assertNotIn(refused, [f["queue_id"] for f in r["worker_failures"]["list"]])
 
 
 if __name__ == "__main__":
