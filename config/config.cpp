@@ -25,6 +25,7 @@
 
 #include <toml++/toml.h>
 
+#include "common/hex.hpp"
 #include "common/utf8.hpp"
 #include "proto/address.hpp"
 
@@ -945,6 +946,7 @@ class Loader {
     }
     check_together(c);
     if (!problems_.empty()) return Error{problems_.joined()};
+    c.digest = digest();
     return c;
   }
 
@@ -959,6 +961,21 @@ class Loader {
     toml::table t;
     t.insert("v", std::string(value));
     return t;
+  }
+
+  // What was written (file and --set, the later override winning), as one TOML document whose tables
+  // and keys toml++ prints sorted: the same settings give the same digest however the file is laid out.
+  // Keys left out are not in it: their defaults are fixed by the version, which is recorded beside it.
+  std::string digest() const {
+    toml::table merged;
+    for (const auto& [name, entry] : entries_) {
+      const auto dot = name.find('.');
+      auto* section = merged.emplace<toml::table>(name.substr(0, dot)).first->second.as_table();
+      entry.node->visit([&](const auto& value) { section->insert_or_assign(name.substr(dot + 1), value); });
+    }
+    std::ostringstream text;
+    text << toml::toml_formatter(merged);
+    return "sha256:" + hex::sha256(text.str());
   }
 
   bool valid(std::string_view key) const { return !problems_.failed(key); }

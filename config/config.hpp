@@ -144,6 +144,9 @@ struct Office {
 
 struct Config {
   std::string source;  // file name or "<embedded default>"
+  // "sha256:<hex>" of the settings as written (file and --set overrides, keys sorted); defaults are not
+  // in it, they are fixed by the version. Recorded in the audit trail at each gateway start.
+  std::string digest;
   Smtp smtp;
   Delivery delivery;
   Spool spool;

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/version.hpp"
 #include "config/config.hpp"
 #include "sanitizers/pipeline.hpp"
 #include "sanitizers/wire.hpp"
@@ -22,8 +23,6 @@
 #include "worker/channel.hpp"
 
 namespace {
-
-constexpr std::string_view kVersion = "0.1.0";
 
 enum Exit : int { kOk = 0, kError = 1, kUsage = 2, kQuarantined = 3 };
 
@@ -45,7 +44,8 @@ constexpr Command kCommands[] = {
     {"help", "", "show this help", cmd_help},
     {"version", "", "print the mugai version", cmd_version},
     {"check-config", "FILE [--set section.key=value]...",
-     "validate a configuration file; prints 'FILE: ok' or every problem, one per line", cmd_check_config},
+     "validate a configuration file; prints 'FILE: ok' and the settings' digest (as the gateway audits it\n"
+     "at start), or every problem, one per line", cmd_check_config},
     {"sanitize", "[--config FILE] [--set section.key=value]... [--policy FILE] [--report FILE] [IN [OUT]]",
      "sanitize one message (IN or stdin, '-' = stdin) to OUT (or stdout) with the gateway's pipeline,\n"
      "in a sandboxed mugai-worker ([workers] limits);\n"
@@ -58,6 +58,10 @@ constexpr Command kCommands[] = {
      mugai::ctl::cmd_quarantine},
     {"audit", "show [--since 2d] | verify", "show or verify the hash-chained quarantine audit trail",
      mugai::ctl::cmd_audit},
+    {"report", "[--config FILE] [--set section.key=value]... [--since 30d] [--format text|json|html] [--out FILE]",
+     "the self-inspection report (自己点検) for an auditor: volumes, removed parts, releases, purges,\n"
+     "worker failures, the audit chain's verification; exit 1 when the chain does not verify",
+     mugai::ctl::cmd_report},
 };
 
 // Prints each line of `text` with `prefix`: summaries and config errors span several lines.
@@ -146,7 +150,7 @@ int cmd_help(Args args) {
 
 int cmd_version(Args args) {
   if (!args.empty()) return usage_error("version takes no arguments");
-  std::printf("mugaictl %.*s\n", static_cast<int>(kVersion.size()), kVersion.data());
+  std::printf("mugaictl %.*s\n", static_cast<int>(mugai::version().size()), mugai::version().data());
   return kOk;
 }
 
@@ -169,7 +173,7 @@ int cmd_check_config(Args args) {
     std::fprintf(stderr, "%s\n", config.error().message.c_str());
     return kError;
   }
-  std::printf("%s: ok\n", file.c_str());
+  std::printf("%s: ok\nconfig digest: %s\n", file.c_str(), config->digest.c_str());
   return kOk;
 }
 

@@ -657,6 +657,15 @@ quarantine::Operator local_operator() {
   return {uid, account::user_name(uid)};
 }
 
+Expected<std::int64_t> age_option(std::string_view flag, std::string_view text) { return parse_age(flag, text); }
+
+Expected<config::Config> ctl_config(const std::string& config_file, const std::vector<std::string>& sets) {
+  Options o;
+  o.config_file = config_file;
+  o.sets = sets;
+  return load_config(o);
+}
+
 int cmd_quarantine(Args args) { return dispatch("quarantine", kQuarantine, args); }
 int cmd_audit(Args args) { return dispatch("audit", kAudit, args); }
 

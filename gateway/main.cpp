@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/version.hpp"
 #include "config/config.hpp"
 #include "gateway/admin.hpp"
 #include "gateway/admin_server.hpp"
@@ -106,6 +107,13 @@ int run(const mugai::config::Config& cfg) {
   auto quarantine = mugai::quarantine::QuarantineDb::open(std::move(store_options));
   if (!quarantine) {
     std::cerr << "mugai-gateway: quarantine: " << quarantine.error().message << "\n";
+    return 1;
+  }
+  // The auditor's evidence of what ran: this version with these settings (config::Config::digest).
+  if (auto st = (*quarantine)->audit("gateway-start", {{"version", std::string(mugai::version())}, {"config_digest", cfg.digest},
+                                                       {"config", cfg.source}});
+      !st) {
+    std::cerr << "mugai-gateway: audit: " << st.error().message << "\n";
     return 1;
   }
   // Hostile bytes are parsed only in the sandboxed workers; without one the gateway does not start.

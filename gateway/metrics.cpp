@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "common/json.hpp"
+#include "common/version.hpp"
 #include "sanitizers/detect.hpp"
 #include "sanitizers/policy.hpp"
 
@@ -218,7 +219,7 @@ std::string_view held_reason(bool rejected, std::string_view reason) {
 }
 
 Registry::Registry()
-    : build_info("mugai_build_info", "The gateway's version; always 1.", true, {{"version"}, {{MUGAI_VERSION}}}),
+    : build_info("mugai_build_info", "The gateway's version; always 1.", true, {{"version"}, {{std::string(version())}}}),
       messages_accepted("mugai_messages_accepted_total", "Messages accepted (spooled and answered 250) over SMTP.", false),
       messages_delivered("mugai_messages_delivered_total",
                          "Delivery attempts in which the next hop answered 250 for at least one recipient.", false),
@@ -254,7 +255,7 @@ Registry::Registry()
            &parts, &render_pages, &worker_crashes, &worker_timeouts, &worker_restarts, &smtp_replies, &tls_sessions,
            &queue_depth, &oldest_message_age, &connections, &workers_busy, &sanitize_seconds, &render_page_seconds,
            &delivery_latency_seconds} {
-  build_info.set({MUGAI_VERSION}, 1);
+  build_info.set({std::string(version())}, 1);
 }
 
 void Registry::count_smtp_replies(std::string_view written) {

@@ -11,6 +11,7 @@
 #include "gateway/log.hpp"
 #include "gateway/maildir.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/traffic.hpp"
 #include "proto/replies.hpp"
 #include "sanitizers/headers.hpp"
 #include "sanitizers/pipeline.hpp"
@@ -214,6 +215,8 @@ awaitable<void> Scheduler::process(std::string id) {
     if (!ran && ran.error().kind == WorkerPool::kUnavailable) {
       // No worker at all: the gateway's trouble, not the message's. Counted like a failed run.
       log::event("sanitize", {{"id", id}, {"verdict", "failed"}, {"reason", ran.error().message}});
+      record_fact(workers_, quarantine_, id, [failure = quarantine::WorkerFailure{id, now_unix(), "unavailable", ran.error().message}](
+                                                 quarantine::QuarantineDb& db) { return db.record_worker_failure(failure); });
       if (failed_run(id, ran.error().message)) {
         const std::string reason = given_up_reason(id);
         co_await hold_unsanitizable(entry, reason);
@@ -227,6 +230,8 @@ awaitable<void> Scheduler::process(std::string id) {
       // (running it again would only repeat that), and its recipients are told.
       stop_waiting(id);
       const std::string reason = ran.error().message;
+      record_fact(workers_, quarantine_, id, [failure = quarantine::WorkerFailure{id, now_unix(), "message-failed", reason}](
+                                                 quarantine::QuarantineDb& db) { return db.record_worker_failure(failure); });
       co_await hold_unsanitizable(entry, reason);
       co_return;
     }
@@ -255,6 +260,21 @@ awaitable<void> Scheduler::process(std::string id) {
     log::event("sanitize", {{"id", id}, {"verdict", verdict_name(outcome.verdict)}, {"reason", outcome.reason},
                             {"removed", std::to_string(outcome.quarantine ? outcome.quarantine->parts.size() : 0)},
                             {"quarantine_id", outcome.quarantine_id}});
+    {
+      // PPAP: the last word on this message's archives (a message that waited and still has no password
+      // at the window's end expired; one the gateway forgot waiting across a restart is not told apart).
+      const bool waited = waiting_.count(id) != 0;
+      const std::string ppap = outcome.verdict == sanitize::Outcome::Verdict::AwaitingPassword ? "awaiting"
+                               : outcome.encrypted_refused                                     ? "refused"
+                               : offer && outcome.archive_unlocked                             ? "paired"
+                               : waited && ctx.pair_window_over                                ? "window-expired"
+                               : offer                                                         ? "pair-failed"
+                                                                                               : "";
+      const std::string verdict = outcome.rejected ? "rejected" : verdict_name(outcome.verdict);
+      record_fact(workers_, quarantine_, id, [facts = run_facts(entry, outcome, verdict, ppap)](quarantine::QuarantineDb& db) {
+        return db.record_traffic(traffic_record(facts));
+      });
+    }
     if (outcome.verdict == sanitize::Outcome::Verdict::AwaitingPassword) {
       // Not a failed run: the raw entry stays queued until a password mail or the window's end.
       await_password(entry, offer);
@@ -387,6 +407,15 @@ awaitable<void> Scheduler::deliver_and_settle(SpoolEntry entry) {
     }
   }
 
+  if (const std::size_t attempted = pending.size(); attempted > 0) {
+    const std::int64_t bounced = static_cast<std::int64_t>(failed.size()), later = static_cast<std::int64_t>(deferred.size());
+    const std::string route = entry.route == Route::Bounce                                ? "bounce"
+                              : cfg_.delivery.kind == config::Delivery::Kind::Maildir ? "maildir"
+                                                                                      : "next-hop";
+    quarantine::DeliveryRecord delivery{id, now_unix(), route,
+                                        static_cast<std::int64_t>(attempted) - bounced - later, bounced, later};
+    record_fact(workers_, quarantine_, id, [delivery](quarantine::QuarantineDb& db) { return db.record_delivery(delivery); });
+  }
   if (!failed.empty()) {
     auto st = co_await run_blocking(workers_, [&] { return settle_failures(entry, failed); });
     if (!st) {
@@ -459,6 +488,8 @@ awaitable<void> Scheduler::hold_unsanitizable(const SpoolEntry& entry, const std
   metrics::registry().messages_held.inc({"unsanitizable"});
   log::event("sanitize", {{"id", entry.id}, {"verdict", "quarantined"}, {"reason", held.reason},
                           {"quarantine_id", held.quarantine_id}});
+  record_fact(workers_, quarantine_, entry.id, [facts = held_facts(entry, held.reason, held.quarantine_id)](
+                                                   quarantine::QuarantineDb& db) { return db.record_traffic(traffic_record(facts)); });
   co_await hold(entry, held);
 }
 

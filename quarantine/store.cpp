@@ -72,11 +72,28 @@ CREATE TABLE releases(
   claimed_unix INTEGER NOT NULL, state TEXT NOT NULL, settled_unix INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX releases_state ON releases(state);
 )sql",
+    // Schema 5: traffic facts for `mugaictl report` (see TrafficRecord): every message, not only the held.
+    R"sql(
+CREATE TABLE traffic(
+  queue_id TEXT PRIMARY KEY, arrival_unix INTEGER NOT NULL, done_unix INTEGER NOT NULL, size INTEGER NOT NULL,
+  verdict TEXT NOT NULL, reason TEXT NOT NULL, quarantine_id TEXT NOT NULL, ppap TEXT NOT NULL);
+CREATE INDEX traffic_arrival ON traffic(arrival_unix);
+CREATE TABLE traffic_parts(
+  queue_id TEXT NOT NULL REFERENCES traffic(queue_id) ON DELETE CASCADE, n INTEGER NOT NULL,
+  detected_type TEXT NOT NULL, decision TEXT NOT NULL, reason TEXT NOT NULL, sanitizer TEXT NOT NULL,
+  pages INTEGER NOT NULL, PRIMARY KEY(queue_id, n));
+CREATE TABLE deliveries(
+  queue_id TEXT NOT NULL, unix INTEGER NOT NULL, route TEXT NOT NULL, sent INTEGER NOT NULL,
+  bounced INTEGER NOT NULL, deferred INTEGER NOT NULL);
+CREATE INDEX deliveries_unix ON deliveries(unix);
+CREATE TABLE worker_failures(queue_id TEXT NOT NULL, unix INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
+)sql",
 };
 
 constexpr std::int64_t kAuditAnchorSchema = 2;
 constexpr std::int64_t kKeyedAnchorSchema = 3;
-static_assert(std::size(kMigrations) >= kKeyedAnchorSchema);
+constexpr std::int64_t kTrafficSchema = 5;
+static_assert(std::size(kMigrations) >= kTrafficSchema);
 
 constexpr const char* kReleaseColumns = "number, entry_id, spool_id, rcpt_to, reason, operator_uid, operator_name";
 
@@ -547,6 +564,105 @@ Expected<AnchorState> read_audit_anchor(const std::string& quarantine_dir) {
   return state;
 }
 
+Expected<TrafficFacts> read_traffic(const std::string& quarantine_dir, std::int64_t since_unix) {
+  const std::string index = quarantine_dir + "/index.sqlite";
+  if (::access(index.c_str(), F_OK) != 0) {
+    return Error{"no quarantine index at " + index + " (is quarantine.dir right? the gateway creates it on first start)"};
+  }
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(index.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  const std::unique_ptr<sqlite3, decltype(&sqlite3_close)> guard(db, &sqlite3_close);
+  if (rc != SQLITE_OK) return db_error(db, "cannot open quarantine index " + index);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  Stmt version(db, "PRAGMA user_version");
+  if (!version.prepared() || version.step() != SQLITE_ROW) return db_error(db, "cannot read the schema version of " + index);
+  if (version.integer(0) < kTrafficSchema) {
+    return Error{"quarantine index " + index + " is from before traffic records: start the gateway once to upgrade it"};
+  }
+  // One read transaction: the four tables are read as of one moment while the gateway keeps writing.
+  if (sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return db_error(db, "cannot begin a read");
+  TrafficFacts facts;
+  {
+    Stmt s(db, "SELECT queue_id, arrival_unix, done_unix, size, verdict, reason, quarantine_id, ppap FROM traffic "
+               "WHERE arrival_unix >= ?1 ORDER BY arrival_unix, queue_id");
+    Stmt parts(db, "SELECT detected_type, decision, reason, sanitizer, pages FROM traffic_parts WHERE queue_id = ?1 ORDER BY n");
+    if (!s.prepared() || !parts.prepared()) return db_error(db, "cannot read the traffic of " + index);
+    s.bind(1, since_unix);
+    int step;
+    while ((step = s.step()) == SQLITE_ROW) {
+      TrafficRecord r{s.text(0), s.integer(1), s.integer(2), static_cast<std::size_t>(s.integer(3)), s.text(4),
+                      s.text(5), s.text(6), s.text(7), {}};
+      parts.reset();
+      parts.bind(1, r.queue_id);
+      while (parts.step() == SQLITE_ROW)
+        r.parts.push_back({parts.text(0), parts.text(1), parts.text(2), parts.text(3), parts.integer(4)});
+      facts.messages.push_back(std::move(r));
+    }
+    if (step != SQLITE_DONE) return db_error(db, "cannot read the traffic of " + index);
+  }
+  {
+    Stmt s(db, "SELECT queue_id, unix, route, sent, bounced, deferred FROM deliveries WHERE unix >= ?1 ORDER BY unix");
+    if (!s.prepared()) return db_error(db, "cannot read the deliveries of " + index);
+    s.bind(1, since_unix);
+    int step;
+    while ((step = s.step()) == SQLITE_ROW)
+      facts.deliveries.push_back({s.text(0), s.integer(1), s.text(2), s.integer(3), s.integer(4), s.integer(5)});
+    if (step != SQLITE_DONE) return db_error(db, "cannot read the deliveries of " + index);
+  }
+  {
+    Stmt s(db, "SELECT queue_id, unix, kind, detail FROM worker_failures WHERE unix >= ?1 ORDER BY unix");
+    if (!s.prepared()) return db_error(db, "cannot read the worker failures of " + index);
+    s.bind(1, since_unix);
+    int step;
+    while ((step = s.step()) == SQLITE_ROW) facts.failures.push_back({s.text(0), s.integer(1), s.text(2), s.text(3)});
+    if (step != SQLITE_DONE) return db_error(db, "cannot read the worker failures of " + index);
+  }
+  sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  return facts;
+}
+
+Status QuarantineDb::record_traffic(const TrafficRecord& r) {
+  std::lock_guard lock(mu_);
+  WriteTx tx(db_);
+  if (auto st = tx.begun(); !st) return st.error();
+  Stmt drop(db_, "DELETE FROM traffic WHERE queue_id = ?1");
+  Stmt insert(db_, "INSERT INTO traffic(queue_id, arrival_unix, done_unix, size, verdict, reason, quarantine_id, ppap) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  Stmt part(db_, "INSERT INTO traffic_parts(queue_id, n, detected_type, decision, reason, sanitizer, pages) "
+                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  if (!drop.prepared() || !insert.prepared() || !part.prepared()) return db_error(db_, "cannot prepare a traffic record");
+  if (drop.bind(1, r.queue_id).step() != SQLITE_DONE) return db_error(db_, "cannot replace traffic of " + r.queue_id);
+  insert.bind(1, r.queue_id).bind(2, r.arrival_unix).bind(3, r.done_unix).bind(4, static_cast<std::int64_t>(r.size));
+  insert.bind(5, r.verdict).bind(6, r.reason).bind(7, r.quarantine_id).bind(8, r.ppap);
+  if (insert.step() != SQLITE_DONE) return db_error(db_, "cannot record traffic of " + r.queue_id);
+  for (std::size_t n = 0; n < r.parts.size(); ++n) {
+    const auto& p = r.parts[n];
+    part.reset();
+    part.bind(1, r.queue_id).bind(2, static_cast<std::int64_t>(n + 1)).bind(3, p.detected_type).bind(4, p.decision);
+    part.bind(5, p.reason).bind(6, p.sanitizer).bind(7, p.pages);
+    if (part.step() != SQLITE_DONE) return db_error(db_, "cannot record the parts of " + r.queue_id);
+  }
+  return tx.commit();
+}
+
+Status QuarantineDb::record_delivery(const DeliveryRecord& r) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT INTO deliveries(queue_id, unix, route, sent, bounced, deferred) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!s.prepared()) return db_error(db_, "cannot prepare a delivery record");
+  s.bind(1, r.queue_id).bind(2, r.unix_time).bind(3, r.route).bind(4, r.sent).bind(5, r.bounced).bind(6, r.deferred);
+  if (s.step() != SQLITE_DONE) return db_error(db_, "cannot record the delivery of " + r.queue_id);
+  return Ok{};
+}
+
+Status QuarantineDb::record_worker_failure(const WorkerFailure& r) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT INTO worker_failures(queue_id, unix, kind, detail) VALUES(?1, ?2, ?3, ?4)");
+  if (!s.prepared()) return db_error(db_, "cannot prepare a worker failure record");
+  s.bind(1, r.queue_id).bind(2, r.unix_time).bind(3, r.kind).bind(4, r.detail);
+  if (s.step() != SQLITE_DONE) return db_error(db_, "cannot record the worker failure of " + r.queue_id);
+  return Ok{};
+}
+
 Expected<QuarantineEntry> QuarantineDb::get_locked(const std::string& id) {
   Stmt s(db_, (std::string("SELECT ") + kEntryColumns + " FROM entries WHERE id = ?1").c_str());
   if (!s.prepared()) return db_error(db_, "cannot prepare lookup");
@@ -874,6 +990,17 @@ Expected<std::vector<std::string>> QuarantineDb::purge(std::int64_t now, std::op
       if (auto st = set_status_locked(id, {EntryStatus::Held, EntryStatus::Released}, EntryStatus::Expired, why, by);
           !st) {
         return st.error();
+      }
+    }
+    // The report's traffic facts are kept as long as originals are (quarantine.retention): the retention
+    // sweep drops older ones, so the index does not grow without bound.
+    if (!older_than_unix) {
+      for (const char* sql : {"DELETE FROM traffic WHERE done_unix < ?1", "DELETE FROM deliveries WHERE unix < ?1",
+                              "DELETE FROM worker_failures WHERE unix < ?1"}) {
+        Stmt drop(db_, sql);
+        if (!drop.prepared() || drop.bind(1, now - options_.retention.count()).step() != SQLITE_DONE) {
+          return db_error(db_, "cannot drop traffic facts past quarantine.retention");
+        }
       }
     }
     if (auto st = tx.commit(); !st) return st.error();

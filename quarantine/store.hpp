@@ -92,6 +92,52 @@ struct QuarantineStats {
   std::vector<Count> by_status, by_reason, by_type, top_senders;
 };
 
+// The traffic facts the self-inspection report (`mugaictl report`) counts, kept beside the entries
+// because the index is the one database the gateway writes. Written once a message's sanitizing run
+// ends (a later run of the same queue id replaces its row: only the last outcome counts), and dropped by
+// the retention sweep (purge() without a cutoff) once older than quarantine.retention.
+struct TrafficPart {
+  std::string detected_type;
+  std::string decision;   // the walk's: kept, replaced, removed, unpacked, inlined, container
+  std::string reason;
+  std::string sanitizer;
+  std::int64_t pages = 0; // pages rendered (pdf_render, office_render), else 0
+};
+struct TrafficRecord {
+  std::string queue_id;
+  std::int64_t arrival_unix = 0;
+  std::int64_t done_unix = 0;
+  std::size_t size = 0;
+  std::string verdict;        // sanitized, quarantined, rejected, awaiting-password, failed
+  std::string reason;
+  std::string quarantine_id;  // empty when nothing was held
+  std::string ppap;           // "", paired, pair-failed, window-expired, refused, awaiting
+  std::vector<TrafficPart> parts;
+};
+// One delivery attempt of a spool entry (`route`: next-hop, maildir, bounce), by recipients.
+struct DeliveryRecord {
+  std::string queue_id;
+  std::int64_t unix_time = 0;
+  std::string route;
+  std::int64_t sent = 0, bounced = 0, deferred = 0;
+};
+// A sanitizing run the worker did not finish (`kind`: message-failed = crashed, timed out or ran out of
+// memory on it; unavailable = no worker could be had).
+struct WorkerFailure {
+  std::string queue_id;
+  std::int64_t unix_time = 0;
+  std::string kind;
+  std::string detail;
+};
+
+// What the report reads back, for records at or after `since_unix` (read-only: safe while the gateway runs).
+struct TrafficFacts {
+  std::vector<TrafficRecord> messages;  // by arrival
+  std::vector<DeliveryRecord> deliveries;
+  std::vector<WorkerFailure> failures;
+};
+Expected<TrafficFacts> read_traffic(const std::string& quarantine_dir, std::int64_t since_unix);
+
 struct StoreOptions {
   std::string dir;
   std::string key_file;        // resolved: never empty
@@ -164,6 +210,12 @@ class QuarantineDb {
   // gateway's periodic sweep, which would otherwise add a record an hour).
   Expected<std::vector<std::string>> purge(std::int64_t now_unix, std::optional<std::int64_t> older_than_unix,
                                            const Operator& by, bool audit_empty_run = true);
+
+  // The report's facts, each one transaction. The gateway calls them on its thread pool and only logs
+  // a failure: a record the report misses never holds up or loses the mail.
+  Status record_traffic(const TrafficRecord& r);
+  Status record_delivery(const DeliveryRecord& r);
+  Status record_worker_failure(const WorkerFailure& r);
 
   // Audits an event this store does not perform itself (shown, exported; refusals), as `self` or `by`.
   Status audit(std::string_view event, const AuditFields& fields);

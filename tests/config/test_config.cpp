@@ -110,6 +110,21 @@ TEST_CASE("defaults fill every key not written") {
   CHECK(c.server.threads == 0);
 }
 
+TEST_CASE("the digest covers the settings as written, not their layout") {
+  const std::string digest = ok(kMinimal).digest;
+  CHECK(digest.size() == 7 + 64);
+  CHECK(digest.rfind("sha256:", 0) == 0);
+  // The same settings in another order, with comments and spacing: the same digest.
+  const std::string reordered = "# reordered\n[smtp]\naccept_domains = [ \"city.example.lg.jp\" ]\n"
+                                "hostname = \"mx.example.lg.jp\"\nlisten = [\"127.0.0.1:2525\"]\n"
+                                "[delivery]\nnext_hop = \"smtp://192.0.2.1:25\"  # the LGWAN MTA\n";
+  CHECK(ok(reordered).digest == digest);
+  CHECK(ok(kMinimal, {"smtp.max_recipients=5"}).digest != digest);
+  // An override that writes what the file says is the same setting; one that changes it is not.
+  CHECK(ok(kMinimal, {"smtp.hostname=\"mx.example.lg.jp\""}).digest == digest);
+  CHECK(ok(kMinimal, {"smtp.hostname=\"mx2.example.lg.jp\""}).digest != digest);
+}
+
 TEST_CASE("sizes and durations accept their units") {
   const auto c = ok(R"(
 [smtp]

@@ -568,7 +568,8 @@ TEST_CASE("an index from before audit anchors is upgraded; a newer schema is ref
     sqlite3_close(db);
   };
   // What schema version 1 looked like.
-  sql("DROP TABLE audit_anchor; DROP TABLE releases; ALTER TABLE release_requests DROP COLUMN requested_uid; "
+  sql("DROP TABLE traffic_parts; DROP TABLE traffic; DROP TABLE deliveries; DROP TABLE worker_failures; "
+      "DROP TABLE audit_anchor; DROP TABLE releases; ALTER TABLE release_requests DROP COLUMN requested_uid; "
       "ALTER TABLE release_requests DROP COLUMN approved_uid; PRAGMA user_version=1");
   auto old = read_audit_anchor(o.dir);
   REQUIRE_FALSE(old.has_value());
@@ -586,6 +587,50 @@ TEST_CASE("an index from before audit anchors is upgraded; a newer schema is ref
   CHECK(newer.error().message.find("newer than this mugai knows") != std::string::npos);
 }
 
+
+TEST_CASE("traffic facts: a later run of a queue id replaces its row and parts; --since filters each table") {
+  test::TempDir tmp;
+  const auto o = options_in(tmp.path());
+  auto store = open_store(o);
+  TrafficRecord first{"Q1", 1000, 1001, 500, "failed", "no worker", "", "", {{"application/pdf", "removed", "r", "s", 0}}};
+  REQUIRE(store->record_traffic(first).has_value());
+  TrafficRecord last{"Q1", 1000, 1010, 500, "sanitized", "ok", "Q7K4-M2PX", "paired",
+                     {{"text/plain", "kept", "", "text_plain", 0}, {"application/pdf", "replaced", "2 of 3 page(s) rendered", "pdf_render", 2}}};
+  REQUIRE(store->record_traffic(last).has_value());
+  REQUIRE(store->record_traffic({"Q0", 10, 11, 5, "quarantined", "old", "", "", {}}).has_value());
+  REQUIRE(store->record_delivery({"Q1", 1020, "next-hop", 2, 1, 0}).has_value());
+  REQUIRE(store->record_delivery({"Q0", 20, "next-hop", 1, 0, 0}).has_value());
+  REQUIRE(store->record_worker_failure({"Q2", 1030, "message-failed", "timed out"}).has_value());
+  auto facts = read_traffic(o.dir, 500);
+  REQUIRE_MESSAGE(facts.has_value(), (facts ? "" : facts.error().message));
+  REQUIRE(facts->messages.size() == 1);
+  const auto& m = facts->messages[0];
+  CHECK(m.verdict == "sanitized");
+  CHECK(m.ppap == "paired");
+  REQUIRE(m.parts.size() == 2);
+  CHECK(m.parts[1].pages == 2);
+  CHECK(m.parts[1].sanitizer == "pdf_render");
+  REQUIRE(facts->deliveries.size() == 1);
+  CHECK(facts->deliveries[0].sent == 2);
+  CHECK(facts->deliveries[0].bounced == 1);
+  REQUIRE(facts->failures.size() == 1);
+  CHECK(facts->failures[0].detail == "timed out");
+  CHECK(read_traffic(o.dir, 0)->messages.size() == 2);
+  // The retention sweep (retention 100 s here) drops facts older than that; a purge with a cutoff does not.
+  REQUIRE(store->purge(1100, 0, Operator{}).has_value());
+  CHECK(read_traffic(o.dir, 0)->messages.size() == 2);
+  REQUIRE(store->purge(1100, std::nullopt, Operator{}).has_value());
+  auto kept = read_traffic(o.dir, 0);
+  REQUIRE(kept.has_value());
+  REQUIRE(kept->messages.size() == 1);
+  CHECK(kept->messages[0].queue_id == "Q1");
+  CHECK(kept->messages[0].parts.size() == 2);
+  CHECK(kept->deliveries.size() == 1);
+  CHECK(kept->failures.size() == 1);
+  auto none = read_traffic(tmp.path() + "/elsewhere", 0);
+  REQUIRE_FALSE(none.has_value());
+  CHECK(none.error().message.find("no quarantine index at " + tmp.path() + "/elsewhere/index.sqlite") != std::string::npos);
+}
 
 }  // namespace
 }  // namespace mugai::quarantine
