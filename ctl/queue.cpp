@@ -119,6 +119,7 @@ int run_list(const Options& o) {
 }
 
 int run_show(const Options& o) {
+  if (o.positional.size() != 1) return usage_problem("show needs an ID");
   Request request;
   request.action = Action::QueueShow;
   request.id = o.positional.at(0);

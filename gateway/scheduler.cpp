@@ -266,6 +266,11 @@ bool Scheduler::sanitizing_given_up(const std::string& id) const {
 
 void Scheduler::retry_later(const std::string& id) {
   unsigned n = ++attempts_[id];
+  // Held while this attempt ran: no timer; unhold_now() queues it.
+  if (held_.count(id)) {
+    note(id, "deferred (attempt " + std::to_string(n) + "); held, so no retry until unheld");
+    return;
+  }
   double delay = static_cast<double>(cfg_.delivery.retry_first.count()) *
                  std::pow(cfg_.delivery.retry_factor, static_cast<double>(n - 1));
   delay = std::min(delay, static_cast<double>(cfg_.delivery.retry_max.count()));
