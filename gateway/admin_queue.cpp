@@ -129,7 +129,9 @@ awaitable<std::string> AdminService::queue_hold(const std::string& id, const std
   std::size_t size = 0;
   auto still = co_await run_blocking(pool_, [&] { return spool_.peek(id, size); });
   if (!still) {
-    // Settled by the attempt that was in flight (delivered, bounced or held in quarantine).
+    // Settled by the attempt that was in flight (delivered, bounced or held in quarantine); its
+    // remove() may have run before the hold file was written.
+    co_await run_blocking(pool_, [&] { return spool_.unhold(id); });
     scheduler_.forget_deleted(id);
     co_return id + ": already delivered or settled by the attempt in flight; nothing left to hold";
   }
@@ -166,6 +168,7 @@ awaitable<std::string> AdminService::queue_delete(const std::string& id, const s
   std::size_t size = 0;
   auto still = co_await run_blocking(pool_, [&] { return spool_.peek(id, size); });
   if (!still) {
+    co_await run_blocking(pool_, [&] { return spool_.unhold(id); });
     scheduler_.forget_deleted(id);
     co_return id + ": already delivered or settled by the attempt in flight; nothing deleted";
   }
