@@ -37,7 +37,7 @@ Expected<proto::admin::Response> ask_gateway(const std::string& socket_path, con
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     const int err = errno;
     if (err == ENOENT || err == ECONNREFUSED) {
-      return Error{"the gateway is not running (no admin socket at " + socket_path + "): state-changing and queue commands need it"};
+      return Error{"the gateway is not running (no admin socket at " + socket_path + "): state-changing commands need it"};
     }
     if (err == EACCES || err == EPERM) {
       return Error{"admin socket " + socket_path + ": permission denied (state-changing commands need an account in "

@@ -72,7 +72,6 @@ Expected<Options> parse_options(Args args, std::string_view allowed, std::size_t
   return o;
 }
 
-// "2d", "12h", "30m", "45s", "3w" or plain seconds.
 Expected<std::int64_t> parse_age(std::string_view flag, std::string_view text) {
   std::int64_t n = 0, unit = 1;
   std::size_t i = 0;
@@ -101,7 +100,6 @@ std::string local_time(std::int64_t unix) {
   return buf;
 }
 
-// Terminal-safe text without padding (controls and invalid UTF-8 replaced).
 std::string safe_text(std::string_view s) {
   return fit_columns(s, display_width(s));
 }
@@ -122,7 +120,6 @@ Expected<config::Config> load_config(const Options& o) {
 
 void print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
 
-// One table row: padded columns, without the padding after the last one.
 std::string row(std::string s) {
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s + "\n";

@@ -107,9 +107,12 @@ void Scheduler::pump() {
   while (!stopping_ && active_ < cfg_.delivery.concurrency && !ready_.empty()) {
     std::string id = std::move(ready_.front());
     ready_.pop_front();
-    // Never two attempts on one message at once: the one in flight ends by settling it, setting a
-    // retry, or leaving it to what queues it again (a password mail, an unhold).
-    if (in_flight(id)) continue;
+    // Never two attempts on one message at once: one queued while another runs (a password mail that
+    // came meanwhile, an unhold) starts when the running one has ended.
+    if (in_flight(id)) {
+      again_.insert(std::move(id));
+      continue;
+    }
     ++active_;
     ++in_flight_[id].runs;
     asio::co_spawn(io_, process(id), [this, id](std::exception_ptr e) {
@@ -127,6 +130,7 @@ void Scheduler::pump() {
       if (const auto it = in_flight_.find(id); it != in_flight_.end() && --it->second.runs == 0) {
         for (const auto& waiter : it->second.waiters) waiter->cancel();
         in_flight_.erase(it);
+        if (again_.erase(id) != 0) ready_.push_back(id);
       }
       if (stopping_ && active_ == 0 && on_stopped_) std::exchange(on_stopped_, nullptr)();
       pump();
@@ -218,6 +222,7 @@ void Scheduler::unhold_now(const std::string& id) {
 
 void Scheduler::forget_deleted(const std::string& id) {
   held_.erase(id);
+  again_.erase(id);
   deleting_.erase(id);
   stop_waiting(id);
   std::erase(ready_, id);

@@ -133,6 +133,7 @@ class Scheduler {
     std::vector<std::shared_ptr<asio::steady_timer>> waiters;  // settled(): cancelled when runs drops to 0
   };
   std::map<std::string, InFlight> in_flight_;
+  std::set<std::string> again_;  // queued while in flight: queued again when that attempt ends
   struct Retry {
     std::shared_ptr<asio::steady_timer> timer;
     std::int64_t at_unix = 0;

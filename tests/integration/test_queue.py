@@ -191,6 +191,22 @@ class QueueTest(GatewayCase):
         self.assertEqual(sum(late_tok.encode() in r.data for r in sink.received), 1)
         self.assertIn(("refused", late), [(r["event"], r.get("id")) for r in self.audit(gw)])
 
+    def test_a_held_message_expires_only_once_unheld(self):
+        bounces = self.sink()
+        port = free_port()
+        gw = self.start(port, **{"delivery.max_queue_lifetime": '"3s"', "delivery.bounce": smtp_hop(bounces.port)})
+        tok = token()
+        qid = self.send(gw, tok)
+        self.assertTrue(wait_until(lambda: self.state_of(gw, qid) == "deferred", 20))
+        self.ok(gw, "queue", "hold", qid, "--reason", "review")
+        time.sleep(4)  # past max_queue_lifetime while held: no bounce yet
+        self.assertEqual(bounces.received, [])
+        self.assertEqual(self.state_of(gw, qid), "held")
+        self.ok(gw, "queue", "unhold", qid)
+        self.assertTrue(bounces.wait_count(1, 20), "the first attempt after the unhold bounces it")
+        self.assertIn(b"4.4.7", bounces.received[0].data)
+        self.assertTrue(wait_until(lambda: qid not in self.listing(gw), 10))
+
     def test_bad_usage_unknown_ids_and_no_gateway(self):
         gw = self.start(free_port())
         for args in (["queue"], ["queue", "frob"], ["queue", "hold", "--reason", "x"],
