@@ -8,8 +8,9 @@ import os
 import time
 import unittest
 
-from harness import (RCPT, GatewayCase, Sink, free_port, run_ctl, send_smtplib, smtp_hop, text_message,
+from harness import (RCPT, GatewayCase, free_port, mail_with, run_ctl, send_smtplib, smtp_hop, text_message,
                      token, wait_until)
+from test_ppap import HAVE_TOOLS, encrypted_zip, secret_password
 
 # Deferred messages stay deferred for the test's length unless flushed.
 SLOW_RETRY = {"delivery.retry_first": '"300s"', "delivery.retry_factor": "2.0", "delivery.retry_max": '"600s"'}
@@ -206,6 +207,25 @@ class QueueTest(GatewayCase):
         self.assertTrue(bounces.wait_count(1, 20), "the first attempt after the unhold bounces it")
         self.assertIn(b"4.4.7", bounces.received[0].data)
         self.assertTrue(wait_until(lambda: qid not in self.listing(gw), 10))
+
+    @unittest.skipUnless(HAVE_TOOLS, "needs zip (Debian's zip) to make an encrypted archive")
+    def test_a_message_awaiting_its_password_is_listed_and_can_be_held(self):
+        sink = self.sink()
+        gw = self.start(sink.port, **{"archive.pair_window": '"60s"'})
+        password, tok = secret_password(), token()
+        archive = encrypted_zip({"見積.txt": ("見積書 %s\n" % tok).encode()}, password)
+        qid = send_smtplib(gw.port, mail_with(tok, [(archive, "application/zip", "資料.zip")]))
+        self.assertTrue(wait_until(lambda: self.state_of(gw, qid) == "waiting-password", 30))
+        self.assertEqual(self.listing(gw)[qid]["stage"], "raw")
+        self.ok(gw, "queue", "hold", qid, "--reason", "check the sender first")
+        # The password mail comes while it is held: nothing is sanitized or delivered until the unhold.
+        send_smtplib(gw.port, text_message("パスワード", "パスワード: %s" % password))
+        self.assertTrue(sink.wait_count(1, 20), "the password mail itself is delivered")
+        time.sleep(2)
+        self.assertFalse(sink.find(tok))
+        self.assertEqual(self.state_of(gw, qid), "held")
+        self.ok(gw, "queue", "unhold", qid)
+        self.assertTrue(sink.wait_for(tok, 30), "unheld, it pairs with the password mail and is delivered")
 
     def test_bad_usage_unknown_ids_and_no_gateway(self):
         gw = self.start(free_port())
