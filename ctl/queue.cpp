@@ -162,7 +162,8 @@ int run_show(const Options& o) {
   return kOk;
 }
 
-// hold, unhold, delete, flush: one line per id in the answer; exit 1 when any was not done.
+// hold, unhold, delete, flush: one line per id in the answer (each made terminal-safe on its own, to
+// stdout when all were done, else to stderr); exit 1 when any was not done.
 int run_change(const Options& o, Action action) {
   Request request;
   request.action = action;
@@ -170,9 +171,15 @@ int run_change(const Options& o, Action action) {
   request.reason = o.reason;
   auto response = ask(o, request);
   if (!response) return fail(response.error().message);
-  if (!response->ok) return fail(safe_text(response->message));
-  print(safe_text(response->message) + "\n");
-  return kOk;
+  std::string_view rest = response->message;
+  while (!rest.empty()) {
+    const auto nl = rest.find('\n');
+    const std::string line = safe_text(rest.substr(0, nl));
+    if (response->ok) print(line + "\n");
+    else fail(line);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+  }
+  return response->ok ? kOk : kError;
 }
 
 int run_hold(const Options& o) {

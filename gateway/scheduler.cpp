@@ -367,7 +367,10 @@ awaitable<void> Scheduler::process(std::string id) {
         outcome.reason = "quarantine failed: " + held.error().message;
       }
     }
-    note(id, "sanitize: " + verdict_name(outcome.verdict) + (outcome.reason.empty() ? "" : ": " + outcome.reason));
+    // The reason usually opens with the verdict already.
+    const std::string verdict = verdict_name(outcome.verdict);
+    note(id, "sanitize: " + (outcome.reason.starts_with(verdict) ? outcome.reason
+                                                                 : verdict + (outcome.reason.empty() ? "" : ": " + outcome.reason)));
     log::event("sanitize", {{"id", id}, {"verdict", verdict_name(outcome.verdict)}, {"reason", outcome.reason},
                             {"removed", std::to_string(outcome.quarantine ? outcome.quarantine->parts.size() : 0)},
                             {"quarantine_id", outcome.quarantine_id}});

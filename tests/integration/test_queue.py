@@ -92,6 +92,13 @@ class QueueTest(GatewayCase):
         self.assertEqual(len(json.loads(res.stdout)), 1)
         self.assertIn("only the oldest 1 listed", res.stderr.decode())
 
+        # Several ids: one line each; one not done makes it exit 1 and the audit says refused.
+        res = self.ctl(gw, "queue", "hold", a, b, "--reason", "both")
+        self.assertEqual(res.returncode, 1)
+        self.assertEqual(res.stderr.decode().splitlines(),
+                         ["mugaictl: %s: held" % a, "mugaictl: %s: already held" % b])
+        self.assertIn(("refused", b), [(r["event"], r.get("id")) for r in self.audit(gw)])
+
     def test_hold_survives_kill_9_and_unhold_delivers(self):
         port = free_port()
         gw = self.start(port)
