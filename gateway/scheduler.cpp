@@ -153,6 +153,10 @@ void Scheduler::forget(const std::string& id) {
   attempts_.erase(id);
   failed_runs_.erase(id);
   stories_.erase(id);
+  cancel_retry(id);
+}
+
+void Scheduler::cancel_retry(const std::string& id) {
   if (const auto it = retry_.find(id); it != retry_.end()) {
     it->second.timer->cancel();
     retry_.erase(it);
@@ -192,10 +196,7 @@ Scheduler::Known Scheduler::known(const std::string& id) const {
 void Scheduler::hold_now(const std::string& id, std::string reason, bool deleting) {
   held_[id] = std::move(reason);
   if (deleting) deleting_.insert(id);
-  if (const auto it = retry_.find(id); it != retry_.end()) {
-    it->second.timer->cancel();
-    retry_.erase(it);
-  }
+  cancel_retry(id);
   note(id, deleting ? "delete requested" : "held by the operator");
 }
 
@@ -212,10 +213,7 @@ void Scheduler::unhold_now(const std::string& id) {
   if (held_.erase(id) == 0) return;
   note(id, "unheld by the operator");
   // An attempt that ended after the hold may have set a retry timer: this attempt replaces it.
-  if (const auto it = retry_.find(id); it != retry_.end()) {
-    it->second.timer->cancel();
-    retry_.erase(it);
-  }
+  cancel_retry(id);
   ready_.push_back(id);
   pump();
 }
@@ -232,13 +230,11 @@ void Scheduler::forget_deleted(const std::string& id) {
 std::string Scheduler::flush(const std::string& id) {
   if (held_.count(id)) return "held: unhold it first";
   if (in_flight(id)) return "an attempt is already in flight";
-  const auto it = retry_.find(id);
-  if (it == retry_.end()) {
+  if (retry_.count(id) == 0) {
     if (waiting_.count(id)) return "awaits its password mail (or the end of the pair window); nothing to retry";
     return "not deferred: it is queued for its next attempt already";
   }
-  it->second.timer->cancel();
-  retry_.erase(it);
+  cancel_retry(id);
   note(id, "flushed by the operator");
   ready_.push_back(id);
   pump();

@@ -93,6 +93,7 @@ class Scheduler {
   bool sanitizing_given_up(const std::string& id) const;
   std::string given_up_reason(const std::string& id) const;
   void retry_later(const std::string& id);
+  void cancel_retry(const std::string& id);
   void forget(const std::string& id);
 
   asio::io_context& io_;
