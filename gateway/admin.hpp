@@ -69,8 +69,8 @@ class AdminService {
   // Performs any request but an unlock for `peer` (or refuses it, `request` being the reason it could not
   // be read). Blocking (SQLite, fsync): runs on the worker pool. Every outcome is audited.
   proto::admin::Response handle(const Expected<proto::admin::Request>& request, const Peer& peer);
-  // On the event-loop thread: an unlock, which needs the workers between its blocking steps, or else
-  // handle() on the worker pool.
+  // On the event-loop thread: an unlock, which needs the workers between its blocking steps, a queue
+  // action (serve_queue: the scheduler's state lives on the event loop), or else handle() on the worker pool.
   awaitable<proto::admin::Response> serve(const Expected<proto::admin::Request>& request, const Peer& peer);
 
   // For log::observe: the scheduler reports each recipient's delivery and each bounce only in its log,
