@@ -19,7 +19,7 @@ proto::TransactionResult fail_all(const std::vector<std::string>& rcpts, proto::
 }  // namespace
 
 SmtpDelivery::SmtpDelivery(asio::io_context& io, const config::Config& cfg, config::Endpoint target,
-                           std::shared_ptr<ssl::context> client_tls)
+                           std::shared_ptr<const ClientTls> client_tls)
     : io_(io), cfg_(cfg), target_(std::move(target)), tls_(std::move(client_tls)) {}
 
 awaitable<proto::ClientSession::Action> SmtpDelivery::drive(Link& link) {
@@ -45,12 +45,17 @@ awaitable<proto::ClientSession::Action> SmtpDelivery::drive(Link& link) {
         break;
       }
       case proto::ClientSession::Action::StartTls:
-        co_await link.conn->handshake(*tls_, ssl::stream_base::client, limit, ec, target_.host);
-        if (ec)
-          link.session.tls_failed(ec.message());
-        else
+      {
+        std::string why = co_await link.conn->client_handshake(*tls_, target_.host, limit);
+        if (why.empty()) {
           link.session.tls_started();
+          break;
+        }
+        // The reason also reaches the deferral ("421 4.7.5 TLS handshake failed: ..."), so the queue says it.
+        log::event("tls-error", {{"relay", name()}, {"error", why}});
+        link.session.tls_failed(why);
         break;
+      }
       default:
         co_return action;
     }

@@ -15,7 +15,7 @@ namespace mugai::gateway {
 class SmtpDelivery {
  public:
   SmtpDelivery(asio::io_context& io, const config::Config& cfg, config::Endpoint target,
-               std::shared_ptr<ssl::context> client_tls);
+               std::shared_ptr<const ClientTls> client_tls);
 
   // One transaction; every recipient gets a reply (a connection failure is a 4xx for all).
   awaitable<proto::TransactionResult> deliver(std::string mail_from, std::vector<std::string> rcpt_to,
@@ -38,7 +38,7 @@ class SmtpDelivery {
   asio::io_context& io_;
   const config::Config& cfg_;
   config::Endpoint target_;
-  std::shared_ptr<ssl::context> tls_;
+  std::shared_ptr<const ClientTls> tls_;
   std::deque<std::unique_ptr<Link>> idle_;
 };
 

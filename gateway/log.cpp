@@ -3,6 +3,7 @@
 #include "gateway/log.hpp"
 
 #include <fcntl.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +19,7 @@ namespace {
 
 std::mutex g_mu;
 Format g_format = Format::Text;
+Target g_target = Target::Stderr;
 int g_fd = STDERR_FILENO;
 Observer g_observer;  // written before other threads start, then only read
 
@@ -79,15 +81,23 @@ void write_line(std::string_view name, std::initializer_list<Field> fields) {
   std::string line;
   line.reserve(128);
   std::lock_guard lock(g_mu);
+  // Syslog stamps each message itself; a second timestamp would only disagree with it.
+  const bool stamped = g_target != Target::Syslog;
   if (g_format == Format::Json) {
-    std::string ts;
-    put_timestamp(ts);
-    json::Value record{{"ts", ts}, {"event", name}};
+    json::Value record;
+    if (stamped) {
+      std::string ts;
+      put_timestamp(ts);
+      record["ts"] = ts;
+    }
+    record["event"] = name;
     for (const auto& [key, value] : fields) record[std::string(key)] = value;
     line += json::dump(record);
   } else {
-    put_timestamp(line);
-    line += ' ';
+    if (stamped) {
+      put_timestamp(line);
+      line += ' ';
+    }
     put_text_token(line, name);
     for (const auto& [key, value] : fields) {
       line += ' ';
@@ -95,6 +105,11 @@ void write_line(std::string_view name, std::initializer_list<Field> fields) {
       line += '=';
       put_text_value(line, value);
     }
+  }
+  if (g_target == Target::Syslog) {
+    // Events whose name says they failed are errors to syslog's filters; the rest are information.
+    ::syslog(name.ends_with("-error") || name.ends_with("-failed") ? LOG_ERR : LOG_INFO, "%s", line.c_str());
+    return;
   }
   line += '\n';
   // One write(2) per line; the loop only matters for short writes to pipes, which the mutex keeps
@@ -108,11 +123,21 @@ void write_line(std::string_view name, std::initializer_list<Field> fields) {
   }
 }
 
+int facility_code(std::string_view name) {
+  constexpr std::pair<std::string_view, int> kFacilities[] = {
+      {"mail", LOG_MAIL},     {"daemon", LOG_DAEMON}, {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},
+      {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
+      {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7}};
+  for (const auto& [n, code] : kFacilities)
+    if (n == name) return code;
+  return LOG_MAIL;  // the config accepts only the names above
+}
+
 }  // namespace
 
-bool init(Format format, const std::string& path) {
+bool init(Format format, Target target, const std::string& path, std::string_view facility) {
   int fd = STDERR_FILENO;
-  if (!path.empty()) {
+  if (target == Target::File) {
     fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) return false;
   }
@@ -120,6 +145,9 @@ bool init(Format format, const std::string& path) {
   if (g_fd != STDERR_FILENO) ::close(g_fd);
   g_fd = fd;
   g_format = format;
+  g_target = target;
+  // LOG_NDELAY: the socket is opened now, before a sandbox or chroot could make /dev/log unreachable.
+  if (target == Target::Syslog) ::openlog("mugai-gateway", LOG_PID | LOG_NDELAY, facility_code(facility));
   return true;
 }
 

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -21,6 +23,7 @@
 #include "gateway/scheduler.hpp"
 #include "gateway/server.hpp"
 #include "gateway/spool.hpp"
+#include "gateway/systemd.hpp"
 #include "office/host.hpp"
 #include "quarantine/store.hpp"
 
@@ -51,9 +54,16 @@ mugai::gateway::awaitable<void> expire_quarantine(mugai::gateway::asio::thread_p
 
 int run(const mugai::config::Config& cfg) {
   using namespace mugai::gateway;
-  mugai::log::init(cfg.log.format == mugai::config::Log::Format::Json ? mugai::log::Format::Json
-                                                                      : mugai::log::Format::Text,
-                   cfg.log.file);
+  using LogTarget = mugai::config::Log::Target;
+  const auto log_target = cfg.log.target == LogTarget::File     ? mugai::log::Target::File
+                          : cfg.log.target == LogTarget::Syslog ? mugai::log::Target::Syslog
+                                                                : mugai::log::Target::Stderr;
+  if (!mugai::log::init(cfg.log.format == mugai::config::Log::Format::Json ? mugai::log::Format::Json
+                                                                           : mugai::log::Format::Text,
+                        log_target, cfg.log.file, cfg.log.syslog_facility)) {
+    std::cerr << "mugai-gateway: log.file: cannot open '" << cfg.log.file << "': " << std::strerror(errno) << "\n";
+    return 1;
+  }
   Spool spool(cfg.spool.dir, cfg.spool.fsync, cfg.spool.key_file);
   if (auto st = spool.open(); !st) {
     std::cerr << "mugai-gateway: spool.dir: " << st.error().message << "\n";
@@ -72,6 +82,11 @@ int run(const mugai::config::Config& cfg) {
       return 1;
     }
     server_tls = *ctx;
+  }
+  auto client_tls = make_client_tls(cfg.delivery);
+  if (!client_tls) {
+    std::cerr << "mugai-gateway: " << client_tls.error().message << "\n";
+    return 1;
   }
 
   // One event-loop thread does all network I/O (no strands, no races on sockets); fsync, the
@@ -99,7 +114,7 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: workers: " << st.error().message << "\n";
     return 1;
   }
-  Scheduler scheduler(io, pool, sanitizers, cfg, spool, **quarantine, make_client_tls());
+  Scheduler scheduler(io, pool, sanitizers, cfg, spool, **quarantine, *client_tls);
   Server server(io, pool, cfg, spool, scheduler, server_tls);
   auto access = Access::resolve(cfg);
   if (!access) {
@@ -127,6 +142,9 @@ int run(const mugai::config::Config& cfg) {
   server.start();
   admin_server.start();
   scheduler.start(recovered);
+  // READY only now: a unit ordered after this one may send mail as soon as it is told.
+  systemd::ready("accepting mail on " + std::to_string(cfg.smtp.listen.size()) + " address(es)");
+  systemd::start_watchdog(io);
   if (cfg.quarantine.purge_interval.count() > 0) {
     asio::co_spawn(io, expire_quarantine(pool, **quarantine, cfg.quarantine.purge_interval), asio::detached);
   }
@@ -135,6 +153,7 @@ int run(const mugai::config::Config& cfg) {
   signals.async_wait([&](error_code ec, int sig) {
     if (ec) return;
     mugai::log::event("shutdown", {{"signal", sig == SIGTERM ? "TERM" : "INT"}, {"phase", "draining"}});
+    systemd::stopping();
     admin_server.shutdown();
     server.shutdown([&] {
       scheduler.stop([&] {

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "common/expected.hpp"
+#include "config/config.hpp"
 
 namespace mugai::gateway {
 
@@ -26,6 +27,8 @@ using Clock = std::chrono::steady_clock;
 
 template <typename T>
 using awaitable = asio::awaitable<T>;
+
+struct ClientTls;
 
 // A TCP connection, optionally upgraded to TLS in place (STARTTLS). Shared ownership so the
 // deadline timer's handler can never outlive the socket it cancels.
@@ -40,7 +43,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
   awaitable<std::string_view> read_some(Clock::duration limit, error_code& ec);
   awaitable<void> write(std::string_view data, Clock::duration limit, error_code& ec);
   awaitable<void> handshake(ssl::context& ctx, ssl::stream_base::handshake_type type,
-                            Clock::duration limit, error_code& ec, const std::string& sni = {});
+                            Clock::duration limit, error_code& ec);
+  // STARTTLS towards the next hop `host` under `policy`: handshakes and, for verify and fingerprint,
+  // checks the certificate. Returns why the connection must not carry mail ("" = it may).
+  awaitable<std::string> client_handshake(const ClientTls& policy, const std::string& host,
+                                          Clock::duration limit);
 
   // Aborts whatever operation is pending (used by shutdown); the operation ends with operation_aborted.
   void cancel();
@@ -50,6 +57,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::string remote_ip() const;
 
  private:
+  awaitable<void> run_handshake(ssl::stream_base::handshake_type type, Clock::duration limit, error_code& ec);
   void arm(Clock::duration limit);
   void disarm();
 
@@ -110,9 +118,18 @@ awaitable<std::invoke_result_t<F>> run_blocking_or_error(asio::thread_pool& pool
   }
 }
 
-// TLS 1.2+ contexts. The server context needs a certificate; the client context does not verify
-// the next hop (opportunistic TLS, RFC 7435) — required TLS means encrypted, not authenticated.
+// TLS 1.2+ contexts. The server context needs a certificate.
 Expected<std::shared_ptr<ssl::context>> make_server_tls(const std::string& cert, const std::string& key);
-std::shared_ptr<ssl::context> make_client_tls();
+
+// delivery.tls made concrete, with Postfix's smtp_tls_security_level meanings: none, may and encrypt
+// accept any certificate (encrypt only makes TLS mandatory, which proto::ClientSession enforces);
+// verify needs a chain to delivery.tls_ca_file (or the system's CAs) naming the host dialled;
+// fingerprint needs a certificate whose SHA-256 is listed, whoever signed it.
+struct ClientTls {
+  std::shared_ptr<ssl::context> context;
+  proto::TlsPolicy level = proto::TlsPolicy::May;
+  std::vector<std::string> fingerprints;  // SHA-256 of the DER certificate, 64 lower-case hex
+};
+Expected<std::shared_ptr<const ClientTls>> make_client_tls(const config::Delivery& delivery);
 
 }  // namespace mugai::gateway

@@ -66,7 +66,7 @@ SpoolEntry generated(const config::Config& cfg, Route route, std::string rcpt, s
 
 Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, WorkerPool& sanitizers,
                      const config::Config& cfg, Spool& spool, quarantine::QuarantineDb& quarantine,
-                     std::shared_ptr<ssl::context> client_tls)
+                     std::shared_ptr<const ClientTls> client_tls)
     : io_(io),
       workers_(workers),
       sanitizers_(sanitizers),
@@ -76,6 +76,8 @@ Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, WorkerPoo
       next_hop_(io, cfg, cfg.delivery.smtp_host, client_tls),
       sweep_(io),
       offers_(kMaxOffers, cfg.archive_pair_window.count()) {
+  // The bounce relay is held to the same delivery.tls level, its certificate checked against the
+  // host of delivery.bounce (and, for fingerprint, listed in delivery.tls_fingerprints too).
   if (cfg.delivery.bounce_via_smtp)
     bounce_relay_ = std::make_unique<SmtpDelivery>(io, cfg, cfg.delivery.bounce_host, client_tls);
 }

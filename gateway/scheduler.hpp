@@ -37,7 +37,7 @@ namespace mugai::gateway {
 class Scheduler {
  public:
   Scheduler(asio::io_context& io, asio::thread_pool& workers, WorkerPool& sanitizers, const config::Config& cfg,
-            Spool& spool, quarantine::QuarantineDb& quarantine, std::shared_ptr<ssl::context> client_tls);
+            Spool& spool, quarantine::QuarantineDb& quarantine, std::shared_ptr<const ClientTls> client_tls);
 
   void start(const std::vector<std::string>& recovered_ids);
   // Thread-safe: queue a message for processing now.

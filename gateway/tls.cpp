@@ -1,7 +1,11 @@
 // Connection plumbing: per-operation deadlines over plain or TLS streams, and the TLS contexts.
 #include "gateway/net.hpp"
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
 
 namespace mugai::gateway {
 
@@ -66,14 +70,84 @@ awaitable<void> Conn::write(std::string_view data, Clock::duration limit, error_
   classify(ec, expired_);
 }
 
-awaitable<void> Conn::handshake(ssl::context& ctx, ssl::stream_base::handshake_type type,
-                                Clock::duration limit, error_code& ec, const std::string& sni) {
-  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
-  if (!sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
+awaitable<void> Conn::run_handshake(ssl::stream_base::handshake_type type, Clock::duration limit,
+                                    error_code& ec) {
   arm(limit);
   co_await tls_->async_handshake(type, asio::redirect_error(asio::use_awaitable, ec));
   disarm();
   classify(ec, expired_);
+}
+
+awaitable<void> Conn::handshake(ssl::context& ctx, ssl::stream_base::handshake_type type,
+                                Clock::duration limit, error_code& ec) {
+  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, ctx);
+  co_await run_handshake(type, limit, ec);
+}
+
+namespace {
+std::string hex(const unsigned char* data, std::size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    out += kDigits[data[i] >> 4];
+    out += kDigits[data[i] & 0xf];
+  }
+  return out;
+}
+
+// Why a verify handshake's chain or name failed, in the words an operator needs to fix the next hop.
+std::string verify_failure(long result, const std::string& host) {
+  if (result == X509_V_ERR_HOSTNAME_MISMATCH || result == X509_V_ERR_IP_ADDRESS_MISMATCH)
+    return "certificate name does not match " + host;
+  return std::string("certificate verify failed: ") + X509_verify_cert_error_string(result);
+}
+
+// What the peer's certificate fails of `policy` after a completed handshake ("" = nothing).
+std::string check_peer(SSL* ssl, const ClientTls& policy, const std::string& host) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (!cert) return "next hop sent no certificate";
+  if (policy.level == proto::TlsPolicy::Verify) {
+    // SSL_VERIFY_PEER already failed the handshake on a bad chain; checked again so that a context
+    // set up otherwise can never let an unverified peer through.
+    if (long r = SSL_get_verify_result(ssl); r != X509_V_OK) return verify_failure(r, host);
+  } else if (policy.level == proto::TlsPolicy::Fingerprint) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (X509_digest(cert, EVP_sha256(), md, &n) != 1) return "cannot hash the next hop's certificate";
+    std::string got = hex(md, n);
+    if (std::find(policy.fingerprints.begin(), policy.fingerprints.end(), got) == policy.fingerprints.end())
+      return "fingerprint not in delivery.tls_fingerprints: sha256 " + got;
+  }
+  return {};
+}
+}  // namespace
+
+awaitable<std::string> Conn::client_handshake(const ClientTls& policy, const std::string& host,
+                                              Clock::duration limit) {
+  tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *policy.context);
+  SSL* ssl = tls_->native_handle();
+  error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  // RFC 6066 §3: SNI carries host names only, never an address literal.
+  if (ec) SSL_set_tlsext_host_name(ssl, host.c_str());
+  if (policy.level == proto::TlsPolicy::Verify) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    const int named = ec ? X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size())
+                         : X509_VERIFY_PARAM_set1_ip_asc(param, ip.to_string().c_str());
+    if (named != 1) co_return "cannot check the certificate against " + host;
+  }
+  ec.clear();
+  co_await run_handshake(ssl::stream_base::client, limit, ec);
+  if (ec) {
+    const long verified = SSL_get_verify_result(ssl);
+    if (policy.level == proto::TlsPolicy::Verify && verified != X509_V_OK) co_return verify_failure(verified, host);
+    co_return ec.message();
+  }
+  if (policy.level == proto::TlsPolicy::Verify || policy.level == proto::TlsPolicy::Fingerprint)
+    co_return check_peer(ssl, policy, host);
+  co_return std::string();
 }
 
 void Conn::cancel() {
@@ -118,12 +192,30 @@ Expected<std::shared_ptr<ssl::context>> make_server_tls(const std::string& cert,
   return ctx;
 }
 
-std::shared_ptr<ssl::context> make_client_tls() {
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  ctx->set_options(kTlsOptions);
-  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-  ctx->set_verify_mode(ssl::verify_none);
-  return ctx;
+Expected<std::shared_ptr<const ClientTls>> make_client_tls(const config::Delivery& delivery) {
+  auto tls = std::make_shared<ClientTls>();
+  tls->level = delivery.tls;
+  tls->fingerprints = delivery.tls_fingerprints;
+  tls->context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  auto& ctx = *tls->context;
+  ctx.set_options(kTlsOptions);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  // Only verify authenticates the chain; fingerprint pins the certificate itself, so a private CA
+  // or a self-signed next hop is fine there (Postfix semantics), and check_peer does the pinning.
+  if (delivery.tls != proto::TlsPolicy::Verify) {
+    ctx.set_verify_mode(ssl::verify_none);
+    return std::shared_ptr<const ClientTls>(std::move(tls));
+  }
+  ctx.set_verify_mode(ssl::verify_peer);
+  error_code ec;
+  if (delivery.tls_ca_file.empty()) {
+    ctx.set_default_verify_paths(ec);
+    if (ec) return Error{"delivery.tls: cannot load the system's CAs: " + ec.message()};
+  } else {
+    ctx.load_verify_file(delivery.tls_ca_file, ec);
+    if (ec) return Error{"delivery.tls_ca_file: cannot load '" + delivery.tls_ca_file + "': " + ec.message()};
+  }
+  return std::shared_ptr<const ClientTls>(std::move(tls));
 }
 
 }  // namespace mugai::gateway

@@ -421,13 +421,13 @@ TEST_CASE("spool: fsync=false still writes complete entries; missing parents are
 TEST_CASE("log: text format quotes and escapes so one event is one line") {
   mugai::test::TempDir tmp;
   auto path = tmp.path() + "/log";
-  REQUIRE(mugai::log::init(mugai::log::Format::Text, path));
+  REQUIRE(mugai::log::init(mugai::log::Format::Text, mugai::log::Target::File, path, "mail"));
   mugai::log::event("accept", {{"id", "ABC"},
                                {"from", "a b\"c\\d"},
                                {"helo", "x\r\nfake 2026 event"},
                                {"empty", ""},
                                {"ctl", std::string_view("\x01\x7f", 2)}});
-  REQUIRE(mugai::log::init(mugai::log::Format::Text, ""));
+  REQUIRE(mugai::log::init(mugai::log::Format::Text, mugai::log::Target::Stderr, "", "mail"));
   auto text = slurp(path);
   REQUIRE(std::count(text.begin(), text.end(), '\n') == 1);
   CHECK(text.size() > 25);
@@ -442,10 +442,10 @@ TEST_CASE("log: text format quotes and escapes so one event is one line") {
 TEST_CASE("log: json format escapes controls and replaces invalid UTF-8") {
   mugai::test::TempDir tmp;
   auto path = tmp.path() + "/log.json";
-  REQUIRE(mugai::log::init(mugai::log::Format::Json, path));
+  REQUIRE(mugai::log::init(mugai::log::Format::Json, mugai::log::Target::File, path, "mail"));
   mugai::log::event("deliver", {{"to", "受信者@example.jp"}, {"why", "a\"\n\x01\xff"}});
   mugai::log::event("second", {});
-  REQUIRE(mugai::log::init(mugai::log::Format::Text, ""));
+  REQUIRE(mugai::log::init(mugai::log::Format::Text, mugai::log::Target::Stderr, "", "mail"));
   std::istringstream lines(slurp(path));
   std::string first, second, extra;
   REQUIRE(std::getline(lines, first));
