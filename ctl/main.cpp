@@ -18,6 +18,7 @@
 #include "sanitizers/pipeline.hpp"
 #include "sanitizers/wire.hpp"
 #include "ctl/quarantine.hpp"
+#include "ctl/queue.hpp"
 #include "office/host.hpp"
 #include "quarantine/store.hpp"
 #include "worker/channel.hpp"
@@ -56,6 +57,10 @@ constexpr Command kCommands[] = {
      "review quarantined originals (隔離); `mugaictl quarantine` alone lists the subcommands;\n"
      "release, request-release, approve, unlock, delete and purge are done by the running gateway, as your account",
      mugai::ctl::cmd_quarantine},
+    {"queue", "list|show|hold|unhold|delete|flush ...",
+     "the mail queue as the running gateway sees it (postqueue/postsuper): what waits at which stage and why;\n"
+     "hold, unhold, delete and flush are audited under your account",
+     mugai::ctl::cmd_queue},
     {"audit", "show [--since 2d] | verify", "show or verify the hash-chained quarantine audit trail",
      mugai::ctl::cmd_audit},
     {"report", "[--config FILE] [--set section.key=value]... [--since 30d] [--format text|json|html] [--out FILE]",

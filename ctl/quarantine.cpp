@@ -26,6 +26,7 @@
 #include "common/key_file.hpp"
 #include "config/config.hpp"
 #include "ctl/admin_client.hpp"
+#include "ctl/cli.hpp"
 #include "ctl/text_width.hpp"
 #include "proto/admin.hpp"
 #include "quarantine/audit.hpp"
@@ -39,131 +40,8 @@ namespace {
 using quarantine::EntryStatus;
 using quarantine::QuarantineDb;
 using quarantine::QuarantineEntry;
-using Args = std::span<const std::string_view>;
-
-enum Exit : int { kOk = 0, kError = 1, kUsage = 2 };
 
 constexpr std::size_t kMaxHeaderShown = 64 * 1024;
-
-int fail(std::string_view message) {
-  std::fprintf(stderr, "mugaictl: %.*s\n", static_cast<int>(message.size()), message.data());
-  return kError;
-}
-
-// Everything any subcommand accepts; each row of kSubcommands names the flags it allows.
-struct Options {
-  std::string config_file;
-  std::vector<std::string> sets;
-  bool json = false;
-  bool password_stdin = false;
-  std::string since, from, reason, status, limit, out, part, older_than, password_file;
-  std::vector<std::string> to;  // repeatable --to: release recipients, or the list filter (one)
-  std::vector<std::string> positional;
-};
-
-struct Flag {
-  std::string_view name;
-  std::string Options::*value;  // nullptr: handled specially (--json, --set, --to)
-};
-
-constexpr Flag kFlags[] = {
-    {"--config", &Options::config_file}, {"--since", &Options::since},  {"--from", &Options::from},
-    {"--reason", &Options::reason},      {"--status", &Options::status}, {"--limit", &Options::limit},
-    {"--out", &Options::out},            {"--part", &Options::part},     {"--older-than", &Options::older_than},
-    {"--password-file", &Options::password_file},
-    {"--json", nullptr},                 {"--set", nullptr},             {"--to", nullptr},
-    {"--password-stdin", nullptr},
-};
-
-// `allowed` lists the flags (space separated) besides --config/--set/--json. --json and --password-stdin
-// take no value.
-Expected<Options> parse_options(Args args, std::string_view allowed, std::size_t max_positional) {
-  Options o;
-  const auto is_allowed = [&](std::string_view flag) {
-    if (flag == "--config" || flag == "--set" || flag == "--json") return true;
-    for (std::size_t start = 0; start < allowed.size();) {
-      const auto end = std::min(allowed.find(' ', start), allowed.size());
-      if (allowed.substr(start, end - start) == flag) return true;
-      start = end + 1;
-    }
-    return false;
-  };
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view a = args[i];
-    if (!a.starts_with("--")) {
-      if (o.positional.size() == max_positional) return Error{"unexpected argument '" + std::string(a) + "'"};
-      o.positional.emplace_back(a);
-      continue;
-    }
-    if (a == "--operator") {
-      const auto self = local_operator();
-      return Error{"--operator is gone: the operator is the account running mugaictl (" + self.name + ", uid " +
-                   std::to_string(self.uid) + "), as the gateway sees it; say more in --reason"};
-    }
-    const Flag* flag = nullptr;
-    for (const auto& f : kFlags)
-      if (f.name == a) flag = &f;
-    if (flag == nullptr || !is_allowed(a)) return Error{"unknown option '" + std::string(a) + "'"};
-    if (a == "--json" || a == "--password-stdin") {
-      (a == "--json" ? o.json : o.password_stdin) = true;
-      continue;
-    }
-    if (i + 1 == args.size()) return Error{std::string(a) + " needs a value"};
-    const std::string value(args[++i]);
-    if (a == "--set") o.sets.push_back(value);
-    else if (a == "--to") o.to.push_back(value);
-    else o.*(flag->value) = value;
-  }
-  return o;
-}
-
-// "2d", "12h", "30m", "45s", "3w" or plain seconds.
-Expected<std::int64_t> parse_age(std::string_view flag, std::string_view text) {
-  std::int64_t n = 0, unit = 1;
-  std::size_t i = 0;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && n < 100'000'000; ++i) n = n * 10 + (text[i] - '0');
-  const std::string_view suffix = text.substr(i);
-  if (suffix == "s" || suffix.empty()) unit = 1;
-  else if (suffix == "m") unit = 60;
-  else if (suffix == "h") unit = 3600;
-  else if (suffix == "d") unit = 86400;
-  else if (suffix == "w") unit = 7 * 86400;
-  else i = 0;
-  if (i == 0 || n >= 100'000'000) {
-    return Error{std::string(flag) + " expects an age like 90d, 12h, 30m, got '" + std::string(text) + "'"};
-  }
-  return n * unit;
-}
-
-std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
-std::string local_time(std::int64_t unix) {
-  const std::time_t t = static_cast<std::time_t>(unix);
-  std::tm tm{};
-  ::localtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", &tm);
-  return buf;
-}
-
-// Terminal-safe text without padding (controls and invalid UTF-8 replaced).
-std::string safe_text(std::string_view s) {
-  return fit_columns(s, display_width(s));
-}
-
-// The security settings are the gateway's to decide; mugaictl does not even pretend to override them.
-Expected<config::Config> load_config(const Options& o) {
-  for (const auto& set : o.sets) {
-    const std::string key = set.substr(0, set.find('='));
-    if (config::gateway_only(key)) {
-      return Error{"--set " + key + " is refused: a security setting comes only from the gateway's own "
-                   "configuration (the gateway decides, not the command line)"};
-    }
-  }
-  return o.config_file.empty()
-             ? config::load_string(config::embedded_default(), "<embedded default>", o.sets)
-             : config::load_file(o.config_file, o.sets);
-}
 
 // ---- JSON -------------------------------------------------------------------------------------
 
@@ -182,14 +60,6 @@ json::Value entry_json(const QuarantineEntry& e) {
           {"subject", r.subject}, {"message_id", r.message_id}, {"reason", r.reason}, {"size", e.size},
           {"sha256", e.sha256}, {"status_by", e.status_by}, {"status_unix", e.status_unix},
           {"status_reason", e.status_reason}, {"parts", std::move(parts)}};
-}
-
-void print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
-
-// One table row: padded columns, without the padding after the last one.
-std::string row(std::string s) {
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s + "\n";
 }
 
 // ---- opening the store ------------------------------------------------------------------------
@@ -431,18 +301,18 @@ int run_export(const Options& o) {
 int run_release(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine release needs an ID");
   if (o.reason.empty()) return fail("quarantine release needs --reason TEXT (it is recorded)");
-  return ask(o, {proto::admin::Action::Release, o.positional[0], o.to, o.reason, {}, {}});
+  return ask(o, {proto::admin::Action::Release, o.positional[0], o.to, o.reason, {}, {}, {}, {}});
 }
 
 int run_request_release(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine request-release needs an ID");
   if (o.reason.empty()) return fail("quarantine request-release needs --reason TEXT (it is recorded)");
-  return ask(o, {proto::admin::Action::RequestRelease, o.positional[0], o.to, o.reason, {}, {}});
+  return ask(o, {proto::admin::Action::RequestRelease, o.positional[0], o.to, o.reason, {}, {}, {}, {}});
 }
 
 int run_approve(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine approve needs an ID");
-  return ask(o, {proto::admin::Action::Approve, o.positional[0], {}, "", {}, {}});
+  return ask(o, {proto::admin::Action::Approve, o.positional[0], {}, "", {}, {}, {}, {}});
 }
 
 // While it lives, a terminal on `fd` does not echo what is typed (a password read from a person).
@@ -504,12 +374,12 @@ int run_unlock(const Options& o) {
   if (o.reason.empty()) return fail("quarantine unlock needs --reason TEXT (it is recorded)");
   auto password = read_password(o);
   if (!password) return fail(password.error().message);
-  return ask(o, {proto::admin::Action::Unlock, o.positional[0], {}, o.reason, {}, std::move(*password)});
+  return ask(o, {proto::admin::Action::Unlock, o.positional[0], {}, o.reason, {}, std::move(*password), {}, {}});
 }
 
 int run_delete(const Options& o) {
   if (o.positional.size() != 1) return fail("quarantine delete needs an ID");
-  return ask(o, {proto::admin::Action::Delete, o.positional[0], {}, o.reason, {}, {}});
+  return ask(o, {proto::admin::Action::Delete, o.positional[0], {}, o.reason, {}, {}, {}, {}});
 }
 
 int run_purge(const Options& o) {
@@ -519,7 +389,7 @@ int run_purge(const Options& o) {
     if (!age) return fail(age.error().message);
     older_than = *age;
   }
-  return ask(o, {proto::admin::Action::Purge, "", {}, "", older_than, {}});
+  return ask(o, {proto::admin::Action::Purge, "", {}, "", older_than, {}, {}, {}});
 }
 
 int run_stats(const Options& o) {
@@ -548,14 +418,6 @@ int run_stats(const Options& o) {
   print(o.json ? json::dump(doc) + "\n" : out);
   return kOk;
 }
-
-struct Subcommand {
-  std::string_view name;
-  std::string_view synopsis;
-  std::string_view flags;  // allowed besides --config/--set/--json
-  std::size_t positional;
-  int (*run)(const Options&);
-};
 
 constexpr Subcommand kQuarantine[] = {
     {"list", "[--since 2d] [--from ADDR] [--to ADDR] [--reason R] [--status S] [--limit N]",
@@ -627,29 +489,6 @@ constexpr Subcommand kAudit[] = {
     {"verify", "", "", 0, run_audit_verify},
 };
 
-template <std::size_t N>
-int dispatch(std::string_view group, const Subcommand (&table)[N], Args args) {
-  const auto usage = [&](std::string_view problem) {
-    if (!problem.empty()) std::fprintf(stderr, "mugaictl: %.*s\n", static_cast<int>(problem.size()), problem.data());
-    std::fprintf(stderr, "usage:\n");
-    for (const auto& c : table) {
-      std::fprintf(stderr, "  mugaictl %.*s %.*s %.*s\n", static_cast<int>(group.size()), group.data(),
-                   static_cast<int>(c.name.size()), c.name.data(), static_cast<int>(c.synopsis.size()), c.synopsis.data());
-    }
-    std::fprintf(stderr, "every subcommand also takes [--config FILE] [--set section.key=value]... [--json]\n");
-    std::fprintf(stderr, "release, request-release, approve, unlock, delete and purge are done by the running gateway, as your account\n");
-    return kUsage;
-  };
-  if (args.empty()) return usage("missing subcommand");
-  for (const auto& c : table) {
-    if (c.name != args[0]) continue;
-    auto o = parse_options(args.subspan(1), c.flags, c.positional);
-    if (!o) return usage(std::string(group) + " " + std::string(c.name) + ": " + o.error().message);
-    return c.run(*o);
-  }
-  return usage("unknown subcommand '" + safe_text(args[0]) + "'");
-}
-
 }  // namespace
 
 quarantine::Operator local_operator() {
@@ -657,16 +496,10 @@ quarantine::Operator local_operator() {
   return {uid, account::user_name(uid)};
 }
 
-Expected<std::int64_t> age_option(std::string_view flag, std::string_view text) { return parse_age(flag, text); }
+constexpr std::string_view kGatewayNote =
+    "release, request-release, approve, unlock, delete and purge are done by the running gateway, as your account";
 
-Expected<config::Config> ctl_config(const std::string& config_file, const std::vector<std::string>& sets) {
-  Options o;
-  o.config_file = config_file;
-  o.sets = sets;
-  return load_config(o);
-}
-
-int cmd_quarantine(Args args) { return dispatch("quarantine", kQuarantine, args); }
-int cmd_audit(Args args) { return dispatch("audit", kAudit, args); }
+int cmd_quarantine(Args args) { return dispatch("quarantine", kQuarantine, args, kGatewayNote); }
+int cmd_audit(Args args) { return dispatch("audit", kAudit, args, kGatewayNote); }
 
 }  // namespace mugai::ctl

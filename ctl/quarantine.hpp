@@ -6,9 +6,6 @@
 #include <string>
 #include <string_view>
 
-#include <vector>
-
-#include "config/config.hpp"
 #include "quarantine/audit.hpp"
 
 namespace mugai::ctl {
@@ -17,10 +14,6 @@ int cmd_quarantine(std::span<const std::string_view> args);
 // `mugaictl report` (ctl/report.cpp).
 int cmd_report(std::span<const std::string_view> args);
 
-// Shared by the commands that read the quarantine: an age like "30d" (Error naming `flag`), and the
-// configuration as mugaictl loads it (the embedded default without a file; gateway-only --set refused).
-Expected<std::int64_t> age_option(std::string_view flag, std::string_view text);
-Expected<config::Config> ctl_config(const std::string& config_file, const std::vector<std::string>& sets);
 int cmd_audit(std::span<const std::string_view> args);
 
 // The account running mugaictl, as the audit trail names it when mugaictl writes a record itself

@@ -17,6 +17,7 @@
 #include "common/durable_file.hpp"
 #include "common/json.hpp"
 #include "common/key_file.hpp"
+#include "ctl/cli.hpp"
 #include "ctl/quarantine.hpp"
 #include "ctl/text_width.hpp"
 #include "quarantine/store.hpp"
@@ -25,27 +26,14 @@
 namespace mugai::ctl {
 namespace {
 
-using Args = std::span<const std::string_view>;
-enum Exit : int { kOk = 0, kError = 1, kUsage = 2 };
-
-struct ReportOptions {
-  std::string config_file;
-  std::string since = "30d";
-  std::string format = "text";
-  std::string out;
-  std::vector<std::string> sets;
-};
+constexpr std::string_view kSynopsis =
+    "usage: mugaictl report [--config FILE] [--set section.key=value]... [--since 30d] [--format text|json|html] "
+    "[--out FILE]";
 
 int usage(std::string_view problem) {
-  std::fprintf(stderr, "mugaictl: report: %.*s\nusage: mugaictl report [--config FILE] [--set section.key=value]... [--since 30d] "
-                       "[--format text|json|html] [--out FILE]\n",
-               static_cast<int>(problem.size()), problem.data());
+  std::fprintf(stderr, "mugaictl: report: %.*s\n%.*s\n", static_cast<int>(problem.size()), problem.data(),
+               static_cast<int>(kSynopsis.size()), kSynopsis.data());
   return kUsage;
-}
-
-int fail(const std::string& message) {
-  std::fprintf(stderr, "mugaictl: %s\n", message.c_str());
-  return kError;
 }
 
 std::string strftime_local(std::int64_t unix, const char* format) {
@@ -56,7 +44,6 @@ std::string strftime_local(std::int64_t unix, const char* format) {
   std::strftime(buf, sizeof buf, format, &tm);
   return buf;
 }
-std::string local_time(std::int64_t unix) { return strftime_local(unix, "%Y-%m-%d %H:%M:%S %z"); }
 std::string local_day(std::int64_t unix) { return strftime_local(unix, "%Y-%m-%d"); }
 
 // Reasons are sentences with details ("limit exceeded: sanitize.max_parts (…)"): what comes before the
@@ -540,26 +527,16 @@ std::string render_html(const json::Value& r) {
   return out;
 }
 
-Expected<ReportOptions> parse(Args args) {
-  ReportOptions o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view a = args[i];
-    std::string* value = a == "--config"   ? &o.config_file
-                         : a == "--since"  ? &o.since
-                         : a == "--format" ? &o.format
-                         : a == "--out"    ? &o.out
-                                           : nullptr;
-    if (a == "--set" && i + 1 < args.size()) {
-      o.sets.emplace_back(args[++i]);
-      continue;
-    }
-    if (value == nullptr) return Error{"unexpected argument '" + fit_columns(a, std::min<std::size_t>(display_width(a), 64)) + "'"};
-    if (i + 1 == args.size()) return Error{std::string(a) + " needs a value"};
-    *value = std::string(args[++i]);
-  }
-  if (o.format != "text" && o.format != "json" && o.format != "html")
-    return Error{"--format expects text, json or html, got '" + fit_columns(o.format, std::min<std::size_t>(display_width(o.format), 32)) + "'"};
-  if (o.out == "-") o.out.clear();
+// The defaults, and --format checked: the shared parser takes any value.
+Expected<Options> parse(Args args) {
+  auto o = parse_options(args, "--since --format --out", 0);
+  if (!o) return o;
+  if (o->json) return Error{"--json: use --format json"};
+  if (o->since.empty()) o->since = "30d";
+  if (o->format.empty()) o->format = "text";
+  if (o->format != "text" && o->format != "json" && o->format != "html")
+    return Error{"--format expects text, json or html, got '" + safe_text(o->format) + "'"};
+  if (o->out == "-") o->out.clear();
   return o;
 }
 
@@ -568,9 +545,9 @@ Expected<ReportOptions> parse(Args args) {
 int cmd_report(Args args) {
   auto o = parse(args);
   if (!o) return usage(o.error().message);
-  auto age = age_option("--since", o->since);
+  auto age = parse_age("--since", o->since);
   if (!age) return usage(age.error().message);
-  auto cfg = ctl_config(o->config_file, o->sets);
+  auto cfg = load_config(*o);
   if (!cfg) return fail(cfg.error().message);
   const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
   const std::int64_t since = now - *age;

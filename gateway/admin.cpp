@@ -32,13 +32,6 @@ std::string joined(const std::vector<std::string>& v) {
 
 static_assert(proto::admin::kMaxPassword == sanitize::kMaxPasswordSize, "an unlock's password must fit the worker channel");
 
-quarantine::Operator operator_of(const Peer& peer) { return {peer.uid, account::user_name(peer.uid)}; }
-
-std::string not_admitted(const quarantine::Operator& by) {
-  return by.name + " (uid " + std::to_string(by.uid) +
-         ") may not use the admin socket: not root, not the gateway's account, not in admin.group";
-}
-
 // A release's copy as a new entry of the gateway's own queue: Clean stage, the release's recipients.
 SpoolEntry clean_copy(const config::Config& cfg, const quarantine::ReleaseClaim& claim, const std::string& mail_from,
                       const std::string& message) {
@@ -63,6 +56,13 @@ std::string header_safe(std::string_view s) {
 }
 
 }  // namespace
+
+quarantine::Operator operator_of(const Peer& peer) { return {peer.uid, account::user_name(peer.uid)}; }
+
+std::string not_admitted(const quarantine::Operator& by) {
+  return by.name + " (uid " + std::to_string(by.uid) +
+         ") may not use the admin socket: not root, not the gateway's account, not in admin.group";
+}
 
 Expected<Access> Access::resolve(const config::Config& cfg) {
   std::int64_t group = ::getegid();
@@ -186,9 +186,15 @@ Expected<Response> AdminService::perform(const Request& r, const quarantine::Ope
       return Response{true, std::to_string(ids->size()) + (ids->size() == 1 ? " entry" : " entries") + " expired", *ids};
     }
     case Action::Unlock:
-      break;  // needs the workers: serve() carries it out on the event loop
+    case Action::QueueList:
+    case Action::QueueShow:
+    case Action::QueueHold:
+    case Action::QueueUnhold:
+    case Action::QueueDelete:
+    case Action::QueueFlush:
+      break;  // need the event loop: serve() carries them out there
   }
-  return Error{"unlock is not carried out on the worker pool"};
+  return Error{std::string(proto::admin::action_name(r.action)) + " is not carried out on the worker pool"};
 }
 
 Expected<Response> AdminService::carry_out(const quarantine::ReleaseClaim& claim, const Expected<Copy>& copy,
@@ -224,6 +230,9 @@ Expected<AdminService::Copy> AdminService::released_original(const quarantine::R
 }
 
 awaitable<Response> AdminService::serve(const Expected<Request>& request, const Peer& peer) {
+  if (request && proto::admin::action_name(request->action).starts_with("queue-")) {
+    co_return co_await serve_queue(*request, peer);
+  }
   if (!request || request->action != Action::Unlock) {
     co_return co_await run_blocking(pool_, [&] { return handle(request, peer); });
   }

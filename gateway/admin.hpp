@@ -35,6 +35,10 @@ struct Peer {
   std::int64_t gid = -1;
 };
 
+// The account on the other end, as audit records name it; and the refusal for one not admitted.
+quarantine::Operator operator_of(const Peer& peer);
+std::string not_admitted(const quarantine::Operator& by);
+
 // Who may use the admin socket (root, the gateway's own account, members of admin.group) and who is an
 // approver (quarantine.approvers). Memberships are looked up at each request, so changes to the
 // system's groups apply without a restart.
@@ -65,8 +69,8 @@ class AdminService {
   // Performs any request but an unlock for `peer` (or refuses it, `request` being the reason it could not
   // be read). Blocking (SQLite, fsync): runs on the worker pool. Every outcome is audited.
   proto::admin::Response handle(const Expected<proto::admin::Request>& request, const Peer& peer);
-  // On the event-loop thread: an unlock, which needs the workers between its blocking steps, or else
-  // handle() on the worker pool.
+  // On the event-loop thread: an unlock, which needs the workers between its blocking steps, a queue
+  // action (serve_queue: the scheduler's state lives on the event loop), or else handle() on the worker pool.
   awaitable<proto::admin::Response> serve(const Expected<proto::admin::Request>& request, const Peer& peer);
 
   // For log::observe: the scheduler reports each recipient's delivery and each bounce only in its log,
@@ -93,6 +97,16 @@ class AdminService {
     sanitize::MessageContext ctx;
     quarantine::ReleaseRules rules;
   };
+
+  // `mugaictl queue ...` (admin_queue.cpp): on the event loop, since the scheduler's state lives there.
+  awaitable<proto::admin::Response> serve_queue(const proto::admin::Request& r, const Peer& peer);
+  awaitable<std::string> queue_hold(const std::string& id, const std::string& reason, bool& ok);
+  awaitable<std::string> queue_unhold(const std::string& id, bool& ok);
+  awaitable<std::string> queue_delete(const std::string& id, const std::string& reason,
+                                      const quarantine::Operator& by, bool& ok);
+  Expected<proto::admin::QueueMessage> queue_row(const std::string& id, bool detail) const;
+  void queue_audit(const quarantine::Operator& by, std::string_view event, const std::string& id,
+                   const std::string& reason, const std::string& result, quarantine::AuditFields more = {});
 
   Expected<proto::admin::Response> perform(const proto::admin::Request& r, const quarantine::Operator& by,
                                            const Peer& peer);

@@ -12,6 +12,7 @@
 #include "gateway/maildir.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/traffic.hpp"
+#include "proto/admin.hpp"
 #include "proto/replies.hpp"
 #include "sanitizers/headers.hpp"
 #include "sanitizers/pipeline.hpp"
@@ -30,6 +31,9 @@ std::string reply_text(const proto::Reply& r) {
 
 // Password mails remembered for pairing (pairing.hpp): each holds at most 16 passwords of 128 bytes.
 constexpr std::size_t kMaxOffers = 256;
+// What `mugaictl queue show` can tell of a message's past: its latest events, each cut to a line.
+constexpr std::size_t kMaxHistory = 16;
+constexpr std::size_t kMaxEventText = 300;
 
 std::string verdict_name(sanitize::Outcome::Verdict v) {
   switch (v) {
@@ -82,6 +86,7 @@ Scheduler::Scheduler(asio::io_context& io, asio::thread_pool& workers, WorkerPoo
 }
 
 void Scheduler::start(const std::vector<std::string>& recovered_ids) {
+  held_ = spool_.holds();
   for (const auto& id : recovered_ids) ready_.push_back(id);
   // Idle next-hop connections are closed after a few seconds so the LGWAN MTA is not held open.
   asio::co_spawn(io_, [this]() -> awaitable<void> {
@@ -107,7 +112,14 @@ void Scheduler::pump() {
   while (!stopping_ && active_ < cfg_.delivery.concurrency && !ready_.empty()) {
     std::string id = std::move(ready_.front());
     ready_.pop_front();
+    // Never two attempts on one message at once: one queued while another runs (a password mail that
+    // came meanwhile, an unhold) starts when the running one has ended.
+    if (in_flight(id)) {
+      again_.insert(std::move(id));
+      continue;
+    }
     ++active_;
+    ++in_flight_[id].runs;
     asio::co_spawn(io_, process(id), [this, id](std::exception_ptr e) {
       // What threw on a worker (run_blocking's barrier) or here ended this attempt only: the entry is
       // still in the spool, so it is retried like any deferred message rather than forgotten.
@@ -120,6 +132,11 @@ void Scheduler::pump() {
         retry_later(id);
       }
       --active_;
+      if (const auto it = in_flight_.find(id); it != in_flight_.end() && --it->second.runs == 0) {
+        for (const auto& waiter : it->second.waiters) waiter->cancel();
+        in_flight_.erase(it);
+        if (again_.erase(id) != 0) ready_.push_back(id);
+      }
       if (stopping_ && active_ == 0 && on_stopped_) std::exchange(on_stopped_, nullptr)();
       pump();
     });
@@ -140,9 +157,103 @@ void Scheduler::stop(std::function<void()> done) {
 void Scheduler::forget(const std::string& id) {
   attempts_.erase(id);
   failed_runs_.erase(id);
+  stories_.erase(id);
+  cancel_retry(id);
+}
+
+void Scheduler::cancel_retry(const std::string& id) {
+  if (const auto it = retry_.find(id); it != retry_.end()) {
+    it->second.timer->cancel();
+    retry_.erase(it);
+  }
+}
+
+void Scheduler::note(const std::string& id, std::string event) {
+  // One line each: replies and reasons may quote the next hop or the message.
+  std::replace_if(event.begin(), event.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }, ' ');
+  if (event.size() > kMaxEventText) event.resize(kMaxEventText);
+  auto& events = stories_[id].events;
+  events.push_back(sanitize::rfc5322_date(now_unix()) + " " + event);
+  if (events.size() > kMaxHistory) events.pop_front();
+}
+
+Scheduler::Known Scheduler::known(const std::string& id) const {
+  Known k;
+  const auto held = held_.find(id);
+  const auto waiting = waiting_.find(id);
+  const auto retry = retry_.find(id);
+  if (deleting_.count(id)) k.state = "deleting";
+  else if (held != held_.end()) k.state = "held";
+  else if (in_flight(id)) k.state = "in-flight";
+  else if (waiting != waiting_.end() && !waiting->second.queued) k.state = "waiting-password";
+  else if (retry != retry_.end()) k.state = "deferred";
+  else k.state = "queued";
+  if (held != held_.end()) k.hold_reason = held->second;
+  if (const auto it = attempts_.find(id); it != attempts_.end()) k.attempts = it->second;
+  if (retry != retry_.end()) k.next_attempt_unix = retry->second.at_unix;
+  if (const auto it = stories_.find(id); it != stories_.end()) {
+    k.last_error = it->second.last_error;
+    k.history.assign(it->second.events.begin(), it->second.events.end());
+  }
+  return k;
+}
+
+void Scheduler::hold_now(const std::string& id, std::string reason, bool deleting) {
+  held_[id] = std::move(reason);
+  if (deleting) deleting_.insert(id);
+  cancel_retry(id);
+  note(id, deleting ? "delete requested" : "held by the operator");
+}
+
+awaitable<void> Scheduler::settled(std::string id) {
+  while (in_flight(id)) {
+    auto waiter = std::make_shared<asio::steady_timer>(io_, Clock::time_point::max());
+    in_flight_[id].waiters.push_back(waiter);
+    error_code ec;
+    co_await waiter->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+void Scheduler::unhold_now(const std::string& id) {
+  if (held_.erase(id) == 0) return;
+  note(id, "unheld by the operator");
+  // An attempt that ended after the hold may have set a retry timer: this attempt replaces it.
+  cancel_retry(id);
+  ready_.push_back(id);
+  pump();
+}
+
+void Scheduler::forget_deleted(const std::string& id) {
+  held_.erase(id);
+  again_.erase(id);
+  deleting_.erase(id);
+  stop_waiting(id);
+  std::erase(ready_, id);
+  forget(id);
+}
+
+std::string Scheduler::flush(const std::string& id) {
+  if (held_.count(id)) return "held: unhold it first";
+  if (in_flight(id)) return "an attempt is already in flight";
+  if (retry_.count(id) == 0) {
+    if (waiting_.count(id)) return "awaits its password mail (or the end of the pair window); nothing to retry";
+    return "not deferred: it is queued for its next attempt already";
+  }
+  cancel_retry(id);
+  note(id, "flushed by the operator");
+  ready_.push_back(id);
+  pump();
+  return "";
+}
+
+std::vector<std::string> Scheduler::deferred() const {
+  std::vector<std::string> ids;
+  for (const auto& [id, r] : retry_) ids.push_back(id);
+  return ids;
 }
 
 bool Scheduler::failed_run(const std::string& id, std::string why) {
+  stories_[id].last_error = why.substr(0, proto::admin::kMaxText);
   auto& f = failed_runs_[id];
   f.last = std::move(why);
   return ++f.count >= cfg_.sanitize_max_attempts;
@@ -161,17 +272,23 @@ bool Scheduler::sanitizing_given_up(const std::string& id) const {
 
 void Scheduler::retry_later(const std::string& id) {
   unsigned n = ++attempts_[id];
+  // Held while this attempt ran: no timer; unhold_now() queues it.
+  if (held_.count(id)) {
+    note(id, "deferred (attempt " + std::to_string(n) + "); held, so no retry until unheld");
+    return;
+  }
   double delay = static_cast<double>(cfg_.delivery.retry_first.count()) *
                  std::pow(cfg_.delivery.retry_factor, static_cast<double>(n - 1));
   delay = std::min(delay, static_cast<double>(cfg_.delivery.retry_max.count()));
   auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(
                                                              static_cast<std::int64_t>(delay * 1000)));
   metrics::registry().messages_deferred.inc();
-  ++deferred_;
   log::event("deferred", {{"id", id}, {"attempt", std::to_string(n)},
                           {"retry_in", std::to_string(static_cast<long>(delay)) + "s"}});
+  note(id, "deferred (attempt " + std::to_string(n) + "), retry in " + std::to_string(static_cast<long>(delay)) + "s");
+  retry_[id] = {timer, now_unix() + static_cast<std::int64_t>(std::ceil(delay))};
   timer->async_wait([this, timer, id](error_code ec) {
-    --deferred_;
+    if (const auto it = retry_.find(id); it != retry_.end() && it->second.timer == timer) retry_.erase(it);
     if (!ec && !stopping_) {
       ready_.push_back(id);
       pump();
@@ -180,6 +297,8 @@ void Scheduler::retry_later(const std::string& id) {
 }
 
 awaitable<void> Scheduler::process(std::string id) {
+  // Held since it was queued (or held at a restart): it waits for unhold_now(), which queues it again.
+  if (held_.count(id)) co_return;
   auto loaded = co_await run_blocking(workers_, [&] { return spool_.load(id); });
   if (!loaded) {
     log::event("spool-error", {{"id", id}, {"error", loaded.error().message}});
@@ -257,6 +376,10 @@ awaitable<void> Scheduler::process(std::string id) {
         outcome.reason = "quarantine failed: " + held.error().message;
       }
     }
+    // The reason usually opens with the verdict already.
+    const std::string verdict = verdict_name(outcome.verdict);
+    note(id, "sanitize: " + (outcome.reason.starts_with(verdict) ? outcome.reason
+                                                                 : verdict + (outcome.reason.empty() ? "" : ": " + outcome.reason)));
     log::event("sanitize", {{"id", id}, {"verdict", verdict_name(outcome.verdict)}, {"reason", outcome.reason},
                             {"removed", std::to_string(outcome.quarantine ? outcome.quarantine->parts.size() : 0)},
                             {"quarantine_id", outcome.quarantine_id}});
@@ -304,6 +427,8 @@ awaitable<void> Scheduler::process(std::string id) {
         }
         entry.stage = Stage::Clean;
         entry.message = std::move(outcome.message);
+        // A hold that came while it was being sanitized takes effect before the delivery.
+        if (held_.count(id)) co_return;
         break;
       }
       case sanitize::Outcome::Verdict::Quarantined: {
@@ -394,6 +519,8 @@ awaitable<void> Scheduler::deliver_and_settle(SpoolEntry entry) {
       std::string outcome = rr.reply.positive() ? "sent" : rr.reply.permanent() ? "bounced" : "deferred";
       log::event("deliver", {{"id", id}, {"rcpt", rr.rcpt}, {"relay", hop}, {"result", outcome},
                              {"reply", reply_text(rr.reply)}});
+      note(id, "deliver " + rr.rcpt + " via " + hop + ": " + outcome + ": " + reply_text(rr.reply));
+      if (!rr.reply.positive()) stories_[id].last_error = (rr.rcpt + ": " + reply_text(rr.reply)).substr(0, proto::admin::kMaxText);
       if (rr.reply.positive()) {
         if (all_sent) continue;
         auto st = co_await run_blocking(workers_, [&] { return spool_.mark_done(id, rr.rcpt); });

@@ -6,6 +6,13 @@
 // it, and when its window ends, is kept in memory only, passwords included (never on disk, never
 // logged). Runs on the event-loop thread; sanitizing goes to the sandboxed workers (WorkerPool), fsync
 // and maildir writes to the thread pool.
+//
+// Operator control (`mugaictl queue`, through AdminService): a held message (Spool::hold, durable) gets
+// no new attempt — no sanitizing, no delivery, no bounce for age — until unheld; an attempt already in
+// flight finishes first (hold_now() then settled()), so nothing is deleted under a running delivery.
+// max_queue_lifetime keeps counting from the arrival while a message is held: holding must not become
+// a way to keep mail forever, and an operator who unholds an expired message wants it settled, so the
+// first attempt after the unhold bounces it (rather than the bounce racing the operator's review).
 #pragma once
 
 #include "gateway/net.hpp"
@@ -43,7 +50,34 @@ class Scheduler {
   struct QueueStats {
     std::size_t ready = 0, active = 0, deferred = 0, awaiting_password = 0;
   };
-  QueueStats queue_stats() const { return {ready_.size(), active_, deferred_, waiting_.size()}; }
+  QueueStats queue_stats() const { return {ready_.size(), active_, retry_.size(), waiting_.size()}; }
+
+  // ---- operator control; event-loop thread only ----
+  // What the scheduler knows of a queued message beyond its spool file.
+  struct Known {
+    std::string state;  // proto::admin::QueueMessage::state
+    unsigned attempts = 0;
+    std::string last_error;
+    std::int64_t next_attempt_unix = 0;
+    std::string hold_reason;
+    std::vector<std::string> history;
+  };
+  Known known(const std::string& id) const;
+  bool in_flight(const std::string& id) const { return in_flight_.count(id) != 0; }
+  // From now on `id` gets no new attempt (the caller made the hold durable first); a retry timer is
+  // cancelled. `deleting`: shown as such until forget_deleted().
+  void hold_now(const std::string& id, std::string reason, bool deleting);
+  // Completes once no attempt on `id` is in flight (at once when none is).
+  awaitable<void> settled(std::string id);
+  // Undoes hold_now() (the caller removed the hold file) and queues the message for an attempt now.
+  void unhold_now(const std::string& id);
+  // The message was removed from the spool by the operator: drop everything kept about it.
+  void forget_deleted(const std::string& id);
+  // Retry now (postqueue -f): a deferred message's timer is cut short. Returns what became of `id`.
+  std::string flush(const std::string& id);
+  // Every id with a retry timer running.
+  std::vector<std::string> deferred() const;
+  void note(const std::string& id, std::string event);
 
  private:
   void pump();
@@ -66,6 +100,7 @@ class Scheduler {
   bool sanitizing_given_up(const std::string& id) const;
   std::string given_up_reason(const std::string& id) const;
   void retry_later(const std::string& id);
+  void cancel_retry(const std::string& id);
   void forget(const std::string& id);
 
   asio::io_context& io_;
@@ -98,9 +133,27 @@ class Scheduler {
     bool queued = false;
   };
   std::map<std::string, Waiting> waiting_;
+  // Operator control (see the top of this file).
+  std::map<std::string, std::string> held_;  // id -> reason
+  std::set<std::string> deleting_;
+  struct InFlight {
+    unsigned runs = 0;
+    std::vector<std::shared_ptr<asio::steady_timer>> waiters;  // settled(): cancelled when runs drops to 0
+  };
+  std::map<std::string, InFlight> in_flight_;
+  std::set<std::string> again_;  // queued while in flight: queued again when that attempt ends
+  struct Retry {
+    std::shared_ptr<asio::steady_timer> timer;
+    std::int64_t at_unix = 0;
+  };
+  std::map<std::string, Retry> retry_;
+  struct Story {
+    std::string last_error;
+    std::deque<std::string> events;  // bounded: kMaxHistory
+  };
+  std::map<std::string, Story> stories_;
   PasswordOffers offers_;
   std::size_t active_ = 0;
-  std::size_t deferred_ = 0;  // retry timers pending
   bool stopping_ = false;
   std::function<void()> on_stopped_;
 };

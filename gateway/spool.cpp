@@ -139,7 +139,8 @@ bool read_at(int fd, std::size_t offset, std::size_t len, std::string& out) {
 // Reads and verifies a spool file. With `key`, the message is loaded into e.message and its tag
 // checked; without, only the header and the end record's shape are read (recovery of a large queue
 // stays cheap; every entry is authenticated when it is loaded to be processed).
-Status read_entry(const std::string& path, std::string_view id, Stage stage, const std::string* key, SpoolEntry& e) {
+Status read_entry(const std::string& path, std::string_view id, Stage stage, const std::string* key, SpoolEntry& e,
+                  std::size_t* message_size = nullptr) {
   const bool whole = key != nullptr;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return durable::errno_error("cannot open spool file", path);
@@ -172,6 +173,7 @@ Status read_entry(const std::string& path, std::string_view id, Stage stage, con
   if (tail.compare(0, tag_at, end_shape, 0, tag_at) != 0 || tail.back() != '\n') {
     return Error{spool_error(path, "missing end record")};
   }
+  if (message_size != nullptr) *message_size = h->message_size;
   if (!whole) return Ok{};
   const std::string_view header = std::string_view(buf).substr(0, h->length);
   const std::string_view message = std::string_view(buf).substr(h->length, h->message_size);
@@ -306,11 +308,11 @@ Status clear_tmp(const std::string& dir) {
 }  // namespace
 
 Status Spool::open() {
-  for (const char* sub : {"/tmp", "/queue", "/corrupt"}) {
+  for (const char* sub : {"/tmp", "/queue", "/corrupt", "/hold"}) {
     auto st = durable::make_dir(dir_ + sub, fsync_);
     if (!st) return st;
   }
-  for (const char* sub : {"", "/tmp", "/queue"}) {
+  for (const char* sub : {"", "/tmp", "/queue", "/hold"}) {
     if (auto st = durable::check_private_dir(dir_ + sub, "spool directory"); !st) return st;
   }
   auto key = keyfile::load(key_file_, "spool key file", true);
@@ -423,8 +425,55 @@ Status Spool::remove(std::string_view id) {
     auto st = unlink_if_exists(base + ext);
     if (!st) return st;
   }
-  if (fsync_) return durable::sync_dir(dir_ + "/queue");
-  return Ok{};
+  if (fsync_) {
+    if (auto st = durable::sync_dir(dir_ + "/queue"); !st) return st;
+  }
+  // After the entry: a crash in between leaves a hold without an entry, which recover() clears.
+  return unlink_if_exists(dir_ + "/hold/" + std::string(id));
+}
+
+Expected<SpoolEntry> Spool::peek(std::string_view id, std::size_t& message_size) const {
+  if (!valid_spool_id(id)) return Error{"invalid spool id: " + std::string(id)};
+  const auto base = dir_ + "/queue/" + std::string(id);
+  for (const Stage stage : {Stage::Clean, Stage::Raw}) {
+    if (!exists(base + suffix(stage))) continue;
+    SpoolEntry e;
+    if (auto st = read_entry(base + suffix(stage), id, stage, nullptr, e, &message_size); !st) return st.error();
+    e.stage = stage;
+    return e;
+  }
+  return Error{"no spool entry " + std::string(id)};
+}
+
+Status Spool::hold(std::string_view id, std::string_view reason) {
+  if (!valid_spool_id(id)) return Error{"invalid spool id: " + std::string(id)};
+  const std::string name(id);
+  return durable::write_file(dir_ + "/tmp/" + name + ".hold", dir_ + "/hold/" + name, {reason}, fsync_, true);
+}
+
+Status Spool::unhold(std::string_view id) {
+  if (!valid_spool_id(id)) return Error{"invalid spool id: " + std::string(id)};
+  if (auto st = unlink_if_exists(dir_ + "/hold/" + std::string(id)); !st) return st;
+  return fsync_ ? durable::sync_dir(dir_ + "/hold") : Status(Ok{});
+}
+
+std::map<std::string, std::string> Spool::holds() const {
+  std::map<std::string, std::string> out;
+  auto names = list_dir(dir_ + "/hold");
+  if (!names) return out;
+  for (const auto& name : *names) {
+    if (!valid_spool_id(name)) continue;
+    std::string reason;
+    UniqueFd fd(::open((dir_ + "/hold/" + name).c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    // The reason is the operator's, bounded by the admin protocol; a larger file is not ours to show.
+    if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || st.st_size > 64 * 1024 ||
+        !read_at(fd.get(), 0, static_cast<std::size_t>(st.st_size), reason)) {
+      reason.clear();
+    }
+    out.emplace(name, std::move(reason));
+  }
+  return out;
 }
 
 std::vector<std::string> Spool::list() const {
@@ -498,6 +547,12 @@ std::vector<std::string> Spool::recover(std::vector<std::string>& problems) {
     } else if (f.done) {
       // remove() crashed after unlinking the entry: the progress file has nothing left to track.
       if (auto un = unlink_if_exists(base + ".done"); !un) problems.push_back(un.error().message);
+    }
+  }
+  // A hold whose entry is gone (remove() crashed between the two) holds nothing any more.
+  for (const auto& [id, reason] : holds()) {
+    if (!std::binary_search(ids.begin(), ids.end(), id)) {
+      if (auto un = unlink_if_exists(dir_ + "/hold/" + id); !un) problems.push_back(un.error().message);
     }
   }
   return ids;

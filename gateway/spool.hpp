@@ -2,10 +2,18 @@
 // directory are fsync'd, and only files the gateway wrote (authenticated under the spool key) are ever
 // processed; files are written under tmp/ and renamed into queue/, and a file without
 // its end record is never treated as a message. A message leaves the spool only through remove(),
-// which the scheduler calls after the next hop's 250 or a durably written bounce.
+// which the scheduler calls after the next hop's 250 or a durably written bounce (or an operator's
+// `mugaictl queue delete`).
+//
+// Operator holds (`mugaictl queue hold`) are files dir/hold/<id> holding the reason: written durably
+// before the hold is confirmed, so a hold survives a restart or kill -9, and removed by unhold() or
+// with the entry by remove(). They carry no MAC on purpose: a hold file can only keep a message from
+// moving, never make one move or change what is delivered, and hold/ is private to the gateway like
+// queue/. A hold file that cannot be read still holds (fail closed).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -73,7 +81,18 @@ class Spool {
   Status mark_done(std::string_view id, std::string_view rcpt);
   std::set<std::string> done(std::string_view id) const;
 
+  // Removes the entry's files (and its hold, if any).
   Status remove(std::string_view id);
+
+  // The envelope of an entry (no message; e.message stays empty), its stage and message size, read
+  // without authenticating the message or moving anything: for `mugaictl queue list`.
+  Expected<SpoolEntry> peek(std::string_view id, std::size_t& message_size) const;
+
+  // Operator holds (see the top of this file).
+  Status hold(std::string_view id, std::string_view reason);
+  Status unhold(std::string_view id);
+  // Every hold, by id: its reason ("" when the file could not be read; it holds all the same).
+  std::map<std::string, std::string> holds() const;
 
   // Ids of every complete entry in queue/, oldest first. Corrupt files are moved to dir/corrupt/
   // and reported in `problems`, never deleted.

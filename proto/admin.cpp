@@ -3,20 +3,22 @@
 #include "proto/admin.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/json.hpp"
 
 namespace mugai::proto::admin {
 namespace {
 
-enum FieldBit : unsigned { kId = 1, kTo = 2, kReason = 4, kOlderThan = 8, kPassword = 16 };
+enum FieldBit : unsigned { kId = 1, kTo = 2, kReason = 4, kOlderThan = 8, kPassword = 16, kIds = 32, kLimit = 64 };
 
 struct FieldRow {
   std::string_view name;
   FieldBit bit;
 };
 constexpr FieldRow kFields[] = {
-    {"id", kId}, {"to", kTo}, {"reason", kReason}, {"older_than", kOlderThan}, {"password", kPassword}};
+    {"id", kId},         {"to", kTo},   {"reason", kReason}, {"older_than", kOlderThan},
+    {"password", kPassword}, {"ids", kIds}, {"limit", kLimit}};
 
 struct ActionRow {
   Action action;
@@ -31,6 +33,53 @@ constexpr ActionRow kActions[] = {
     {Action::Delete, "delete", kId | kReason, kId},
     {Action::Purge, "purge", kOlderThan, 0},
     {Action::Unlock, "unlock", kId | kReason | kPassword, kId | kReason | kPassword},
+    {Action::QueueList, "queue-list", kLimit, 0},
+    {Action::QueueShow, "queue-show", kId, kId},
+    {Action::QueueHold, "queue-hold", kIds | kReason, kIds | kReason},
+    {Action::QueueUnhold, "queue-unhold", kIds | kReason, kIds},
+    {Action::QueueDelete, "queue-delete", kIds | kReason, kIds | kReason},
+    {Action::QueueFlush, "queue-flush", kIds, 0},
+};
+
+// The members of a QueueMessage on the wire, each with its bound: a response is checked as strictly as
+// a request, so a confused or hostile peer cannot make mugaictl hold or print more than these.
+struct TextMember {
+  std::string_view name;
+  std::string QueueMessage::*member;
+  std::size_t max;
+};
+constexpr TextMember kQueueTexts[] = {
+    {"id", &QueueMessage::id, kMaxId},
+    {"stage", &QueueMessage::stage, 16},
+    {"route", &QueueMessage::route, 16},
+    {"state", &QueueMessage::state, 32},
+    {"mail_from", &QueueMessage::mail_from, kMaxAddress},
+    {"last_error", &QueueMessage::last_error, kMaxText},
+    {"hold_reason", &QueueMessage::hold_reason, kMaxText},
+    {"client_ip", &QueueMessage::client_ip, kMaxAddress},
+    {"helo", &QueueMessage::helo, kMaxAddress},
+    {"subject", &QueueMessage::subject, kMaxText},
+    {"from", &QueueMessage::from, kMaxText},
+    {"date", &QueueMessage::date, kMaxText},
+};
+struct IntMember {
+  std::string_view name;
+  std::int64_t QueueMessage::*member;
+};
+constexpr IntMember kQueueInts[] = {
+    {"arrival_unix", &QueueMessage::arrival_unix}, {"size", &QueueMessage::size},
+    {"rcpt_total", &QueueMessage::rcpt_total},     {"rcpt_done", &QueueMessage::rcpt_done},
+    {"attempts", &QueueMessage::attempts},         {"next_attempt_unix", &QueueMessage::next_attempt_unix},
+};
+struct ListMember {
+  std::string_view name;
+  std::vector<std::string> QueueMessage::*member;
+  std::size_t max_items, max_each;
+};
+constexpr ListMember kQueueLists[] = {
+    {"rcpt_to", &QueueMessage::rcpt_to, kMaxQueueRecipients, kMaxAddress},
+    {"rcpt_done_list", &QueueMessage::rcpt_done_list, kMaxQueueRecipients, kMaxAddress},
+    {"history", &QueueMessage::history, kMaxQueueHistory, kMaxText},
 };
 
 const ActionRow& row_of(Action a) {
@@ -90,6 +139,47 @@ Expected<json::Value> object_of(std::string_view line, std::string_view what) {
   return v;
 }
 
+json::Value queue_json(const QueueMessage& m) {
+  json::Value v = json::Value::object();
+  for (const auto& t : kQueueTexts)
+    if (!(m.*t.member).empty()) v[std::string(t.name)] = m.*t.member;
+  for (const auto& n : kQueueInts) v[std::string(n.name)] = m.*n.member;
+  for (const auto& l : kQueueLists)
+    if (!(m.*l.member).empty()) v[std::string(l.name)] = m.*l.member;
+  return v;
+}
+
+Expected<QueueMessage> parse_queue_message(const json::Value& v) {
+  if (!v.is_object()) return Error{"a \"queue\" item must be an object"};
+  QueueMessage m;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const auto& key = it.key();
+    Status st = Error{"unexpected \"" + shown(key) + "\" in a queue message"};
+    for (const auto& t : kQueueTexts) {
+      if (t.name != key) continue;
+      // Shown through the CLI's terminal escaping: controls the message carried may stay as they are.
+      auto s = text(*it, t.name, t.max, true);
+      st = s ? Status(Ok{}) : Status(s.error());
+      if (s) m.*t.member = std::move(*s);
+    }
+    for (const auto& n : kQueueInts) {
+      if (n.name != key) continue;
+      auto i = integer(*it, n.name, std::numeric_limits<std::int64_t>::max());
+      st = i ? Status(Ok{}) : Status(i.error());
+      if (i) m.*n.member = *i;
+    }
+    for (const auto& l : kQueueLists) {
+      if (l.name != key) continue;
+      auto list = text_list(*it, l.name, l.max_items, l.max_each);
+      st = list ? Status(Ok{}) : Status(list.error());
+      if (list) m.*l.member = std::move(*list);
+    }
+    if (!st) return st.error();
+  }
+  if (m.id.empty()) return Error{"a queue message without \"id\""};
+  return m;
+}
+
 }  // namespace
 
 std::string_view action_name(Action a) { return row_of(a).name; }
@@ -117,12 +207,20 @@ std::string encode(const Request& r) {
   if ((row.takes & kReason) && !r.reason.empty()) v["reason"] = r.reason;
   if ((row.takes & kOlderThan) && r.older_than) v["older_than"] = *r.older_than;
   if ((row.takes & kPassword) && !r.password.empty()) v["password"] = r.password;
+  if ((row.takes & kIds) && !r.ids.empty()) v["ids"] = r.ids;
+  if ((row.takes & kLimit) && r.limit) v["limit"] = *r.limit;
   return json::dump(v) + "\n";
 }
 
 std::string encode(const Response& r) {
   json::Value v{{"v", kVersion}, {"ok", r.ok}, {"message", r.message}};
   if (!r.ids.empty()) v["ids"] = r.ids;
+  if (!r.queue.empty()) {
+    json::Value rows = json::Value::array();
+    for (const auto& m : r.queue) rows.push_back(queue_json(m));
+    v["queue"] = std::move(rows);
+  }
+  if (r.queue_total != 0) v["queue_total"] = r.queue_total;
   return json::dump(v) + "\n";
 }
 
@@ -167,10 +265,18 @@ Expected<Request> parse_request(std::string_view untrusted_line) {
         if (auto s = text(*it, "password", kMaxPassword, false)) r.password = std::move(*s);
         else st = s.error();
         break;
+      case kIds:
+        if (auto l = text_list(*it, "ids", kMaxQueueIds, kMaxId)) r.ids = std::move(*l);
+        else st = l.error();
+        break;
+      case kLimit:
+        if (auto n = integer(*it, "limit", kMaxQueueRows); n && *n > 0) r.limit = *n;
+        else st = Error{"\"limit\" must be an integer 1.." + std::to_string(kMaxQueueRows)};
+        break;
     }
     if (!st) return st.error();
     const bool empty = (field->bit == kId && r.id.empty()) || (field->bit == kReason && r.reason.empty()) ||
-                       (field->bit == kPassword && r.password.empty());
+                       (field->bit == kPassword && r.password.empty()) || (field->bit == kIds && r.ids.empty());
     if (!empty) given |= field->bit;
   }
   for (const auto& f : kFields) {
@@ -199,6 +305,19 @@ Expected<Response> parse_response(std::string_view untrusted_line) {
       auto l = text_list(*it, "ids", kMaxResponse / 4, kMaxId);
       if (!l) return l.error();
       r.ids = std::move(*l);
+    } else if (it.key() == "queue") {
+      if (!it->is_array() || it->size() > static_cast<std::size_t>(kMaxQueueRows)) {
+        return Error{"\"queue\" must be an array of at most " + std::to_string(kMaxQueueRows) + " messages"};
+      }
+      for (const auto& item : *it) {
+        auto m = parse_queue_message(item);
+        if (!m) return m.error();
+        r.queue.push_back(std::move(*m));
+      }
+    } else if (it.key() == "queue_total") {
+      auto n = integer(*it, "queue_total", std::numeric_limits<std::int64_t>::max());
+      if (!n) return n.error();
+      r.queue_total = *n;
     } else {
       return Error{"unexpected \"" + shown(it.key()) + "\" in the response"};
     }

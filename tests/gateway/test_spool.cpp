@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 
 #include "gateway/log.hpp"
@@ -346,6 +347,40 @@ TEST_CASE("spool: recover() drops the progress file of an entry remove() already
   CHECK(spool.recover(problems).empty());
   CHECK(problems.empty());
   CHECK(fs::is_empty(tmp.path() + "/queue"));
+}
+
+TEST_CASE("spool: operator holds are durable, go with remove(), and recover() drops a hold without an entry") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
+  REQUIRE(spool.open());
+  auto kept = spool.accept(envelope(), kMessage, 1);
+  auto gone = spool.accept(envelope(), kMessage, 2);
+  REQUIRE(kept);
+  REQUIRE(gone);
+  REQUIRE(spool.hold(*kept, "確認中"));
+  REQUIRE(spool.hold(*gone, "x"));
+  REQUIRE(spool.hold(*gone, "replaced"));  // a second hold replaces the reason
+  CHECK(spool.holds() == std::map<std::string, std::string>{{*kept, "確認中"}, {*gone, "replaced"}});
+  CHECK_FALSE(spool.hold("../../etc/passwd", "x"));
+  std::size_t size = 0;
+  auto peeked = spool.peek(*kept, size);
+  REQUIRE(peeked);
+  CHECK(size == kMessage.size());
+  CHECK(peeked->rcpt_to == envelope().rcpt_to);
+  CHECK(peeked->message.empty());
+
+  // As if remove() had crashed between the entry and its hold.
+  fs::remove(tmp.path() + "/queue/" + *gone + ".raw");
+  std::vector<std::string> problems;
+  CHECK(spool.recover(problems) == std::vector<std::string>{*kept});
+  CHECK(spool.holds() == std::map<std::string, std::string>{{*kept, "確認中"}});
+  REQUIRE(spool.unhold(*kept));
+  REQUIRE(spool.unhold(*kept));  // idempotent
+  CHECK(spool.holds().empty());
+  REQUIRE(spool.hold(*kept, "again"));
+  REQUIRE(spool.remove(*kept));
+  CHECK(spool.holds().empty());
+  CHECK(fs::is_empty(tmp.path() + "/hold"));
 }
 
 TEST_CASE("spool: ids that are not ours never reach the file system") {

@@ -248,7 +248,9 @@ class FailuresAndBounces(GatewayCase):
             return json.loads(res.stdout)
         def counted():
             r = report()
-            return r if r["totals"]["bounced"] == 1 and r["worker_failures"]["count"] == 1 else None
+            # The hold's traffic row is written on the thread pool after the failure's: wait for both.
+            return (r if r["totals"]["bounced"] == 1 and r["worker_failures"]["count"] == 1
+                    and r["totals"]["held_whole"] == 1 else None)
         r = wait_until(counted, 90, 0.5)
         self.assertTrue(r, gw.log_text()[-3000:])
         failure = r["worker_failures"]["list"][0]

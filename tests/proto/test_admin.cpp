@@ -118,5 +118,71 @@ TEST_CASE("request fields are bounded") {
   CHECK_FALSE(parse_request(R"({"v":1,"action":"purge","older_than":)" + std::to_string(kMaxAge + 1) + "}").has_value());
 }
 
+TEST_CASE("queue requests round-trip and are checked like the others") {
+  Request hold{Action::QueueHold, "", {}, "確認中", {}, "", {"01J0000000000000", "01J0000000000001"}, std::nullopt};
+  Request list{Action::QueueList, "", {}, "", {}, "", {}, 25};
+  Request flush_all{Action::QueueFlush, "", {}, "", {}, "", {}, std::nullopt};
+  Request show{Action::QueueShow, "01J0000000000000", {}, "", {}, "", {}, std::nullopt};
+  for (const auto& req : {hold, list, flush_all, show}) {
+    const std::string wire = encode(req);
+    auto back = parse_request(std::string_view(wire).substr(0, wire.size() - 1));
+    REQUIRE_MESSAGE(back.has_value(), wire);
+    CHECK(*back == req);
+  }
+  CHECK(mentions(error_of(R"({"v":1,"action":"queue-hold","ids":["A"]})"), "queue-hold needs \"reason\""));
+  CHECK(mentions(error_of(R"({"v":1,"action":"queue-hold","ids":[],"reason":"x"})"), "queue-hold needs \"ids\""));
+  CHECK(mentions(error_of(R"({"v":1,"action":"queue-delete","reason":"x"})"), "queue-delete needs \"ids\""));
+  CHECK(mentions(error_of(R"({"v":1,"action":"queue-show"})"), "queue-show needs \"id\""));
+  CHECK(mentions(error_of(R"({"v":1,"action":"queue-list","id":"A"})"), "\"id\" is not a field of queue-list"));
+  CHECK(mentions(error_of(R"({"v":1,"action":"queue-flush","ids":["A\u001b"]})"), "control character"));
+  CHECK(mentions(error_of(R"({"v":1,"action":"queue-list","limit":0})"), "integer 1..5000"));
+  CHECK(mentions(error_of(R"({"v":1,"action":"queue-list","limit":5001})"), "integer 1..5000"));
+  CHECK(parse_request(R"({"v":1,"action":"queue-list","limit":5000})").has_value());
+  std::string ids = R"({"v":1,"action":"queue-unhold","ids":[)";
+  for (std::size_t i = 0; i <= kMaxQueueIds; ++i) ids += std::string(i ? "," : "") + "\"A\"";
+  CHECK(mentions(error_of(ids + "]}"), "more than 1000 items"));
+}
+
+TEST_CASE("queue responses round-trip, and every member of a row is typed and bounded") {
+  QueueMessage m;
+  m.id = "01J0000000000000";
+  m.stage = "clean";
+  m.route = "next-hop";
+  m.state = "deferred";
+  m.arrival_unix = 1700000000;
+  m.size = 1234;
+  m.mail_from = "sender@example.org";
+  m.rcpt_total = 2;
+  m.rcpt_done = 1;
+  m.attempts = 3;
+  m.last_error = "user@demo: 451 4.3.0 \x1b[31m later";  // controls allowed: mugaictl escapes them
+  m.next_attempt_unix = 1700000300;
+  m.rcpt_to = {"a@demo", "b@demo"};
+  m.rcpt_done_list = {"a@demo"};
+  m.subject = "請求書";
+  m.history = {"Mon, 1 Jan 2024 00:00:00 +0000 deferred"};
+  const Response resp{true, "1 message in the queue", {}, {m}, 7};
+  const std::string wire = encode(resp);
+  auto back = parse_response(std::string_view(wire).substr(0, wire.size() - 1));
+  REQUIRE(back.has_value());
+  CHECK(*back == resp);
+
+  const auto row_error = [](const std::string& row) {
+    auto r = parse_response(R"({"v":1,"ok":true,"queue":[)" + row + "]}");
+    REQUIRE_FALSE(r.has_value());
+    return r.error().message;
+  };
+  CHECK(mentions(row_error(R"({"stage":"raw"})"), "without \"id\""));
+  CHECK(mentions(row_error(R"({"id":"A","bogus":1})"), "unexpected \"bogus\""));
+  CHECK(mentions(row_error(R"({"id":"A","size":-1})"), "\"size\" must be an integer"));
+  CHECK(mentions(row_error(R"({"id":"A","size":"12"})"), "\"size\" must be an integer"));
+  CHECK(mentions(row_error(R"({"id":"A","mail_from":")" + std::string(kMaxAddress + 1, 'a') + "\"}"), "longer than 320"));
+  CHECK(mentions(row_error(R"({"id":"A","history":["a\u0007"]})"), "control character"));
+  CHECK(mentions(row_error("7"), "must be an object"));
+  std::string rows = R"({"v":1,"ok":true,"queue":[)";
+  for (std::int64_t i = 0; i <= kMaxQueueRows; ++i) rows += std::string(i ? "," : "") + R"({"id":"A"})";
+  CHECK_FALSE(parse_response(rows + "]}").has_value());
+}
+
 }  // namespace
 }  // namespace mugai::proto::admin
