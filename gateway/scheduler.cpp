@@ -100,10 +100,15 @@ void Scheduler::enqueue(std::string id) {
 
 void Scheduler::pump() {
   while (!stopping_ && active_ < cfg_.delivery.concurrency && !ready_.empty()) {
+    // A message in process() holds its raw form, the worker's result and its clean form: bounding the
+    // bytes loaded at once bounds memory when big messages queue up (a stat, no read). One always goes.
+    const std::size_t bytes = spool_.stored_size(ready_.front());
+    if (loaded_ > 0 && loaded_ + bytes > cfg_.delivery.max_loaded_size) break;
+    loaded_ += bytes;
     std::string id = std::move(ready_.front());
     ready_.pop_front();
     ++active_;
-    asio::co_spawn(io_, process(id), [this, id](std::exception_ptr e) {
+    asio::co_spawn(io_, process(id), [this, id, bytes](std::exception_ptr e) {
       // What threw on a worker (run_blocking's barrier) or here ended this attempt only: the entry is
       // still in the spool, so it is retried like any deferred message rather than forgotten.
       // Each throw counts as a failed run; past sanitize.max_attempts a raw entry's next attempt holds
@@ -115,6 +120,7 @@ void Scheduler::pump() {
         retry_later(id);
       }
       --active_;
+      loaded_ -= bytes;
       if (stopping_ && active_ == 0 && on_stopped_) std::exchange(on_stopped_, nullptr)();
       pump();
     });

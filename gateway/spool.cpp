@@ -514,6 +514,15 @@ Status Spool::remove(std::string_view id) {
   return Ok{};
 }
 
+std::size_t Spool::stored_size(std::string_view id) const {
+  if (!valid_spool_id(id)) return 0;
+  const auto base = dir_ + "/queue/" + std::string(id);
+  struct stat st {};
+  for (const Stage stage : {Stage::Clean, Stage::Raw})
+    if (::stat((base + suffix(stage)).c_str(), &st) == 0) return static_cast<std::size_t>(st.st_size);
+  return 0;
+}
+
 std::vector<std::string> Spool::list() const {
   std::vector<std::string> ids;
   auto names = list_dir(dir_ + "/queue");

@@ -120,6 +120,10 @@ class Spool {
 
   Status remove(std::string_view id);
 
+  // Bytes of the file load() would read (the Clean form when there is one), 0 when there is none:
+  // what loading the entry costs in memory, found without reading it.
+  std::size_t stored_size(std::string_view id) const;
+
   // Ids of every complete entry in queue/, oldest first. Corrupt files are moved to dir/corrupt/
   // and reported in `problems`, never deleted.
   std::vector<std::string> recover(std::vector<std::string>& problems);
