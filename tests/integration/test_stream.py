@@ -128,6 +128,35 @@ class StreamingSpoolTest(GatewayCase):
         time.sleep(2)
         self.assertEqual(sink.messages(), [], "a message that never got its 250 was delivered")
 
+    def most_in_flight(self, max_loaded_size):
+        """Three 2 MB messages queued at once behind a slow next hop: the most of them loaded (sanitized,
+        not yet delivered) at the same time."""
+        sink = self.sink(data_delay=1)
+        gw = self.gateway({"delivery.next_hop": smtp_hop(sink.port), "delivery.max_loaded_size": max_loaded_size})
+        toks = [token() for _ in range(3)]
+        with RawClient(gw.port, timeout=60) as c:
+            begin(c)
+            for i, tok in enumerate(toks):
+                c.send(text_message("queued " + tok, "")[:-2] + body_lines(2 * MiB) + b".\r\n")
+                self.assertEqual(c.reply()[0], 250)
+                if i < 2:
+                    for cmd in ("MAIL FROM:<%s>" % SENDER, "RCPT TO:<%s>" % RCPT, "DATA"):
+                        self.assertIn(c.command(cmd)[0], (250, 354))
+        self.assertEqual(len(sink.wait_count(3, 60)), 3)
+        self.assertTrue(wait_until(lambda: len(gw.events("deliver")) == 3, 10))
+        loaded, most = set(), 0
+        for ev in gw.events():
+            if ev.get("event") == "sanitize":
+                loaded.add(ev["id"])
+                most = max(most, len(loaded))
+            elif ev.get("event") == "deliver":
+                loaded.discard(ev["id"])
+        return most
+
+    def test_max_loaded_size_bounds_what_is_loaded_at_once(self):
+        self.assertEqual(self.most_in_flight('"1MiB"'), 1, "a message past the budget went beside another")
+        self.assertGreater(self.most_in_flight('"64MiB"'), 1, "the control run never overlapped: test is moot")
+
 
 if __name__ == "__main__":
     unittest.main()
