@@ -232,15 +232,7 @@ awaitable<void> Server::stream_data(proto::ServerSession& s, Stream& stream) {
   // session reads no more until its chunk is written, which bounds what it holds to one chunk plus
   // one read.
   auto chunk = s.take_data();
-  auto now = static_cast<std::int64_t>(std::time(nullptr));
-  auto st = co_await run_blocking_or_error(blocking_, [&]() -> Status {
-    if (!stream.writer) {
-      auto w = spool_.begin(s.envelope(), now);
-      if (!w) return w.error();
-      stream.writer.emplace(std::move(*w));
-    }
-    return stream.writer->append(chunk);
-  });
+  auto st = co_await run_blocking_or_error(blocking_, [&] { return append(stream, s.envelope(), chunk); });
   if (!st) {
     // Answered 451 once the client has sent the end of data; until then its bytes are only read.
     stream.failure = st.error();
@@ -248,22 +240,25 @@ awaitable<void> Server::stream_data(proto::ServerSession& s, Stream& stream) {
   }
 }
 
+Status Server::append(Stream& stream, const proto::Envelope& env, std::string_view bytes) {
+  if (!stream.writer) {  // the first piece (or a message small enough to come whole) opens the file
+    auto w = spool_.begin(env, static_cast<std::int64_t>(std::time(nullptr)));
+    if (!w) return w.error();
+    stream.writer.emplace(std::move(*w));
+  }
+  return stream.writer->append(bytes);
+}
+
 awaitable<Expected<std::string>> Server::finish_message(proto::ServerSession& s, Stream& stream) {
   // fsync blocks: run it on the blocking pool so one slow disk write never stalls other sessions.
   // A throw there is a failed write like any other (451, the client retries): the session must
   // still end through release(), or its connection slots would stay taken.
   auto rest = s.take_data();
-  auto now = static_cast<std::int64_t>(std::time(nullptr));
   Stream done = std::move(stream);
   stream.drop();
   if (done.failure) co_return *done.failure;
   co_return co_await run_blocking_or_error(blocking_, [&]() -> Expected<std::string> {
-    if (!done.writer) {  // the whole message arrived before the first chunk was written
-      auto w = spool_.begin(s.envelope(), now);
-      if (!w) return w.error();
-      done.writer.emplace(std::move(*w));
-    }
-    if (auto st = done.writer->append(rest); !st) return st.error();
+    if (auto st = append(done, s.envelope(), rest); !st) return st.error();
     if (auto st = done.writer->commit(); !st) return st.error();
     return done.writer->id();
   });

@@ -51,6 +51,8 @@ class Server {
   };
   static constexpr std::size_t kStreamChunk = 64 * 1024;
   awaitable<void> stream_data(proto::ServerSession& s, Stream& stream);
+  // On the blocking pool: opens the spool file on first use, then appends `bytes` to it.
+  Status append(Stream& stream, const proto::Envelope& env, std::string_view bytes);
   // The rest of the message, the end record, fsync and rename into queue/: the id to answer 250 with.
   awaitable<Expected<std::string>> finish_message(proto::ServerSession& s, Stream& stream);
   std::optional<proto::Reply> admit(const std::string& ip);
