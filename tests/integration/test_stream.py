@@ -63,6 +63,7 @@ class StreamingSpoolTest(GatewayCase):
         self.assertTrue(got, "the 20 MB message did not arrive")
         # The sanitizer re-encodes the text (and adds its notice): the decoded text must hold every
         # line that was sent, in order, unstuffed.
+        self.assertTrue(got[0].data.startswith(b"Received: from client.example.org "), got[0].data[:200])
         delivered = email.message_from_bytes(got[0].data, policy=email.policy.default)
         text = delivered.get_content().replace("\r\n", "\n")
         sent = msg[msg.index(b"\r\n\r\n") + 4:].decode().replace("\r\n", "\n")
