@@ -105,17 +105,13 @@ Status sync_dir(const std::string& path) {
   return Ok{};
 }
 
-Status write_file(const std::string& tmp_path, const std::string& final_path,
-                  std::initializer_list<std::string_view> parts, bool fsync, bool replace) {
-  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_error("cannot create", tmp_path);
+Status commit_file(int fd, const std::string& tmp_path, const std::string& final_path, bool fsync, bool replace) {
   const char* failed = nullptr;
-  if (!write_all(fd, parts)) {
-    failed = "cannot write";
-  } else if (fsync && ::fsync(fd) != 0) {
+  int err = 0;
+  if (fsync && ::fsync(fd) != 0) {
     failed = "cannot fsync";
+    err = errno;
   }
-  auto err = errno;
   if (::close(fd) != 0 && failed == nullptr) {
     failed = "cannot close";  // NFS and some FUSE file systems report write errors only here
     err = errno;
@@ -137,6 +133,20 @@ Status write_file(const std::string& tmp_path, const std::string& final_path,
   ::unlink(tmp_path.c_str());
   errno = err;
   return errno_error(failed, tmp_path);
+}
+
+Status write_file(const std::string& tmp_path, const std::string& final_path,
+                  std::initializer_list<std::string_view> parts, bool fsync, bool replace) {
+  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_error("cannot create", tmp_path);
+  if (!write_all(fd, parts)) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp_path.c_str());
+    errno = err;
+    return errno_error("cannot write", tmp_path);
+  }
+  return commit_file(fd, tmp_path, final_path, fsync, replace);
 }
 
 Status check_owner_and_mode(const std::string& path, const struct stat& st, mode_t forbidden, std::string_view what,

@@ -37,6 +37,10 @@ Status rename_noreplace(const std::string& from, const std::string& to);
 Status write_file(const std::string& tmp_path, const std::string& final_path,
                   std::initializer_list<std::string_view> parts, bool fsync, bool replace);
 
+// The end of write_file() for a file written piecewise through `fd` (which it closes in every case):
+// fsyncs, closes, renames tmp_path to final_path and fsyncs the directory; on failure removes tmp_path.
+Status commit_file(int fd, const std::string& tmp_path, const std::string& final_path, bool fsync, bool replace);
+
 // Refuses what another local user could change under us (as `postfix check` does): `st` (of `path`)
 // must have none of the `forbidden` mode bits (022: group/other write; 077: any group/other access) and,
 // with `check_owner`, belong to the effective user or root. The error names the path and the fix.

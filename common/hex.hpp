@@ -26,6 +26,23 @@ std::string sha256(std::string_view bytes);
 // Lowercase hex HMAC-SHA-256 of `data` under `key`; empty only if OpenSSL fails.
 std::string hmac_sha256(std::string_view key, std::string_view data);
 
+// The same tag computed over data that arrives in pieces (a message streamed to disk): the pieces'
+// concatenation gives what hmac_sha256() gives. Movable, not copyable; final_hex() ends its use.
+class HmacSha256 {
+ public:
+  explicit HmacSha256(std::string_view key);
+  HmacSha256(HmacSha256&&) noexcept;
+  HmacSha256& operator=(HmacSha256&&) noexcept;
+  ~HmacSha256();
+  void update(std::string_view data);
+  // Empty when OpenSSL failed at any step (callers fail closed on an empty tag).
+  std::string final_hex();
+
+ private:
+  void* ctx_;  // EVP_MAC_CTX*, kept out of the header
+  bool ok_;
+};
+
 // Compares two tags in time independent of where they differ (a MAC check must not leak how much of
 // a forged tag was right).
 bool equal_constant_time(std::string_view a, std::string_view b);

@@ -713,6 +713,8 @@ constexpr KeyRow kKeys[] = {
     {"delivery.tls_fingerprints", false, apply_fingerprints},
     {"delivery.helo_name", false, [](Field& f, Config& c) { apply_hostname(f, c.delivery.helo_name); }},
     {"delivery.concurrency", false, [](Field& f, Config& c) { f.integer(c.delivery.concurrency, 1, 10'000); }},
+    {"delivery.max_loaded_size", false,
+     [](Field& f, Config& c) { f.size(c.delivery.max_loaded_size, kMiB, 64 * kGiB); }},
     {"delivery.max_messages_per_connection", false,
      [](Field& f, Config& c) { f.integer(c.delivery.max_messages_per_connection, 1, kMaxCount); }},
     {"delivery.connect_timeout", false, [](Field& f, Config& c) { f.duration(c.delivery.connect_timeout); }},

@@ -54,6 +54,8 @@ struct Delivery {
                                                // certificate, 64 lower-case hex digits (fingerprint)
   std::string helo_name;                       // delivery.helo_name (default: smtp.hostname)
   std::size_t concurrency = 20;                // delivery.concurrency: parallel deliveries
+  // delivery.max_loaded_size: spooled bytes loaded to sanitize and deliver at once (one message always may)
+  std::size_t max_loaded_size = 64 * 1024 * 1024;
   std::size_t max_messages_per_connection = 100;  // delivery.max_messages_per_connection (reuse)
   Seconds connect_timeout{30};                 // delivery.connect_timeout
   Seconds command_timeout{300};                // delivery.command_timeout (each reply)

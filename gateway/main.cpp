@@ -3,6 +3,7 @@
 // admin socket until SIGTERM/SIGINT, which drains and exits 0.
 #include <utility>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -189,6 +190,10 @@ int run(const mugai::config::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Messages (up to smtp.max_message_size) are loaded on the pool's threads: with glibc's adaptive
+  // threshold each thread's arena would keep the largest one it ever freed (16 threads x 25 MB seen
+  // in tests/bench/stream_bench.sh). A fixed threshold maps big buffers and gives them back on free.
+  mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
   std::string config_path;
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {

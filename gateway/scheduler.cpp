@@ -110,17 +110,23 @@ void Scheduler::enqueue(std::string id) {
 
 void Scheduler::pump() {
   while (!stopping_ && active_ < cfg_.delivery.concurrency && !ready_.empty()) {
-    std::string id = std::move(ready_.front());
-    ready_.pop_front();
     // Never two attempts on one message at once: one queued while another runs (a password mail that
     // came meanwhile, an unhold) starts when the running one has ended.
-    if (in_flight(id)) {
-      again_.insert(std::move(id));
+    if (in_flight(ready_.front())) {
+      again_.insert(std::move(ready_.front()));
+      ready_.pop_front();
       continue;
     }
+    // A message in process() holds its raw form, the worker's result and its clean form: bounding the
+    // bytes loaded at once bounds memory when big messages queue up (a stat, no read). One always goes.
+    const std::size_t bytes = spool_.stored_size(ready_.front());
+    if (loaded_ > 0 && loaded_ + bytes > cfg_.delivery.max_loaded_size) break;
+    loaded_ += bytes;
+    std::string id = std::move(ready_.front());
+    ready_.pop_front();
     ++active_;
     ++in_flight_[id].runs;
-    asio::co_spawn(io_, process(id), [this, id](std::exception_ptr e) {
+    asio::co_spawn(io_, process(id), [this, id, bytes](std::exception_ptr e) {
       // What threw on a worker (run_blocking's barrier) or here ended this attempt only: the entry is
       // still in the spool, so it is retried like any deferred message rather than forgotten.
       // Each throw counts as a failed run; past sanitize.max_attempts a raw entry's next attempt holds
@@ -132,6 +138,7 @@ void Scheduler::pump() {
         retry_later(id);
       }
       --active_;
+      loaded_ -= bytes;
       if (const auto it = in_flight_.find(id); it != in_flight_.end() && --it->second.runs == 0) {
         for (const auto& waiter : it->second.waiters) waiter->cancel();
         in_flight_.erase(it);

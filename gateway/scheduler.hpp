@@ -154,6 +154,7 @@ class Scheduler {
   std::map<std::string, Story> stories_;
   PasswordOffers offers_;
   std::size_t active_ = 0;
+  std::size_t loaded_ = 0;  // spooled bytes of the messages in process(), bounded by delivery.max_loaded_size
   bool stopping_ = false;
   std::function<void()> on_stopped_;
 };

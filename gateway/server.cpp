@@ -143,6 +143,7 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
   SessionDeadline deadline(command_timeout, cfg_.smtp.min_data_rate, Clock::now());
   unsigned messages = 0;
   error_code ec;
+  Stream stream;  // the message being received, as it goes to tmp/
   for (bool open = true; open;) {
     auto action = s.process();
     if (auto out = s.take_output(); !out.empty()) {
@@ -150,6 +151,12 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
       co_await conn->write(out, command_timeout, ec);
       if (ec) break;
       deadline.restart(Clock::now());
+    }
+    if (s.in_data()) {
+      co_await stream_data(s, stream);
+    } else if (action != proto::ServerSession::Action::Message) {
+      // DATA ended without a message (refused, timed out, too big): what reached tmp/ goes.
+      stream.drop();
     }
     switch (action) {
       case proto::ServerSession::Action::NeedInput: {
@@ -195,13 +202,14 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
         break;
       }
       case proto::ServerSession::Action::Message: {
-        auto id = co_await spool_message(s.envelope(), s.message());
+        const auto size = s.message_size();
+        auto id = co_await finish_message(s, stream);
         if (id) {
           ++messages;
           metrics::registry().messages_accepted.inc();
           log::event("accept", {{"id", *id}, {"client", ip}, {"from", s.envelope().mail_from},
                                 {"rcpts", std::to_string(s.envelope().rcpt_to.size())},
-                                {"size", std::to_string(s.message().size())}});
+                                {"size", std::to_string(size)}});
           s.queued(*id);
           scheduler_.enqueue(*id);
         } else {
@@ -215,18 +223,55 @@ awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
         break;
     }
   }
+  stream.drop();  // a connection lost or closed mid-DATA: its tmp/ file goes
   conn->close();
   log::event("disconnect", {{"client", ip}, {"messages", std::to_string(messages)},
                             {"errors", std::to_string(s.errors())}});
   release(ip, conn.get());
 }
 
-awaitable<Expected<std::string>> Server::spool_message(const proto::Envelope& env, const std::string& msg) {
+awaitable<void> Server::stream_data(proto::ServerSession& s, Stream& stream) {
+  if (s.data_failed() || stream.failure) {
+    // The message will not be accepted: drop what it left in tmp/ and keep nothing more of it.
+    stream.writer.reset();
+    s.take_data();
+    co_return;
+  }
+  if (s.message().size() < kStreamChunk) co_return;  // a small message is written whole at its end
+  // Disk work (create, write) runs on the blocking pool so the event loop never waits on it; the
+  // session reads no more until its chunk is written, which bounds what it holds to one chunk plus
+  // one read.
+  auto chunk = s.take_data();
+  auto st = co_await run_blocking_or_error(blocking_, [&] { return append(stream, s.envelope(), chunk); });
+  if (!st) {
+    // Answered 451 once the client has sent the end of data; until then its bytes are only read.
+    stream.failure = st.error();
+    stream.writer.reset();
+  }
+}
+
+Status Server::append(Stream& stream, const proto::Envelope& env, std::string_view bytes) {
+  if (!stream.writer) {  // the first piece (or a message small enough to come whole) opens the file
+    auto w = spool_.begin(env, static_cast<std::int64_t>(std::time(nullptr)));
+    if (!w) return w.error();
+    stream.writer.emplace(std::move(*w));
+  }
+  return stream.writer->append(bytes);
+}
+
+awaitable<Expected<std::string>> Server::finish_message(proto::ServerSession& s, Stream& stream) {
   // fsync blocks: run it on the blocking pool so one slow disk write never stalls other sessions.
   // A throw there is a failed write like any other (451, the client retries): the session must
   // still end through release(), or its connection slots would stay taken.
-  auto now = static_cast<std::int64_t>(std::time(nullptr));
-  co_return co_await run_blocking_or_error(blocking_, [&] { return spool_.accept(env, msg, now); });
+  auto rest = s.take_data();
+  Stream done = std::move(stream);
+  stream.drop();
+  if (done.failure) co_return *done.failure;
+  co_return co_await run_blocking_or_error(blocking_, [&]() -> Expected<std::string> {
+    if (auto st = append(done, s.envelope(), rest); !st) return st.error();
+    if (auto st = done.writer->commit(); !st) return st.error();
+    return done.writer->id();
+  });
 }
 
 void Server::release(const std::string& ip, Conn* conn) {

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "config/config.hpp"
@@ -43,7 +44,21 @@ class Server {
  private:
   awaitable<void> accept_loop(tcp::acceptor& acceptor);
   awaitable<void> session(std::shared_ptr<Conn> conn);
-  awaitable<Expected<std::string>> spool_message(const proto::Envelope& env, const std::string& msg);
+  // A message in DATA on its way to the spool: written in chunks of kStreamChunk as it arrives.
+  struct Stream {
+    std::optional<SpoolWriter> writer;  // opened with the first chunk
+    std::optional<Error> failure;       // a write failed: the message will get 451
+    void drop() {  // removes the tmp/ file, if any (SpoolWriter's destructor)
+      writer.reset();
+      failure.reset();
+    }
+  };
+  static constexpr std::size_t kStreamChunk = 64 * 1024;
+  awaitable<void> stream_data(proto::ServerSession& s, Stream& stream);
+  // On the blocking pool: opens the spool file on first use, then appends `bytes` to it.
+  Status append(Stream& stream, const proto::Envelope& env, std::string_view bytes);
+  // The rest of the message, the end record, fsync and rename into queue/: the id to answer 250 with.
+  awaitable<Expected<std::string>> finish_message(proto::ServerSession& s, Stream& stream);
   std::optional<proto::Reply> admit(const std::string& ip);
   void release(const std::string& ip, Conn* conn);
 

@@ -1,6 +1,6 @@
 // The durable queue (see spool.hpp). Each entry is one file: a text header, the message, and an end
-// record "END <n> <mac>": n is checked against the header's size, so a torn or truncated file is never
-// mistaken for a message, and mac (HMAC-SHA-256 under the spool key, over the stage and every byte
+// record "END <n> <mac>": n is checked against the file's size (and, in format 2, the header's), so a
+// torn or truncated file is never mistaken for a message, and mac (HMAC-SHA-256 under the spool key, over the stage and every byte
 // before the end record) shows the gateway wrote it, so a file planted in queue/ or a raw file renamed
 // to .clean is never delivered. Such files are moved to corrupt/, never deleted.
 #include "gateway/spool.hpp"
@@ -16,7 +16,9 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <utility>
 
 #include "common/id.hpp"
 #include "common/fd.hpp"
@@ -29,7 +31,8 @@ namespace mugai::gateway {
 
 namespace {
 
-constexpr std::string_view kMagic = "MUGAI-SPOOL 2\n";
+constexpr std::string_view kMagic = "MUGAI-SPOOL 3\n";
+constexpr std::string_view kMagicV2 = "MUGAI-SPOOL 2\n";  // read only: size in the header too
 constexpr std::size_t kTimeChars = 12;
 constexpr std::size_t kSeqChars = 4;
 constexpr std::uint32_t kSeqMax = (1u << (5 * kSeqChars)) - 1;
@@ -42,12 +45,13 @@ bool safe_value(std::string_view v) {
   return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
-// The tag binds the stage too: the same bytes under another suffix are a different (unwritten) file.
-std::string mac(std::string_view key, Stage stage, std::string_view header, std::string_view message) {
-  std::string data;
-  data.reserve(8 + header.size() + message.size());
-  data.append(suffix(stage)).append("\n").append(header).append(message);
-  return hex::hmac_sha256(key, data);
+// The tag covers the stage, the header and the message, in that order (formats 2 and 3 alike). It
+// binds the stage too: the same bytes under another suffix are a different (unwritten) file.
+hex::HmacSha256 start_mac(std::string_view key, Stage stage) {
+  hex::HmacSha256 m(key);
+  m.update(suffix(stage));
+  m.update("\n");
+  return m;
 }
 
 constexpr std::size_t kMacChars = 64;
@@ -81,13 +85,14 @@ bool parse_int(std::string_view s, Int& out) {
 
 struct Header {
   std::size_t length = 0;        // bytes up to and including the blank line
-  std::size_t message_size = 0;
+  std::optional<std::size_t> message_size;  // format 2 only; format 3 has it in the end record alone
 };
 
 // Parses the header of an entry whose file name says `id`; fills everything but message and stage.
 Expected<Header> parse_header(std::string_view data, std::string_view id, SpoolEntry& e) {
   std::string_view rest = data;
-  if (rest.substr(0, kMagic.size()) != kMagic) return Error{"bad magic"};
+  const bool v2 = rest.substr(0, kMagicV2.size()) == kMagicV2;
+  if (!v2 && rest.substr(0, kMagic.size()) != kMagic) return Error{"bad magic"};
   rest.remove_prefix(kMagic.size());
   std::string_view line, v;
   auto expect = [&](std::string_view key) { return next_line(rest, line) && field(line, key, v); };
@@ -113,8 +118,13 @@ Expected<Header> parse_header(std::string_view data, std::string_view id, SpoolE
   while (expect("rcpt")) e.rcpt_to.emplace_back(v);
   if (e.rcpt_to.empty()) return Error{"no recipients"};
   Header h;
-  if (!field(line, "size", v) || !parse_int(v, h.message_size)) return Error{"bad size"};
-  if (!next_line(rest, line) || !line.empty()) return Error{"header not terminated"};
+  if (v2) {
+    std::size_t size = 0;
+    if (!field(line, "size", v) || !parse_int(v, size)) return Error{"bad size"};
+    h.message_size = size;
+    if (!next_line(rest, line)) return Error{"header not terminated"};
+  }
+  if (!line.empty()) return Error{"header not terminated"};
   h.length = data.size() - rest.size();
   return h;
 }
@@ -157,27 +167,39 @@ Status read_entry(const std::string& path, std::string_view id, Stage stage, con
 
   auto h = parse_header(buf, id, e);
   if (!h) return Error{spool_error(path, h.error().message)};
-  const std::string end_shape = trailer(h->message_size, std::string(kMacChars, '0'));
-  // Overflow-safe form of "length + size + end == file_size".
-  if (file_size < h->length || file_size - h->length < end_shape.size() ||
-      file_size - h->length - end_shape.size() != h->message_size)
-    return Error{spool_error(path, "size does not match (truncated?)")};
-  auto end_at = h->length + h->message_size;
+  if (file_size < h->length) return Error{spool_error(path, "size does not match (truncated?)")};
   std::string tail;
+  // The end record's longest form; only its "\nEND <n> " is looked for here, the rest checked below.
+  const std::size_t probe = std::min(file_size - h->length, trailer(SIZE_MAX, std::string(kMacChars, '0')).size());
   if (whole) {
-    tail = buf.substr(end_at);
-  } else if (!read_at(fd.get(), end_at, end_shape.size(), tail)) {
+    tail = buf.substr(file_size - probe);
+  } else if (!read_at(fd.get(), file_size - probe, probe, tail)) {
     return Error{spool_error(path, "short read")};
   }
+  std::size_t message_size = 0;
+  if (h->message_size) {
+    message_size = *h->message_size;
+  } else {
+    const auto end = tail.rfind("\nEND ");
+    const auto space = end == std::string::npos ? end : tail.find(' ', end + 5);
+    if (space == std::string::npos || !parse_int(std::string_view(tail).substr(end + 5, space - end - 5), message_size))
+      return Error{spool_error(path, "missing end record")};
+  }
+  const std::string end_shape = trailer(message_size, std::string(kMacChars, '0'));
+  // Overflow-safe form of "length + size + end == file_size".
+  if (file_size - h->length < end_shape.size() || file_size - h->length - end_shape.size() != message_size)
+    return Error{spool_error(path, "size does not match (truncated?)")};
+  const auto end_at = h->length + message_size;
+  tail.erase(0, tail.size() - end_shape.size());
   const std::size_t tag_at = end_shape.size() - 1 - kMacChars;
   if (tail.compare(0, tag_at, end_shape, 0, tag_at) != 0 || tail.back() != '\n') {
     return Error{spool_error(path, "missing end record")};
   }
   if (message_size != nullptr) *message_size = h->message_size;
   if (!whole) return Ok{};
-  const std::string_view header = std::string_view(buf).substr(0, h->length);
-  const std::string_view message = std::string_view(buf).substr(h->length, h->message_size);
-  if (!hex::equal_constant_time(std::string_view(tail).substr(tag_at, kMacChars), mac(*key, stage, header, message))) {
+  auto tag = start_mac(*key, stage);
+  tag.update(std::string_view(buf).substr(0, end_at));
+  if (!hex::equal_constant_time(std::string_view(tail).substr(tag_at, kMacChars), tag.final_hex())) {
     return Error{spool_error(path, "authentication failed: not written by this gateway (planted or edited)")};
   }
   buf.resize(end_at);
@@ -262,10 +284,68 @@ Spool::Spool(std::string dir, bool fsync, std::string key_file)
 
 namespace {
 
-// Writes `e`'s envelope with `message` as queue/<id><suffix>; `e.message` is ignored so callers
-// need not copy the message into the entry.
-Status write_entry(const std::string& dir, bool fsync, const std::string& key, const SpoolEntry& e,
-                   std::string_view message, Stage stage, bool replace) {
+// Removes leftovers of interrupted writes: they were never acknowledged.
+Status clear_tmp(const std::string& dir) {
+  auto names = list_dir(dir + "/tmp");
+  if (!names) return names.error();
+  for (const auto& n : *names) {
+    auto st = unlink_if_exists(dir + "/tmp/" + n);
+    if (!st) return st;
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+SpoolWriter::SpoolWriter(std::string id, std::string tmp_path, std::string final_path, int fd, Stage stage,
+                         bool fsync, bool replace, hex::HmacSha256 mac)
+    : id_(std::move(id)), tmp_path_(std::move(tmp_path)), final_path_(std::move(final_path)), fd_(fd),
+      stage_(stage), fsync_(fsync), replace_(replace), mac_(std::move(mac)) {}
+
+SpoolWriter::SpoolWriter(SpoolWriter&& o) noexcept
+    : id_(std::move(o.id_)), tmp_path_(std::move(o.tmp_path_)), final_path_(std::move(o.final_path_)),
+      fd_(std::exchange(o.fd_, -1)), stage_(o.stage_), fsync_(o.fsync_), replace_(o.replace_), failed_(o.failed_),
+      size_(o.size_), mac_(std::move(o.mac_)) {}
+
+SpoolWriter::~SpoolWriter() { abort(); }
+
+void SpoolWriter::abort() {
+  if (fd_ < 0) return;
+  ::close(std::exchange(fd_, -1));
+  ::unlink(tmp_path_.c_str());
+}
+
+Status SpoolWriter::append(std::string_view bytes) {
+  if (fd_ < 0 || failed_) return Error{"spool file " + tmp_path_ + ": write after a failure or the end"};
+  if (!durable::write_all(fd_, {bytes})) {
+    failed_ = true;
+    return durable::errno_error("cannot write", tmp_path_);
+  }
+  mac_.update(bytes);
+  size_ += bytes.size();
+  return Ok{};
+}
+
+Status SpoolWriter::commit() {
+  if (fd_ < 0 || failed_) {
+    abort();
+    return Error{"spool file " + tmp_path_ + ": commit after a failure or the end"};
+  }
+  const std::string tag = mac_.final_hex();
+  if (tag.size() != kMacChars) {
+    abort();
+    return Error{"spool file " + tmp_path_ + ": cannot compute its authenticator"};
+  }
+  if (!durable::write_all(fd_, {trailer(size_, tag)})) {
+    auto err = durable::errno_error("cannot write", tmp_path_);
+    abort();
+    return err;
+  }
+  // commit_file closes the descriptor and removes the tmp file on failure, whatever happens.
+  return durable::commit_file(std::exchange(fd_, -1), tmp_path_, final_path_, fsync_, replace_);
+}
+
+Expected<SpoolWriter> Spool::open_writer(const SpoolEntry& e, Stage stage, bool replace) const {
   if (!valid_spool_id(e.id)) return Error{"invalid spool id: " + e.id};
   if (e.rcpt_to.empty()) return Error{"spool entry without recipients"};
   std::size_t rcpt_bytes = 0;
@@ -287,25 +367,37 @@ Status write_entry(const std::string& dir, bool fsync, const std::string& key, c
   header += "\nhelo " + e.helo;
   header += "\nfrom " + e.mail_from;
   for (const auto& r : e.rcpt_to) header += "\nrcpt " + r;
-  header += "\nsize " + std::to_string(message.size()) + "\n\n";
-  auto name = e.id + suffix(stage);
-  return durable::write_file(dir + "/tmp/" + name, dir + "/queue/" + name,
-                             {header, message, trailer(message.size(), mac(key, stage, header, message))}, fsync,
-                             replace);
+  header += "\n\n";
+  const auto name = e.id + suffix(stage);
+  const auto tmp = dir_ + "/tmp/" + name;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return durable::errno_error("cannot create", tmp);
+  auto mac = start_mac(key_, stage);
+  mac.update(header);
+  SpoolWriter w(e.id, tmp, dir_ + "/queue/" + name, fd, stage, fsync_, replace, std::move(mac));
+  if (!durable::write_all(fd, {header})) return durable::errno_error("cannot write", tmp);  // ~w removes it
+  return w;
 }
 
-// Removes leftovers of interrupted writes: they were never acknowledged.
-Status clear_tmp(const std::string& dir) {
-  auto names = list_dir(dir + "/tmp");
-  if (!names) return names.error();
-  for (const auto& n : *names) {
-    auto st = unlink_if_exists(dir + "/tmp/" + n);
-    if (!st) return st;
-  }
-  return Ok{};
+// Writes `e`'s envelope with `message` as queue/<id><suffix>; `e.message` is ignored so callers
+// need not copy the message into the entry.
+Status Spool::write_entry(const SpoolEntry& e, std::string_view message, Stage stage, bool replace) const {
+  auto w = open_writer(e, stage, replace);
+  if (!w) return w.error();
+  if (auto st = w->append(message); !st) return st;
+  return w->commit();
 }
 
-}  // namespace
+Expected<SpoolWriter> Spool::begin(const proto::Envelope& env, std::int64_t now_unix) {
+  SpoolEntry e;
+  e.id = new_spool_id();
+  e.arrival_unix = now_unix;
+  e.client_ip = env.client_ip;
+  e.helo = env.helo;
+  e.mail_from = env.mail_from;
+  e.rcpt_to = env.rcpt_to;
+  return open_writer(e, Stage::Raw, false);
+}
 
 Status Spool::open() {
   for (const char* sub : {"/tmp", "/queue", "/corrupt", "/hold"}) {
@@ -323,21 +415,16 @@ Status Spool::open() {
 
 Expected<std::string> Spool::accept(const proto::Envelope& env, std::string_view message,
                                     std::int64_t now_unix) {
-  SpoolEntry e;
-  e.id = new_spool_id();
-  e.arrival_unix = now_unix;
-  e.client_ip = env.client_ip;
-  e.helo = env.helo;
-  e.mail_from = env.mail_from;
-  e.rcpt_to = env.rcpt_to;
-  auto st = write_entry(dir_, fsync_, key_, e, message, Stage::Raw, false);
-  if (!st) return st.error();
-  return e.id;
+  auto w = begin(env, now_unix);
+  if (!w) return w.error();
+  if (auto st = w->append(message); !st) return st.error();
+  if (auto st = w->commit(); !st) return st.error();
+  return w->id();
 }
 
 Expected<std::string> Spool::add(SpoolEntry entry) {
   if (entry.id.empty()) entry.id = new_spool_id();
-  auto st = write_entry(dir_, fsync_, key_, entry, entry.message, Stage::Clean, false);
+  auto st = write_entry(entry, entry.message, Stage::Clean, false);
   if (!st) return st.error();
   return std::move(entry.id);
 }
@@ -346,7 +433,7 @@ Status Spool::store_clean(const SpoolEntry& raw, std::string_view sanitized_mess
   // The raw file stays until remove(): should the clean one fail authentication later, the message is
   // sanitized again from it instead of being lost. replace=true: a crash after an earlier attempt's
   // rename left a .clean that is equally valid.
-  return write_entry(dir_, fsync_, key_, raw, sanitized_message, Stage::Clean, true);
+  return write_entry(raw, sanitized_message, Stage::Clean, true);
 }
 
 Expected<SpoolEntry> Spool::load(std::string_view id) {
@@ -474,6 +561,15 @@ std::map<std::string, std::string> Spool::holds() const {
     out.emplace(name, std::move(reason));
   }
   return out;
+}
+
+std::size_t Spool::stored_size(std::string_view id) const {
+  if (!valid_spool_id(id)) return 0;
+  const auto base = dir_ + "/queue/" + std::string(id);
+  struct stat st {};
+  for (const Stage stage : {Stage::Clean, Stage::Raw})
+    if (::stat((base + suffix(stage)).c_str(), &st) == 0) return static_cast<std::size_t>(st.st_size);
+  return 0;
 }
 
 std::vector<std::string> Spool::list() const {

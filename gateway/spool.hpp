@@ -10,6 +10,12 @@
 // with the entry by remove(). They carry no MAC on purpose: a hold file can only keep a message from
 // moving, never make one move or change what is delivered, and hold/ is private to the gateway like
 // queue/. A hold file that cannot be read still holds (fail closed).
+// A message can be streamed in as it arrives (Spool::begin(), SpoolWriter): its bytes go to tmp/ in
+// pieces, the authenticator is computed as they pass and written last, so memory per message stays
+// bounded; nothing is in queue/ before SpoolWriter::commit() returns.
+// File format: "MUGAI-SPOOL 3" (since the streaming spool) puts the message size only in the end
+// record; files of format 2 (size also in the header) are still read, so a spool need not be empty
+// across the upgrade. Older gateways cannot read format 3 (a downgrade needs an empty spool).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +26,7 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "common/hex.hpp"
 #include "proto/smtp_server.hpp"
 
 namespace mugai::gateway {
@@ -52,6 +59,40 @@ std::string new_spool_id();
 // True for strings shaped like new_spool_id()'s output (and thus safe as a file name).
 bool valid_spool_id(std::string_view id);
 
+// One spool file being written piece by piece (see Spool::begin()). Destroying or abort()ing an
+// uncommitted writer removes its tmp/ file, so an aborted message leaves nothing behind. One call at
+// a time: the session awaits each one (on the blocking pool) before the next.
+class SpoolWriter {
+ public:
+  SpoolWriter(SpoolWriter&& o) noexcept;
+  SpoolWriter& operator=(SpoolWriter&&) = delete;
+  ~SpoolWriter();
+
+  const std::string& id() const { return id_; }
+  std::size_t size() const { return size_; }  // message bytes appended so far
+
+  // Appends message bytes (CRLF line ends). After a failure every later call fails too.
+  Status append(std::string_view bytes);
+  // Writes the end record, fsyncs, renames into queue/ and fsyncs queue/: after Ok (and only then)
+  // the entry is durable and may be acknowledged. On failure the tmp file is gone.
+  Status commit();
+  // Removes the tmp file; the writer is finished.
+  void abort();
+
+ private:
+  friend class Spool;
+  SpoolWriter(std::string id, std::string tmp_path, std::string final_path, int fd, Stage stage, bool fsync,
+              bool replace, hex::HmacSha256 mac);
+
+  std::string id_, tmp_path_, final_path_;
+  int fd_;  // -1 once committed or aborted
+  Stage stage_;
+  bool fsync_, replace_;
+  bool failed_ = false;
+  std::size_t size_ = 0;
+  hex::HmacSha256 mac_;
+};
+
 class Spool {
  public:
   // `key_file` holds the key that authenticates every spool file (created by open()).
@@ -60,6 +101,10 @@ class Spool {
   // Creates dir/{tmp,queue} as needed, refuses them when another user could write them or owns them,
   // loads (or creates) the spool key, and removes leftovers in tmp/ (partial writes).
   Status open();
+
+  // Starts a new Raw entry for a message about to stream in (arrival `now_unix`): tmp/<id>.raw with
+  // the envelope written; the message follows through the writer's append(), then commit().
+  Expected<SpoolWriter> begin(const proto::Envelope& env, std::int64_t now_unix);
 
   // Writes a new Raw entry durably and returns its id (unique, sortable, filename-safe).
   Expected<std::string> accept(const proto::Envelope& env, std::string_view message,
@@ -93,6 +138,9 @@ class Spool {
   Status unhold(std::string_view id);
   // Every hold, by id: its reason ("" when the file could not be read; it holds all the same).
   std::map<std::string, std::string> holds() const;
+  // Bytes of the file load() would read (the Clean form when there is one), 0 when there is none:
+  // what loading the entry costs in memory, found without reading it.
+  std::size_t stored_size(std::string_view id) const;
 
   // Ids of every complete entry in queue/, oldest first. Corrupt files are moved to dir/corrupt/
   // and reported in `problems`, never deleted.
@@ -105,6 +153,9 @@ class Spool {
   const std::string& dir() const { return dir_; }
 
  private:
+  Expected<SpoolWriter> open_writer(const SpoolEntry& e, Stage stage, bool replace) const;
+  Status write_entry(const SpoolEntry& e, std::string_view message, Stage stage, bool replace) const;
+
   std::string dir_;
   std::string key_file_;
   std::string key_;  // set by open()

@@ -338,7 +338,12 @@ void ServerSession::data_store(std::string_view unstuffed) {
     }
   }
   if (data_size_ > config_.limits.max_message_size) {
-    data_fail(make_reply<ReplyKind::MessageTooBig>());
+    // Reading the rest only to refuse it would let a client make us take in any amount: answer
+    // now and close (the client learns the limit from SIZE in EHLO; a 5xx makes it bounce).
+    reset_transaction();
+    reply(make_reply<ReplyKind::MessageTooBig>());
+    state_ = State::Closing;
+    return;
   }
   if (!data_failure_) data_.append(unstuffed);
 }
@@ -354,6 +359,10 @@ bool ServerSession::process_data() {
   };
   std::size_t pos = in_pos_;
   while (pos < buf.size()) {
+    if (state_ != State::Data) {  // data_store() refused an oversized message
+      in_pos_ = pos;
+      return true;
+    }
     const char c = buf[pos];
     switch (data_state_) {
       case DataState::LineStart:
@@ -417,7 +426,7 @@ bool ServerSession::process_data() {
     }
   }
   in_pos_ = pos;
-  return false;
+  return state_ != State::Data;
 }
 
 void ServerSession::finish_data() {

@@ -2,7 +2,9 @@
 // as an I/O-free state machine: bytes in, reply bytes and actions out. No sockets, no clock.
 // Guarantees: framing is strict (a bare CR or LF in a command or in DATA fails that command or
 // transaction with a 5xx and is never normalized), only <CRLF>.<CRLF> ends DATA, input buffered
-// before STARTTLS is discarded, and pipelined commands are answered strictly in order.
+// before STARTTLS is discarded, and pipelined commands are answered strictly in order. DATA is
+// handed out as it is parsed (take_data()), so a driver that streams it holds no whole message; a
+// message past max_message_size is refused (552) and the session closed as soon as the limit is crossed.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proto/reply.hpp"
@@ -59,7 +62,7 @@ class ServerSession {
   enum class Action {
     NeedInput,    // write take_output(), then read more and feed() it
     StartTls,     // write take_output() (the 220), do the TLS handshake, then tls_started()
-    Message,      // DATA completed: spool message(), then call queued() or queue_failed()
+    Message,      // DATA completed: spool message() (or the rest of take_data()), then queued() or queue_failed()
     Close,        // write take_output(), then close the connection
   };
 
@@ -75,9 +78,19 @@ class ServerSession {
   // Reply bytes produced so far; the caller writes them before acting on the Action.
   std::string take_output();
 
-  // After Action::Message: the transaction's envelope and unstuffed message bytes (CRLF line ends).
+  // The transaction's envelope (complete once DATA began) and the unstuffed message bytes (CRLF line
+  // ends) parsed and not yet taken: after Action::Message the whole message when the driver never
+  // called take_data().
   const Envelope& envelope() const { return envelope_; }
   const std::string& message() const { return data_; }
+  // In DATA (and at Action::Message): hands over the unstuffed bytes parsed so far, so the driver
+  // can stream them out (to the spool) and memory stays bounded by what one feed() brings.
+  std::string take_data() { return std::exchange(data_, {}); }
+  // Unstuffed bytes of the current message so far, taken or not.
+  std::size_t message_size() const { return data_size_; }
+  // In DATA, the message is already refused (bare line end, long line, header section): the rest is
+  // only read to find its end, and whatever the driver streamed out should be dropped now.
+  bool data_failed() const { return state_ == State::Data && data_failure_.has_value(); }
   // Spool outcome; queued() answers "250 2.0.0 Ok: queued as <id>", queue_failed() a 451 4.3.0.
   void queued(std::string_view queue_id);
   void queue_failed(std::string_view why);

@@ -350,6 +350,10 @@ TEST_CASE("retry schedule and concurrency") {
         "delivery.retry_max (3600s)");
   CHECK(error_of(kMinimal, {"delivery.concurrency=0"}).find("delivery.concurrency: must be at least 1") !=
         std::string::npos);
+  CHECK(ok(kMinimal, {}).delivery.max_loaded_size == 64u * 1024 * 1024);
+  CHECK(ok(kMinimal, {"delivery.max_loaded_size=\"1MiB\""}).delivery.max_loaded_size == 1024u * 1024);
+  CHECK(error_of(kMinimal, {"delivery.max_loaded_size=\"1KiB\""}).find("delivery.max_loaded_size") !=
+        std::string::npos);
   CHECK(error_of(kMinimal, {"delivery.max_messages_per_connection=0"})
             .find("delivery.max_messages_per_connection") != std::string::npos);
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/hex.hpp"
 #include "gateway/log.hpp"
 #include "gateway/spool.hpp"
 #include "tests/temp_dir.hpp"
@@ -64,6 +65,111 @@ TEST_CASE("spool: accept then load returns the envelope and the exact message by
   CHECK(e->mail_from == "alice@example.net");
   CHECK(e->rcpt_to == envelope().rcpt_to);
   CHECK(e->message == kMessage);
+}
+
+TEST_CASE("spool: a message streamed in pieces loads exactly as one written whole") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
+  REQUIRE(spool.open());
+  const std::string big = kMessage + std::string(300 * 1024, 'b') + "\r\n" + kMessage;
+  auto whole_id = spool.accept(envelope(), big, 1700000000);
+  REQUIRE(whole_id);
+  auto w = spool.begin(envelope(), 1700000000);
+  REQUIRE(w);
+  CHECK(fs::exists(tmp.path() + "/tmp/" + w->id() + ".raw"));
+  CHECK_FALSE(fs::exists(tmp.path() + "/queue/" + w->id() + ".raw"));  // nothing queued before commit
+  // Pieces that split the fake end record, a CRLF and the header/body boundary.
+  for (std::size_t at = 0, step = 1; at < big.size(); at += step, step = step * 3 + 1)
+    REQUIRE(w->append(std::string_view(big).substr(at, step)));
+  CHECK(w->size() == big.size());
+  REQUIRE(w->commit());
+  CHECK(fs::is_empty(tmp.path() + "/tmp"));
+  auto streamed = spool.load(w->id());
+  auto whole = spool.load(*whole_id);
+  REQUIRE(streamed);
+  REQUIRE(whole);
+  CHECK(streamed->message == big);
+  CHECK(streamed->message == whole->message);
+  CHECK(streamed->rcpt_to == whole->rcpt_to);
+  CHECK(streamed->arrival_unix == whole->arrival_unix);
+  CHECK(streamed->stage == Stage::Raw);
+  // Same bytes on disk apart from the id (and so the tag).
+  CHECK(slurp(tmp.path() + "/queue/" + w->id() + ".raw").size() ==
+        slurp(tmp.path() + "/queue/" + *whole_id + ".raw").size());
+  CHECK_FALSE(w->append("late"s));  // the writer is finished
+}
+
+TEST_CASE("spool: an aborted or abandoned stream leaves nothing in tmp/ or queue/") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), true, tmp.path() + "/spool.key");
+  REQUIRE(spool.open());
+  {
+    auto w = spool.begin(envelope(), 1);
+    REQUIRE(w);
+    REQUIRE(w->append(kMessage));
+    w->abort();
+    CHECK_FALSE(w->commit());
+  }
+  {
+    auto w = spool.begin(envelope(), 1);
+    REQUIRE(w);
+    REQUIRE(w->append(kMessage));
+    CHECK_FALSE(fs::is_empty(tmp.path() + "/tmp"));
+  }  // destroyed uncommitted: the client went away mid-DATA
+  CHECK(fs::is_empty(tmp.path() + "/tmp"));
+  CHECK(fs::is_empty(tmp.path() + "/queue"));
+  std::vector<std::string> problems;
+  CHECK(spool.recover(problems).empty());
+  CHECK(problems.empty());
+}
+
+TEST_CASE("spool: a streamed entry fails authentication with any one byte changed") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), false, tmp.path() + "/spool.key");
+  REQUIRE(spool.open());
+  auto w = spool.begin(envelope(), 1);
+  REQUIRE(w);
+  REQUIRE(w->append(kMessage.substr(0, 10)));
+  REQUIRE(w->append(kMessage.substr(10)));
+  REQUIRE(w->commit());
+  const auto path = tmp.path() + "/queue/" + w->id() + ".raw";
+  const std::string good = slurp(path);
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    spit(path, bad);
+    CAPTURE(i);
+    CHECK_FALSE(spool.load(w->id()));
+    fs::remove_all(tmp.path() + "/corrupt");
+    fs::create_directory(tmp.path() + "/corrupt");
+  }
+  spit(path, good);
+  CHECK(spool.load(w->id()));
+}
+
+TEST_CASE("spool: files of format 2 (size in the header) written before the upgrade still load") {
+  mugai::test::TempDir tmp;
+  Spool spool(tmp.path(), false, tmp.path() + "/spool.key");
+  REQUIRE(spool.open());
+  auto id = spool.accept(envelope(), kMessage, 1);
+  REQUIRE(id);
+  const auto path = tmp.path() + "/queue/" + *id + ".raw";
+  const std::string v3 = slurp(path);
+  // The old writer's layout: magic 2 and "size <n>" as the header's last line, same tag definition.
+  std::string header = v3.substr(0, v3.find("\n\n") + 1);
+  REQUIRE(header.starts_with("MUGAI-SPOOL 3\n"));
+  header.replace(12, 1, "2");
+  header += "size " + std::to_string(kMessage.size()) + "\n\n";
+  const std::string key = slurp(tmp.path() + "/spool.key");
+  const std::string tag = mugai::hex::hmac_sha256(key, ".raw\n" + header + kMessage);
+  spit(path, header + kMessage + "\nEND " + std::to_string(kMessage.size()) + " " + tag + "\n");
+  auto e = spool.load(*id);
+  REQUIRE(e);
+  CHECK(e->message == kMessage);
+  CHECK(e->rcpt_to == envelope().rcpt_to);
+  std::vector<std::string> problems;
+  CHECK(spool.recover(problems) == std::vector<std::string>{*id});
+  CHECK(problems.empty());
 }
 
 TEST_CASE("spool: store_clean adds the clean form, keeping id, envelope and the raw fallback") {

@@ -489,18 +489,26 @@ TEST_CASE("DATA limits, each at and just over its boundary") {
     CHECK(ok.s.message().size() == 100);
     Client bad = in_data(cfg);
     CHECK(bad.send(body + "y\r\n.\r\n") == "552 5.3.4 Message size exceeds fixed limit\r\n");
+    CHECK(bad.last == Action::Close);
   }
-  SUBCASE("an oversized message is not kept in memory while it streams") {
+  SUBCASE("an oversized message is refused as the limit is crossed, the rest never read") {
     cfg.limits.max_message_size = 64 * 1024;
     Client c = in_data(cfg);
     const std::string chunk = std::string(998, 'z') + "\r\n";
-    for (int i = 0; i < 1000; ++i) {
-      CHECK(c.send(chunk) == "");
+    std::size_t sent = 0;
+    while (c.last == Action::NeedInput && sent < 1000 * chunk.size()) {
+      CHECK(c.send(chunk + chunk) == "");
+      sent += 2 * chunk.size();
       CHECK(c.s.message().size() <= 64 * 1024);
-      CHECK(c.s.buffered() == 0);
+      if (sent + 2 * chunk.size() > 64 * 1024) break;
     }
-    CHECK(c.send(".\r\n") == "552 5.3.4 Message size exceeds fixed limit\r\n");
+    // The pair that crosses the limit gets the 552 and the session closes: no end of data awaited.
+    CHECK(c.send(chunk + chunk + "more bytes the session never reads") ==
+          "552 5.3.4 Message size exceeds fixed limit\r\n");
+    CHECK(c.last == Action::Close);
+    CHECK(c.s.message().empty());
   }
+
 }
 
 TEST_CASE("SMTP smuggling: no lookalike of <CRLF>.<CRLF> ends DATA") {
@@ -629,4 +637,43 @@ TEST_CASE("RCPT with a routing construct is a relay refusal, not a syntax error"
   s.feed("EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:u@demo.test\r\n");
   s.process();
   CHECK(s.take_output().find("\r\n501 5.1.3 ") != std::string::npos);
+}
+
+TEST_CASE("DATA is handed out as it is parsed (take_data), unstuffed, and adds up to the message") {
+  const std::string body = "Subject: s\r\n\r\n..dot-stuffed line\r\nplain line\r\n";
+  // The same wire bytes, fed whole or a byte at a time with take_data() between, give the same bytes.
+  Client whole = in_data();
+  CHECK(whole.send(body + ".\r\n") == "");
+  REQUIRE(whole.last == Action::Message);
+  const std::string expected = whole.s.message();
+  CHECK(expected == "Subject: s\r\n\r\n.dot-stuffed line\r\nplain line\r\n");
+
+  Client streamed = in_data();
+  std::string got;
+  const std::string wire = body + ".\r\n";
+  for (std::size_t i = 0; i < wire.size(); ++i) {
+    CHECK(streamed.send(wire.substr(i, 1)) == "");
+    got += streamed.s.take_data();
+    // Nothing of the terminator (or a stuffing dot) is ever handed out.
+    CHECK(got == expected.substr(0, got.size()));
+  }
+  REQUIRE(streamed.last == Action::Message);
+  got += streamed.s.take_data();
+  CHECK(got == expected);
+  CHECK(streamed.s.message_size() == expected.size());
+  streamed.s.queued("ID1");
+  CHECK(streamed.s.take_output() == "250 2.0.0 Ok: queued as ID1\r\n");
+}
+
+TEST_CASE("DATA sink: a refused message says so while it streams, and hands out nothing more") {
+  Client c = in_data();
+  CHECK(c.send("Subject: s\r\n\r\nfine\r\n") == "");
+  CHECK_FALSE(c.s.data_failed());
+  CHECK(c.s.take_data() == "Subject: s\r\n\r\nfine\r\n");
+  CHECK(c.send("bare\nline\r\nmore\r\n") == "");
+  CHECK(c.s.data_failed());
+  CHECK(c.s.take_data().empty());
+  CHECK(c.send(".\r\n") == std::string(kBare));
+  CHECK_FALSE(c.s.data_failed());
+  CHECK_FALSE(c.s.in_data());
 }
