@@ -100,6 +100,8 @@ class AdminService {
 
   // `mugaictl queue ...` (admin_queue.cpp): on the event loop, since the scheduler's state lives there.
   awaitable<proto::admin::Response> serve_queue(const proto::admin::Request& r, const Peer& peer);
+  awaitable<std::string> stop_attempts(const std::string& id, const std::string& hold_reason, bool deleting,
+                                       std::string_view verb, bool& was_in_flight);
   awaitable<std::string> queue_hold(const std::string& id, const std::string& reason, bool& ok);
   awaitable<std::string> queue_unhold(const std::string& id, bool& ok);
   awaitable<std::string> queue_delete(const std::string& id, const std::string& reason,

@@ -117,24 +117,33 @@ void add_known(QueueMessage& m, const Scheduler::Known& k, bool detail) {
 }
 }  // namespace
 
-awaitable<std::string> AdminService::queue_hold(const std::string& id, const std::string& reason, bool& ok) {
-  ok = false;
-  if (scheduler_.known(id).state == "held") co_return id + ": already held";
-  // Durable first: once the reply says held, a restart (or kill -9) finds it held.
-  auto written = co_await run_blocking(pool_, [&] { return spool_.hold(id, reason); });
-  if (!written) co_return id + ": cannot hold: " + written.error().message;
-  scheduler_.hold_now(id, reason, false);
-  const bool was_in_flight = scheduler_.in_flight(id);
+// What hold and delete share: the hold made durable first (once the reply says held, a restart or kill -9
+// finds it held; a deletion cut short by a crash leaves the message held, never delivered), no new
+// attempt, and the one in flight awaited. "" when the message is still queued, else why not, for the reply.
+awaitable<std::string> AdminService::stop_attempts(const std::string& id, const std::string& hold_reason, bool deleting,
+                                                   std::string_view verb, bool& was_in_flight) {
+  auto written = co_await run_blocking(pool_, [&] { return spool_.hold(id, hold_reason); });
+  if (!written) co_return "cannot " + std::string(verb) + ": " + written.error().message;
+  scheduler_.hold_now(id, hold_reason, deleting);
+  was_in_flight = scheduler_.in_flight(id);
   co_await scheduler_.settled(id);
   std::size_t size = 0;
   auto still = co_await run_blocking(pool_, [&] { return spool_.peek(id, size); });
-  if (!still) {
-    // Settled by the attempt that was in flight (delivered, bounced or held in quarantine); its
-    // remove() may have run before the hold file was written.
-    co_await run_blocking(pool_, [&] { return spool_.unhold(id); });
-    scheduler_.forget_deleted(id);
-    co_return id + ": already delivered or settled by the attempt in flight; nothing left to hold";
-  }
+  if (still) co_return std::string();
+  // Settled by the attempt that was in flight (delivered, bounced or held in quarantine); its remove()
+  // may have run before the hold file was written.
+  co_await run_blocking(pool_, [&] { return spool_.unhold(id); });
+  scheduler_.forget_deleted(id);
+  co_return "already delivered or settled by the attempt in flight; nothing " +
+      std::string(verb == "hold" ? "left to hold" : "deleted");
+}
+
+awaitable<std::string> AdminService::queue_hold(const std::string& id, const std::string& reason, bool& ok) {
+  ok = false;
+  if (scheduler_.known(id).state == "held") co_return id + ": already held";
+  bool was_in_flight = false;
+  const std::string problem = co_await stop_attempts(id, reason, false, "hold", was_in_flight);
+  if (!problem.empty()) co_return id + ": " + problem;
   ok = true;
   co_return id + ": held" + (was_in_flight ? " (after the attempt that was in flight ended)" : "");
 }
@@ -157,21 +166,10 @@ awaitable<std::string> AdminService::queue_delete(const std::string& id, const s
                                                   const quarantine::Operator& by, bool& ok) {
   ok = false;
   if (scheduler_.known(id).state == "deleting") co_return id + ": a deletion is already under way";
-  // Held durably before anything else: should the gateway stop before the file is gone, the message
-  // is found held, never delivered after the operator was told it is deleted.
+  bool was_in_flight = false;
   const std::string hold_reason = "deleting: " + reason;
-  auto written = co_await run_blocking(pool_, [&] { return spool_.hold(id, hold_reason); });
-  if (!written) co_return id + ": cannot delete: " + written.error().message;
-  scheduler_.hold_now(id, hold_reason, true);
-  const bool was_in_flight = scheduler_.in_flight(id);
-  co_await scheduler_.settled(id);
-  std::size_t size = 0;
-  auto still = co_await run_blocking(pool_, [&] { return spool_.peek(id, size); });
-  if (!still) {
-    co_await run_blocking(pool_, [&] { return spool_.unhold(id); });
-    scheduler_.forget_deleted(id);
-    co_return id + ": already delivered or settled by the attempt in flight; nothing deleted";
-  }
+  const std::string problem = co_await stop_attempts(id, hold_reason, true, "delete", was_in_flight);
+  if (!problem.empty()) co_return id + ": " + problem;
   // The record names what is destroyed (envelope, size, SHA-256) and is written before the file goes.
   auto removed = co_await run_blocking(pool_, [&]() -> Expected<std::string> {
     auto entry = spool_.load(id);

@@ -536,19 +536,35 @@ Status QuarantineDb::audit(const Operator& by, std::string_view event, const Aud
   return Ok{};
 }
 
-Expected<AnchorState> read_audit_anchor(const std::string& quarantine_dir) {
-  const std::string index = quarantine_dir + "/index.sqlite";
-  if (::access(index.c_str(), F_OK) != 0) return AnchorState{};
+namespace {
+
+using ReadOnlyDb = std::unique_ptr<sqlite3, decltype(&sqlite3_close)>;
+
+// The index opened read-only, so safe beside the gateway that writes it, and at least at `schema`;
+// `lacks` names what an older index does not have yet.
+Expected<ReadOnlyDb> open_read_only(const std::string& index, std::int64_t schema, std::string_view lacks) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(index.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
-  const std::unique_ptr<sqlite3, decltype(&sqlite3_close)> guard(db, &sqlite3_close);
+  ReadOnlyDb guard(db, &sqlite3_close);
   if (rc != SQLITE_OK) return db_error(db, "cannot open quarantine index " + index);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   Stmt version(db, "PRAGMA user_version");
-  if (!version.prepared() || version.step() != SQLITE_ROW) return db_error(db, "cannot read the schema version");
-  if (version.integer(0) < kKeyedAnchorSchema) {
-    return Error{"quarantine index " + index + " is from before keyed audit anchors: start the gateway once to upgrade it"};
+  if (!version.prepared() || version.step() != SQLITE_ROW) return db_error(db, "cannot read the schema version of " + index);
+  if (version.integer(0) < schema) {
+    return Error{"quarantine index " + index + " is from before " + std::string(lacks) +
+                 ": start the gateway once to upgrade it"};
   }
+  return guard;
+}
+
+}  // namespace
+
+Expected<AnchorState> read_audit_anchor(const std::string& quarantine_dir) {
+  const std::string index = quarantine_dir + "/index.sqlite";
+  if (::access(index.c_str(), F_OK) != 0) return AnchorState{};
+  auto opened = open_read_only(index, kKeyedAnchorSchema, "keyed audit anchors");
+  if (!opened) return opened.error();
+  sqlite3* db = opened->get();
   AnchorState state;
   Stmt count(db, "SELECT count(*) FROM entries");
   if (!count.prepared() || count.step() != SQLITE_ROW) return db_error(db, "cannot count quarantine entries");
@@ -569,16 +585,9 @@ Expected<TrafficFacts> read_traffic(const std::string& quarantine_dir, std::int6
   if (::access(index.c_str(), F_OK) != 0) {
     return Error{"no quarantine index at " + index + " (is quarantine.dir right? the gateway creates it on first start)"};
   }
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(index.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
-  const std::unique_ptr<sqlite3, decltype(&sqlite3_close)> guard(db, &sqlite3_close);
-  if (rc != SQLITE_OK) return db_error(db, "cannot open quarantine index " + index);
-  sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  Stmt version(db, "PRAGMA user_version");
-  if (!version.prepared() || version.step() != SQLITE_ROW) return db_error(db, "cannot read the schema version of " + index);
-  if (version.integer(0) < kTrafficSchema) {
-    return Error{"quarantine index " + index + " is from before traffic records: start the gateway once to upgrade it"};
-  }
+  auto opened = open_read_only(index, kTrafficSchema, "traffic records");
+  if (!opened) return opened.error();
+  sqlite3* db = opened->get();
   // One read transaction: the four tables are read as of one moment while the gateway keeps writing.
   if (sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return db_error(db, "cannot begin a read");
   TrafficFacts facts;
