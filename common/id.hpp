@@ -19,4 +19,11 @@ inline std::string crockford(std::uint64_t value, std::size_t digits) {
 
 inline bool is_crockford(char c) { return kCrockford.find(c) != std::string_view::npos; }
 
+// crockford()'s inverse over `digits` (all valid Crockford digits; checked by the caller).
+inline std::uint64_t from_crockford(std::string_view digits) {
+  std::uint64_t value = 0;
+  for (char c : digits) value = value * 32 + kCrockford.find(c);
+  return value;
+}
+
 }  // namespace mugai::id

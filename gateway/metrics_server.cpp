@@ -11,7 +11,6 @@
 #include <ctime>
 
 #include "common/durable_file.hpp"
-#include "common/id.hpp"
 #include "gateway/log.hpp"
 #include "gateway/metrics.hpp"
 
@@ -41,21 +40,11 @@ Status probe_writable(const std::string& dir) {
   return Ok{};
 }
 
-// A queue id starts with its microsecond time in 12 Crockford digits (new_spool_id), so the smallest id
-// in the spool is its oldest entry.
-constexpr std::size_t kIdTimeChars = 12;
-
+// Ids sort by arrival (new_spool_id), so the smallest one is the oldest entry.
 std::int64_t oldest_age_seconds(const std::vector<std::string>& ids) {
   const auto oldest = std::min_element(ids.begin(), ids.end());
-  if (oldest == ids.end() || oldest->size() < kIdTimeChars) return 0;
-  std::uint64_t us = 0;
-  for (std::size_t i = 0; i < kIdTimeChars; ++i) {
-    const auto digit = id::kCrockford.find((*oldest)[i]);
-    if (digit == std::string_view::npos) return 0;
-    us = us * 32 + digit;
-  }
-  const std::int64_t age = static_cast<std::int64_t>(std::time(nullptr)) - static_cast<std::int64_t>(us / 1'000'000);
-  return std::max<std::int64_t>(age, 0);
+  if (oldest == ids.end() || !valid_spool_id(*oldest)) return 0;
+  return std::max<std::int64_t>(static_cast<std::int64_t>(std::time(nullptr)) - spool_id_unix(*oldest), 0);
 }
 
 }  // namespace

@@ -150,7 +150,7 @@ bool read_at(int fd, std::size_t offset, std::size_t len, std::string& out) {
 // checked; without, only the header and the end record's shape are read (recovery of a large queue
 // stays cheap; every entry is authenticated when it is loaded to be processed).
 Status read_entry(const std::string& path, std::string_view id, Stage stage, const std::string* key, SpoolEntry& e,
-                  std::size_t* message_size = nullptr) {
+                  std::size_t* size_out = nullptr) {
   const bool whole = key != nullptr;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return durable::errno_error("cannot open spool file", path);
@@ -195,7 +195,7 @@ Status read_entry(const std::string& path, std::string_view id, Stage stage, con
   if (tail.compare(0, tag_at, end_shape, 0, tag_at) != 0 || tail.back() != '\n') {
     return Error{spool_error(path, "missing end record")};
   }
-  if (message_size != nullptr) *message_size = h->message_size;
+  if (size_out != nullptr) *size_out = message_size;
   if (!whole) return Ok{};
   auto tag = start_mac(*key, stage);
   tag.update(std::string_view(buf).substr(0, end_at));
@@ -277,6 +277,11 @@ bool valid_spool_id(std::string_view id) {
   return id.size() == kTimeChars + kSeqChars &&
          std::all_of(id.begin(), id.end(),
                      id::is_crockford);
+}
+
+std::int64_t spool_id_unix(std::string_view id) {
+  if (!valid_spool_id(id)) return 0;
+  return static_cast<std::int64_t>(id::from_crockford(id.substr(0, kTimeChars)) / 1'000'000);
 }
 
 Spool::Spool(std::string dir, bool fsync, std::string key_file)

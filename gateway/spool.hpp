@@ -58,6 +58,8 @@ struct SpoolEntry {
 std::string new_spool_id();
 // True for strings shaped like new_spool_id()'s output (and thus safe as a file name).
 bool valid_spool_id(std::string_view id);
+// When `id` was made (new_spool_id() puts its time first), in Unix seconds; 0 for an invalid id.
+std::int64_t spool_id_unix(std::string_view id);
 
 // One spool file being written piece by piece (see Spool::begin()). Destroying or abort()ing an
 // uncommitted writer removes its tmp/ file, so an aborted message leaves nothing behind. One call at

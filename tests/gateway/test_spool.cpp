@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -509,6 +510,14 @@ TEST_CASE("spool: ids are unique, strictly increasing and filename-safe over 100
     prev = std::move(id);
   }
   CHECK(ok);
+}
+
+TEST_CASE("spool: an id tells when it was made (the queue's oldest age is read from it)") {
+  const auto before = static_cast<std::int64_t>(std::time(nullptr));
+  const auto made = mugai::gateway::spool_id_unix(new_spool_id());
+  CHECK(made >= before);
+  CHECK(made <= static_cast<std::int64_t>(std::time(nullptr)));
+  CHECK(mugai::gateway::spool_id_unix("not-an-id") == 0);
 }
 
 TEST_CASE("spool: fsync=false still writes complete entries; missing parents are created") {
