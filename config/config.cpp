@@ -973,7 +973,9 @@ class Loader {
     for (const auto& [name, entry] : entries_) {
       const auto dot = name.find('.');
       auto* section = merged.emplace<toml::table>(name.substr(0, dot)).first->second.as_table();
-      entry.node->visit([&](const auto& value) { section->insert_or_assign(name.substr(dot + 1), value); });
+      // A named copy: clang 14 cannot capture a structured binding.
+      const std::string leaf = name.substr(dot + 1);
+      entry.node->visit([&](const auto& value) { section->insert_or_assign(leaf, value); });
     }
     std::ostringstream text;
     text << toml::toml_formatter(merged);
