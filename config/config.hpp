@@ -115,6 +115,9 @@ struct Metrics {
   Endpoint listen{"127.0.0.1", 9925};          // metrics.listen
   std::vector<std::string> client_networks{"127.0.0.0/8", "::1/128"};  // metrics.client_networks; empty = any
   Seconds ready_interval{60};                  // metrics.ready_interval: the next hop must have answered within it
+  std::size_t max_connections = 16;            // metrics.max_connections: at once; a further one is closed unread
+  std::size_t max_request_size = 8 * 1024;     // metrics.max_request_size: request line and headers, else 431
+  Seconds timeout{10};                         // metrics.timeout: to read a request, and again to write the answer
 };
 
 struct Server {

@@ -112,7 +112,7 @@ awaitable<void> MetricsServer::accept_loop() {
       socket.close(ec);
       continue;
     }
-    if (active_ >= kMaxConnections) {
+    if (active_ >= cfg_.metrics.max_connections) {
       socket.close(ec);
       continue;
     }
@@ -123,11 +123,12 @@ awaitable<void> MetricsServer::accept_loop() {
 awaitable<void> MetricsServer::session(tcp::socket socket) {
   ++active_;
   beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer(kMaxRequest);
+  const std::size_t max_request = cfg_.metrics.max_request_size;
+  beast::flat_buffer buffer(max_request);
   http::request_parser<http::empty_body> parser;
-  parser.header_limit(kMaxRequest);
+  parser.header_limit(static_cast<std::uint32_t>(max_request));
   error_code ec;
-  stream.expires_after(kReadDeadline);
+  stream.expires_after(cfg_.metrics.timeout);
   co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
 
   http::status status = http::status::ok;
@@ -137,7 +138,7 @@ awaitable<void> MetricsServer::session(tcp::socket socket) {
   bool answer = true;
   if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
     status = http::status::request_header_fields_too_large;
-    body = "request longer than " + std::to_string(kMaxRequest) + " bytes\n";
+    body = "request longer than " + std::to_string(max_request) + " bytes (metrics.max_request_size)\n";
   } else if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == asio::error::eof) {
     answer = false;  // nothing (whole) to answer
   } else if (ec) {
@@ -173,7 +174,7 @@ awaitable<void> MetricsServer::session(tcp::socket socket) {
     res.prepare_payload();
     // HEAD: the same headers (Content-Length included), no body.
     if (!ec && req.method() == http::verb::head) res.body().clear();
-    stream.expires_after(kWriteDeadline);
+    stream.expires_after(cfg_.metrics.timeout);
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);

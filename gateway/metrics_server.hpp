@@ -1,8 +1,8 @@
 // The operator's HTTP endpoint (metrics.listen): Prometheus text at /metrics, liveness at /healthz and
 // readiness at /readyz, served with Boost.Beast on the gateway's event loop. Guarantees: only clients in
 // metrics.client_networks are served (others are closed at accept); GET and HEAD only; one request per
-// connection, read within a deadline and kMaxRequest bytes, answered within a deadline; at most
-// kMaxConnections at once. Nothing it serves comes from mail but bounded counters.
+// connection, read within metrics.timeout and metrics.max_request_size, answered within metrics.timeout;
+// at most metrics.max_connections at once. Nothing it serves comes from mail but bounded counters.
 #pragma once
 
 #include "gateway/net.hpp"
@@ -22,13 +22,6 @@ namespace mugai::gateway {
 
 class MetricsServer {
  public:
-  // A request line and headers beyond this are answered 431 unread; bodies are not accepted at all.
-  static constexpr std::size_t kMaxRequest = 8 * 1024;
-  // Beyond this many connections at once, a new one is closed unread (a scraper needs one).
-  static constexpr std::size_t kMaxConnections = 16;
-  static constexpr std::chrono::seconds kReadDeadline{10};
-  static constexpr std::chrono::seconds kWriteDeadline{10};
-
   // What the gauges and /readyz look at: all outlive the server and are touched on the event loop only.
   struct Sources {
     Server& smtp;

@@ -651,6 +651,11 @@ TEST_CASE("[metrics]: on at 127.0.0.1:9925 by default, \"\" turns it off") {
   CHECK(error_of(kMinimal, {"metrics.listen=\"localhost\""}).find("metrics.listen: ") != std::string::npos);
   CHECK(error_of(kMinimal, {"metrics.client_networks=[\"10.0.0.1\"]"}).find("expected a CIDR") != std::string::npos);
   CHECK(ok(kMinimal, {"metrics.client_networks=[]"}).metrics.client_networks.empty());
+  CHECK(c.metrics.max_connections == 16);
+  CHECK(c.metrics.max_request_size == 8 * 1024);
+  CHECK(c.metrics.timeout == std::chrono::seconds(10));
+  CHECK(error_of(kMinimal, {"metrics.max_connections=0"}).find("metrics.max_connections") != std::string::npos);
+  CHECK(error_of(kMinimal, {"metrics.max_request_size=\"1MiB\""}).find("metrics.max_request_size") != std::string::npos);
 }
 
 TEST_CASE("the embedded default loads as the documented demo") {

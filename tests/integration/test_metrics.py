@@ -71,7 +71,10 @@ class MetricsTest(GatewayCase):
     def setUp(self):
         self.sink_ = self.sink(rcpt_replies={DEFER_RCPT: "451 4.3.0 try again later"})
         self.gw = self.gateway({"delivery.next_hop": smtp_hop(self.sink_.port), "metrics.ready_interval": '"1s"',
-                                "delivery.retry_first": '"1h"', "workers.count": "1"})
+                                "delivery.retry_first": '"1h"', "workers.count": "1",
+                                # Small bounds, so the tests below cross them.
+                                "metrics.max_connections": "4", "metrics.max_request_size": '"2KiB"',
+                                "metrics.timeout": '"2s"'})
 
     def test_counters_match_what_was_sent(self):
         clean = 3
@@ -155,15 +158,27 @@ class MetricsTest(GatewayCase):
         status, headers, body = get(port, "/metrics", "HEAD")
         self.assertEqual((status, body), (200, b""))
         self.assertGreater(int(headers["Content-Length"]), 0)
-        # A request head past MetricsServer::kMaxRequest (8 KiB) is refused unread.
-        with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n")
-            answer = s.recv(4096)
+        # A request head within metrics.max_request_size (2 KiB here) is served; one past it is refused unread.
+        def head_of(pad):
+            with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * pad + b"\r\n\r\n")
+                return s.recv(4096)
+        self.assertTrue(head_of(1500).startswith(b"HTTP/1.1 200 "))
+        answer = head_of(3000)
         self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer)
+        self.assertIn(b"metrics.max_request_size", answer)
+
+    def test_a_silent_client_is_closed_after_the_timeout(self):
+        with socket.create_connection(("127.0.0.1", self.gw.metrics_port), timeout=15) as s:
+            started = time.monotonic()
+            self.assertEqual(s.recv(4096), b"")  # closed unanswered: nothing whole came within metrics.timeout
+            waited = time.monotonic() - started
+        self.assertGreater(waited, 1.5)
+        self.assertLess(waited, 10)
 
     def test_connections_past_the_bound_are_closed_unread(self):
         port = self.gw.metrics_port
-        idle = [socket.create_connection(("127.0.0.1", port), timeout=15) for _ in range(16)]  # kMaxConnections
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=15) for _ in range(4)]  # metrics.max_connections
         try:
             time.sleep(0.3)  # every one accepted and waiting for its request
             with socket.create_connection(("127.0.0.1", port), timeout=15) as extra:
