@@ -278,9 +278,9 @@ TEST_CASE("password candidates: the phrasings of Japanese and English password m
       {"パスポートを持参してください。bypass road", {}},  // neither パスポート nor "bypass" is a phrase
       {"パスワードは別途お送りします。", {}},             // nothing printable-ASCII after it, nothing below
   };
-  for (const auto& [text, want] : cases) {
-    CAPTURE(text);
-    CHECK(password_candidates({text}) == want);
+  for (const auto& c : cases) {
+    CAPTURE(c.first);  // clang 14 cannot capture a structured binding
+    CHECK(password_candidates({c.first}) == c.second);
   }
   std::string many;
   for (int i = 0; i < 40; ++i) many += "PW: p" + std::to_string(i) + "\n";

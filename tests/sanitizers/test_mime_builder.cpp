@@ -90,8 +90,9 @@ TEST_CASE("safe_filename: no path, no control, no bidi override, the type's exte
       {"COM10.pdf", "COM10.pdf"},
       {"console.pdf", "console.pdf"},
   };
-  for (const auto& [in, want] : cases) {
-    CAPTURE(in);
+  for (const auto& c : cases) {
+    const auto& [in, want] = c;
+    CAPTURE(c.first);  // clang 14 cannot capture a structured binding
     const std::string got = safe_filename(in, ".pdf");
     CHECK(got == want);
     CHECK(safe_filename(got, ".pdf") == got);
