@@ -2,6 +2,7 @@
 # free port, a threaded SMTP sink that records what it receives, and small raw-SMTP helpers.
 """Integration-test harness (python3 stdlib only)."""
 
+import contextlib
 import email
 import email.policy
 import json
@@ -643,6 +644,24 @@ def text_message(subject, body, mail_from=SENDER, to=RCPT):
 
 SECURITY_KEYS = ("quarantine.release_requires_approval", "quarantine.approvers", "quarantine.release_to_others",
                  "quarantine.notify", "admin.")
+
+
+@contextlib.contextmanager
+def audit_record_edited(gw):
+    """The audit log with its second record's operator edited, as someone without the key would; put back
+    afterwards, since a test class shares its gateway's log."""
+    path = os.path.join(gw.quarantine_dir, "audit.log")
+    with open(path, "rb") as f:
+        original = f.read()
+    lines = original.split(b"\n")
+    lines[1] = lines[1].replace(b'"operator":"', b'"operator":"x', 1)
+    with open(path, "wb") as f:
+        f.write(b"\n".join(lines))
+    try:
+        yield
+    finally:
+        with open(path, "wb") as f:
+            f.write(original)
 
 
 def run_ctl_args(gw, *args, user=None, sets=None):

@@ -16,7 +16,7 @@ import subprocess
 import time
 import unittest
 
-from harness import (run_ctl, run_ctl_args, RCPT, SENDER, Gateway, RelayToSinkCase, Sink, files_under, read_bytes, send_smtplib,
+from harness import (audit_record_edited, run_ctl, run_ctl_args, RCPT, SENDER, Gateway, RelayToSinkCase, Sink, files_under, read_bytes, send_smtplib,
                      smtp_hop, token, wait_until, MUGAICTL)
 
 ATTACHED = """From: Sender <sender@example.org>\r
@@ -270,17 +270,9 @@ class ReviewAndRelease(QuarantineCase):
         self.assertNotIn(b"payload.exe", bad.stdout)
         self.assertIn(("integrity-failed", qid), [(e["event"], e.get("id")) for e in self.audit_events()])
 
-        # One edited audit line: verify names it and fails. (Put back: the class shares the log.)
-        path = os.path.join(self.gw.quarantine_dir, "audit.log")
-        with open(path, "rb") as f:
-            original = f.read()
-        lines = original.split(b"\n")
-        lines[1] = lines[1].replace(b'"operator":"', b'"operator":"x', 1)
-        with open(path, "wb") as f:
-            f.write(b"\n".join(lines))
-        broken = self.audit_verify()
-        with open(path, "wb") as f:
-            f.write(original)
+        # One edited audit line: verify names it and fails.
+        with audit_record_edited(self.gw):
+            broken = self.audit_verify()
         self.assertEqual(broken.returncode, 1)
         self.assertIn(b"record 2", broken.stderr)
 

@@ -15,8 +15,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (RCPT, GatewayCase, RelayToSinkCase, run_ctl, run_ctl_args, send_smtplib, smtp_hop, token,
-                     wait_until)
+from harness import (RCPT, GatewayCase, RelayToSinkCase, audit_record_edited, run_ctl, run_ctl_args, send_smtplib,
+                     smtp_hop, token, wait_until)
 import test_quarantine
 from test_render_pdf import text_pdf
 from test_workers import html_message
@@ -210,20 +210,9 @@ class Report(RelayToSinkCase):
         self.assertIn(("no quarantine index at %s/index.sqlite" % missing).encode(), res.stderr)
 
     def test_z_edited_audit_record_fails_the_report(self):
-        # Put back afterwards: the class shares the log (and this runs last).
-        path = os.path.join(self.gw.quarantine_dir, "audit.log")
-        with open(path, "rb") as f:
-            original = f.read()
-        lines = original.split(b"\n")
-        lines[1] = lines[1].replace(b'"operator":"', b'"operator":"x', 1)
-        with open(path, "wb") as f:
-            f.write(b"\n".join(lines))
-        try:
+        with audit_record_edited(self.gw):  # runs last: the class shares the log
             r, res = self.report("text")
             j, jres = self.report("json")
-        finally:
-            with open(path, "wb") as f:
-                f.write(original)
         self.assertEqual(res.returncode, 1)
         self.assertIn(b"does not verify at record 2", res.stderr)
         self.assertIn("VERIFICATION FAILED at record 2", r)
