@@ -30,7 +30,17 @@ void check_request(const admin::Request& r, std::string_view line) {
     if (t.empty() || t.size() > admin::kMaxAddress || has_control(t)) fail("recipient out of bounds", line);
   }
   if (r.older_than && (*r.older_than < 0 || *r.older_than > admin::kMaxAge)) fail("older_than out of range", line);
-  if (r.action != admin::Action::Purge && r.id.empty()) fail("an action on an entry without an id", line);
+  using A = admin::Action;
+  const bool on_entry = r.action != A::Purge && r.action != A::QueueList && r.action != A::QueueHold &&
+                        r.action != A::QueueUnhold && r.action != A::QueueDelete && r.action != A::QueueFlush;
+  if (on_entry && r.id.empty()) fail("an action on an entry without an id", line);
+  const bool on_ids = r.action == A::QueueHold || r.action == A::QueueUnhold || r.action == A::QueueDelete;
+  if (on_ids && r.ids.empty()) fail("a queue action on no message", line);
+  if (r.ids.size() > admin::kMaxQueueIds) fail("too many queue ids accepted", line);
+  for (const auto& id : r.ids) {
+    if (id.empty() || id.size() > admin::kMaxId || has_control(id)) fail("queue id out of bounds", line);
+  }
+  if (r.limit && (*r.limit < 1 || *r.limit > admin::kMaxQueueRows)) fail("queue list limit out of range", line);
   const std::string wire = admin::encode(r);
   auto again = admin::parse_request(std::string_view(wire).substr(0, wire.size() - 1));
   if (!again || !(*again == r)) fail("request does not round-trip through encode()", wire);
