@@ -425,6 +425,16 @@ std::string count_table(const std::string& id, const char* key_heading, const js
   return t + "</table>\n";
 }
 
+// One row per heading: its names and the figure `values` holds under its key.
+template <std::size_t N>
+std::string headed_table(const std::string& id, const Heading (&rows)[N], const json::Value& values) {
+  std::string t = "<table id=\"" + id + "\">\n";
+  for (const auto& row : rows)
+    t += "<tr data-key=\"" + std::string(row.key) + "\"><th>" + row.ja + " / " + row.en + "</th><td class=\"num\">" +
+         h(values[row.key]) + "</td></tr>\n";
+  return t + "</table>\n";
+}
+
 std::string render_html(const json::Value& r) {
   std::string out =
       "<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -458,11 +468,7 @@ std::string render_html(const json::Value& r) {
          h(g["current_config_digest"]) + "</code></p>\n";
 
   out += heading("totals", "合計", "totals");
-  out += "<table id=\"table-totals\">\n";
-  for (const auto& t : kTotals)
-    out += "<tr data-key=\"" + std::string(t.key) + "\"><th>" + t.ja + " / " + t.en + "</th><td class=\"num\">" +
-           h(r["totals"][t.key]) + "</td></tr>\n";
-  out += "</table>\n";
+  out += headed_table("table-totals", kTotals, r["totals"]);
 
   out += heading("volumes", "日別の件数", "volumes by day");
   out += "<figure>" + volume_chart(r["by_day"]) + "</figure>\n<table id=\"table-volumes\"><tr><th>日 / day</th>";
@@ -489,11 +495,7 @@ std::string render_html(const json::Value& r) {
          " pages</p>\n" + count_table("table-rendered", "種類 / detected type", r["rendered"]["by_type"]);
 
   out += heading("ppap", "PPAP(パスワード付き圧縮ファイル)", "password-protected archives");
-  out += "<table id=\"table-ppap\">\n";
-  for (const auto& p : kPpap)
-    out += "<tr data-key=\"" + std::string(p.key) + "\"><th>" + p.ja + " / " + p.en + "</th><td class=\"num\">" +
-           h(r["ppap"][p.key]) + "</td></tr>\n";
-  out += "</table>\n";
+  out += headed_table("table-ppap", kPpap, r["ppap"]);
 
   out += heading("releases", "隔離解除と承認", "releases and approvals");
   out += "<table id=\"table-releases\"><tr><th>日時 / time</th><th>ID</th><th>解除者 / released by</th>"
