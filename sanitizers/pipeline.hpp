@@ -37,6 +37,10 @@ struct MessageContext {
   // archive.encrypted = "pair": while false, an archive that needs a password no given one opens ends
   // the run with AwaitingPassword; once true (the pair window is over, or an unlock), it is removed.
   bool pair_window_over = false;
+  // Set: the bytes are one file, not a message (sanitize_file, file.hpp); `file_name` is its name as
+  // it came (untrusted, may be empty).
+  bool file = false;
+  std::string file_name;
 };
 
 inline constexpr std::size_t kMaxPasswords = 16;
@@ -52,7 +56,10 @@ struct Outcome {
     AwaitingPassword,  // archive.encrypted = "pair" and the window is open: an archive needs a password
                        // none of ctx.archive_passwords opens; nothing to deliver or store yet
   } verdict = Verdict::Failed;
-  std::string message;        // CRLF line ends
+  std::string message;        // CRLF line ends; for a file (ctx.file), the safe result's bytes
+  // A file's safe result (Sanitized only): its name, made safe, and its type (one of kFileResultTypes).
+  std::string file_name;
+  std::string file_type;
   std::string reason;         // human-readable summary for logs
   // Set when the caller must store the whole original with this record under `quarantine_id` (then
   // ctx.quarantine_id, else empty), durably, before `message` is delivered: on every Quarantined

@@ -94,11 +94,25 @@ std::string allowed_artefact_types() {
 
 class Walker {
  public:
-  Walker(const Policy& policy, Clock::time_point start, const ArchiveKeys& keys)
-      : policy_(policy), start_(start), keys_(keys) {}
+  Walker(const Policy& policy, Clock::time_point start, const ArchiveKeys& keys, bool as_files)
+      : policy_(policy), start_(start), keys_(keys), as_files_(as_files) {}
 
   Walk run(std::string_view message) {
     if (auto stop = walk(message, "", 0)) {
+      if (stop->breach) out_.breaches.push_back(*stop->breach);
+      out_.stop = std::move(stop);
+    }
+    return std::move(out_);
+  }
+
+  Walk run_file(std::string_view file, std::string_view name) {
+    MimePart part;
+    part.path = "1";
+    part.type = entry_type(detect_part_type("application/octet-stream", file));
+    part.filename = escape_for_display(name);
+    part.transfer_encoding = "binary";
+    part.body = file;
+    if (auto stop = decide_leaf(part, "", 0, nullptr)) {
       if (stop->breach) out_.breaches.push_back(*stop->breach);
       out_.stop = std::move(stop);
     }
@@ -249,7 +263,7 @@ class Walker {
         return Stop{"part " + rep.path + ": " + d.reason, std::nullopt, false, false, true};
       }
     }
-    settle(std::move(rep), std::move(d), t0, nullptr);
+    settle(std::move(rep), std::move(d), t0, nullptr, part.filename);
     return std::nullopt;
   }
 
@@ -263,7 +277,9 @@ class Walker {
 
   // A decision checked again and recorded. `text_label` names an archive entry whose kept text goes
   // into the body between lines naming it; such an entry is listed like the parts it replaces.
-  void settle(PartReport rep, Decision d, Clock::time_point t0, const std::string* text_label) {
+  // `file_name`: the part's own name, which its kept text is named after in files mode.
+  void settle(PartReport rep, Decision d, Clock::time_point t0, const std::string* text_label,
+              std::string_view file_name = {}) {
     if (d.action != Decision::Action::Remove && !d.text.empty()) {
       if (auto problem = text_problem(d.text)) d = Decision::remove(std::move(*problem));
     }
@@ -285,21 +301,22 @@ class Walker {
     switch (d.action) {
       case Decision::Action::KeepText:
         if (text_label != nullptr) {
-          rep.reason = d.reason.empty() ? "its text is in the message body" : "its text is in the message body; " + d.reason;
+          const std::string_view where = as_files_ ? "its text is kept as a text file" : "its text is in the message body";
+          rep.reason = d.reason.empty() ? std::string(where) : std::string(where) + "; " + d.reason;
           list_held(std::move(rep), true);
           out_.parts.back().decision = "kept";
-          keep(text_of_attachment(*text_label, d.text), path);
+          keep(as_files_ ? std::move(d.text) : text_of_attachment(*text_label, d.text), path, file_name);
           break;
         }
         rep.decision = "kept";
         out_.parts.push_back(std::move(rep));
-        keep(std::move(d.text), path);
+        keep(std::move(d.text), path, file_name);
         break;
       case Decision::Action::Replace:
         rep.reason = replaced_reason(artefacts, d.reason);
         rep.artefacts = std::move(artefacts);
         list_held(std::move(rep), true);
-        if (!d.text.empty()) keep(text_of_attachment(text_label != nullptr ? *text_label : d.artefacts.front().filename, d.text), path);
+        if (!d.text.empty() && !as_files_) keep(text_of_attachment(text_label != nullptr ? *text_label : d.artefacts.front().filename, d.text), path, file_name);
         for (auto& a : d.artefacts) out_.attachments.push_back(std::move(a));
         break;
       case Decision::Action::Remove:
@@ -310,14 +327,16 @@ class Walker {
 
   // What the walk has produced so far, to take back what an archive gave when it is removed whole.
   struct Mark {
-    std::size_t texts, attachments, held, parts, artefact_total;
+    std::size_t texts, attachments, text_files, held, parts, artefact_total;
   };
   Mark mark() const {
-    return {out_.texts.size(), out_.attachments.size(), out_.held.size(), out_.parts.size(), artefact_total_};
+    return {out_.texts.size(), out_.attachments.size(), out_.text_files.size(), out_.held.size(), out_.parts.size(),
+            artefact_total_};
   }
   void back_to(const Mark& m) {
     out_.texts.resize(m.texts);
     out_.attachments.resize(m.attachments);
+    out_.text_files.resize(m.text_files);
     out_.held.resize(m.held);
     out_.parts.resize(m.parts);
     artefact_total_ = m.artefact_total;
@@ -465,7 +484,7 @@ class Walker {
       if (!unlocked.empty()) d.reason = d.reason.empty() ? unlocked : unlocked + "; " + d.reason;
       const Mark entry_mark = mark();
       const std::string text_label = rep.filename;
-      settle(std::move(rep), std::move(d), t0, &text_label);
+      settle(std::move(rep), std::move(d), t0, &text_label, name);
       const HeldPart& listed = out_.held[entry_mark.held];
       const bool kept = out_.parts[entry_mark.parts].decision == "kept";
       ++(kept ? counts.kept : listed.replaced ? counts.rendered : counts.removed);
@@ -625,7 +644,7 @@ class Walker {
   }
 
   // Kept text never carries a file: encoded blocks are cut out and listed like attachments.
-  void keep(std::string text, const std::string& path) {
+  void keep(std::string text, const std::string& path, std::string_view file_name) {
     TextWithoutBlocks t = remove_encoded_blocks(text);
     for (std::size_t i = 0; i < t.blocks.size(); ++i) {
       const EncodedBlock& b = t.blocks[i];
@@ -641,7 +660,13 @@ class Walker {
       rep.flags = risk_flags("text/plain", rep.detected_type, b.filename);
       list_held(std::move(rep), false);
     }
-    out_.texts.push_back(t.blocks.empty() ? std::move(text) : std::move(t.text));
+    std::string kept = t.blocks.empty() ? std::move(text) : std::move(t.text);
+    // Named .txt whatever it was called: a text named run.js or form.hta must not open as a script.
+    if (as_files_) {
+      out_.text_files.push_back(Artefact{std::move(kept), "text/plain", safe_filename(file_name, ".txt")});
+    } else {
+      out_.texts.push_back(std::move(kept));
+    }
   }
 
   // A forwarded message: its header summarized, its parts sanitized by the same walk, inlined.
@@ -687,6 +712,7 @@ class Walker {
   const Policy& policy_;
   const Clock::time_point start_;
   const ArchiveKeys& keys_;
+  const bool as_files_;
   Walk out_;
   std::size_t decoded_total_ = 0;
   std::size_t artefact_total_ = 0;
@@ -703,7 +729,12 @@ std::size_t count_replaced(const Walk& walk) {
 
 Walk walk_message(std::string_view untrusted_message, const Policy& policy, Clock::time_point start,
                   const ArchiveKeys& keys) {
-  return Walker(policy, start, keys).run(untrusted_message);
+  return Walker(policy, start, keys, false).run(untrusted_message);
+}
+
+Walk walk_file(std::string_view untrusted_file, std::string_view untrusted_name, const Policy& policy,
+               Clock::time_point start, const ArchiveKeys& keys) {
+  return Walker(policy, start, keys, true).run_file(untrusted_file, untrusted_name);
 }
 
 }  // namespace mugai::sanitize

@@ -73,6 +73,9 @@ struct ArchiveKeys {
 struct Walk {
   std::vector<std::string> texts;     // body text in order: kept parts, forwarded-message summaries
   std::vector<Artefact> attachments;  // checked artefacts in order, filenames already safe
+  // Files mode only (sanitize_file): each kept text as a text/plain file named after its part, in place
+  // of `texts` (which then holds forwarded-message summaries only); a rendering's text stays in its PDF.
+  std::vector<Artefact> text_files;
   std::vector<HeldPart> held;
   std::vector<PartReport> parts;      // every part decided before the end (or the stop)
   std::vector<LimitBreach> breaches;
@@ -89,6 +92,10 @@ std::size_t count_replaced(const Walk& walk);
 // `start` is when the message's sanitization began (max_time_per_message counts from it).
 Walk walk_message(std::string_view untrusted_message, const Policy& policy, Clock::time_point start,
                   const ArchiveKeys& keys = {});
+// One file (sanitize_file) in files mode, its part path "1": like an archive entry, it declares no type
+// and is taken as what its content reads as; `untrusted_name` is shown escaped and names its results.
+Walk walk_file(std::string_view untrusted_file, std::string_view untrusted_name, const Policy& policy,
+               Clock::time_point start, const ArchiveKeys& keys);
 
 std::int64_t micros(Clock::duration d);
 

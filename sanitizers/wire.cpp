@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "common/json.hpp"
+#include "sanitizers/file.hpp"
 
 namespace mugai::sanitize::wire {
 
@@ -321,7 +322,7 @@ std::string encode_context(const MessageContext& c) {
                      {"helo", c.helo}, {"mail_from", c.mail_from}, {"rcpt_to", c.rcpt_to},
                      {"received_unix", c.received_unix}, {"quarantine_id", c.quarantine_id},
                      {"archive_passwords", c.archive_passwords}, {"password_source", c.password_source},
-                     {"pair_window_over", c.pair_window_over}});
+                     {"pair_window_over", c.pair_window_over}, {"file", c.file}, {"file_name", c.file_name}});
 }
 
 Expected<MessageContext> decode_context(std::string_view text) {
@@ -341,6 +342,8 @@ Expected<MessageContext> decode_context(std::string_view text) {
   c.archive_passwords = f.texts("archive_passwords");
   c.password_source = f.text("password_source");
   c.pair_window_over = f.flag("pair_window_over");
+  c.file = f.flag("file");
+  c.file_name = f.text("file_name");
   if (!f.finish()) return Error{error};
   if (auto st = check_passwords(c.archive_passwords, "context"); !st) return st.error();
   return c;
@@ -351,7 +354,8 @@ std::string encode_outcome(const Outcome& o) {
                      {"quarantine", o.quarantine ? record_json(*o.quarantine) : json::Value(nullptr)},
                      {"quarantine_id", o.quarantine_id}, {"rejected", o.rejected}, {"report_json", o.report_json},
                      {"password_candidates", o.password_candidates}, {"encrypted_refused", o.encrypted_refused},
-                     {"archive_unlocked", o.archive_unlocked}});
+                     {"archive_unlocked", o.archive_unlocked}, {"file_name", o.file_name},
+                     {"file_type", o.file_type}});
 }
 
 Expected<Outcome> decode_outcome(std::string_view text, std::string message) {
@@ -374,6 +378,8 @@ Expected<Outcome> decode_outcome(std::string_view text, std::string message) {
   o.password_candidates = f.texts("password_candidates");
   o.encrypted_refused = f.flag("encrypted_refused");
   o.archive_unlocked = f.flag("archive_unlocked");
+  o.file_name = f.text("file_name");
+  o.file_type = f.text("file_type");
   if (!f.finish()) return Error{error};
   if (auto st = check_passwords(o.password_candidates, "outcome"); !st) return st.error();
   // The pipeline's own invariants (pipeline.hpp), which the caller relies on.
@@ -382,6 +388,9 @@ Expected<Outcome> decode_outcome(std::string_view text, std::string message) {
   if (o.verdict == Outcome::Verdict::Quarantined && !o.quarantine) return Error{"outcome: quarantined without a record"};
   if (o.quarantine.has_value() != !o.quarantine_id.empty()) return Error{"outcome: a quarantine record needs its id, and only it"};
   if (o.rejected && o.verdict != Outcome::Verdict::Quarantined) return Error{"outcome: rejected but not quarantined"};
+  if (!o.file_type.empty() && file_result_type(o.file_type) == nullptr) return Error{"outcome: a file result of a type not allowed"};
+  if (o.file_name.empty() != o.file_type.empty()) return Error{"outcome: a file result needs a name and a type"};
+  if (!o.file_type.empty() && o.verdict != Outcome::Verdict::Sanitized) return Error{"outcome: a file result without the sanitized verdict"};
   o.message = std::move(message);
   return o;
 }

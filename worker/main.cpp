@@ -25,6 +25,7 @@
 #include <string_view>
 
 #include "render/prepare.hpp"
+#include "sanitizers/file.hpp"
 #include "sanitizers/pipeline.hpp"
 #include "sanitizers/wire.hpp"
 #include "worker/channel.hpp"
@@ -108,7 +109,8 @@ int serve(const worker::SandboxLimits& limits, std::size_t max_frame) {
       return refuse("expected a request");
     auto ctx = sanitize::wire::decode_context((*meta)->payload);
     if (!ctx) return refuse(ctx.error().message);
-    const sanitize::Outcome outcome = sanitize::sanitize_message((*bytes)->payload, *ctx, *policy);
+    const sanitize::Outcome outcome = ctx->file ? sanitize::sanitize_file((*bytes)->payload, *ctx, *policy)
+                                                : sanitize::sanitize_message((*bytes)->payload, *ctx, *policy);
     const std::string outcome_json = sanitize::wire::encode_outcome(outcome);
     if (auto st = channel.send(worker::outcome_frames(outcome_json, outcome)); !st) return refuse(st.error().message);
   }
