@@ -760,6 +760,13 @@ constexpr KeyRow kKeys[] = {
     {"metrics.max_request_size", false,
      [](Field& f, Config& c) { f.size(c.metrics.max_request_size, kKiB, 64 * kKiB); }},
     {"metrics.timeout", false, [](Field& f, Config& c) { f.duration(c.metrics.timeout); }},
+    {"files.inbox", false, [](Field& f, Config& c) { f.text(c.files.inbox); }},
+    {"files.outbox", false, [](Field& f, Config& c) { f.text(c.files.outbox); }},
+    {"files.subfolders", false, [](Field& f, Config& c) { f.flag(c.files.subfolders); }},
+    {"files.settle", false, [](Field& f, Config& c) { f.duration(c.files.settle, 0); }},
+    {"files.scan_interval", false, [](Field& f, Config& c) { f.duration(c.files.scan_interval); }},
+    {"files.max_size", false, [](Field& f, Config& c) { f.size(c.files.max_size, kKiB, kMaxMessageSize); }},
+    {"files.concurrency", false, [](Field& f, Config& c) { f.integer(c.files.concurrency, 1, 64); }},
     {"server.threads", false, [](Field& f, Config& c) { f.integer(c.server.threads, 0, 1024); }},
     {"server.shutdown_grace", false, [](Field& f, Config& c) { f.duration(c.server.shutdown_grace); }},
     {"workers.count", false, [](Field& f, Config& c) { f.integer(c.workers.count, 0, 1024); }},
@@ -1038,6 +1045,13 @@ class Loader {
                         ") must be at least workers.timeout (" + std::to_string(c.workers.timeout.count()) + "s)");
     }
     if (valid("admin.socket") && valid("quarantine.dir")) check_admin_socket(c);
+    if (valid("files.inbox") && valid("files.outbox") && c.files.inbox.empty() != c.files.outbox.empty()) {
+      const auto key = c.files.inbox.empty() ? "files.outbox" : "files.inbox";
+      problems_.add(where(key), key, "files.inbox and files.outbox must be set together");
+    }
+    if (valid("files.inbox") && valid("files.outbox") && !c.files.inbox.empty() && c.files.inbox == c.files.outbox) {
+      problems_.add(where("files.outbox"), "files.outbox", "must differ from files.inbox");
+    }
     if (c.spool.key_file.empty()) c.spool.key_file = c.spool.dir + "/spool.key";
     // All artefacts of a message together are held to max_decoded_total, so a larger artefact could
     // never cross; the default follows a lower total instead of making a config that was valid invalid.
@@ -1134,6 +1148,8 @@ class Loader {
 };
 
 }  // namespace
+
+std::size_t largest_input(const Config& c) { return std::max(c.smtp.limits.max_message_size, c.files.max_size); }
 
 bool gateway_only(std::string_view key) {
   // Prefixes: every key of [admin], and notification keys as they are added.

@@ -147,6 +147,17 @@ struct Office {
   std::string bwrap;                           // render.office_bwrap; empty = /usr/bin/bwrap
 };
 
+// [files]: the watched folder between the segments (file 無害化). Off while `inbox` is empty.
+struct Files {
+  std::string inbox;                           // files.inbox: where the Internet side drops files
+  std::string outbox;                          // files.outbox: where the LGWAN side reads safe results
+  bool subfolders = false;                     // files.subfolders: inbox/<dept>/ → outbox/<dept>/
+  Seconds settle{5};                           // files.settle: size and mtime unchanged this long
+  Seconds scan_interval{2};                    // files.scan_interval
+  std::size_t max_size = 25 * 1024 * 1024;     // files.max_size: larger files are refused (report only)
+  std::size_t concurrency = 2;                 // files.concurrency: files being sanitized at once
+};
+
 struct Config {
   std::string source;  // file name or "<embedded default>"
   // "sha256:<hex>" of the settings as written (file and --set overrides, keys sorted); defaults are not
@@ -162,6 +173,7 @@ struct Config {
   Server server;
   Workers workers;
   Office office;
+  Files files;
   sanitize::Policy sanitize;  // [sanitize]: limits, output form, rules; the notice template already read
   // sanitize.max_attempts: failed pipeline runs before the scheduler holds the original whole. The
   // gateway's, not the pipeline's (a retry policy is no part of a pure Policy).
@@ -171,6 +183,9 @@ struct Config {
   // window is over.
   Seconds archive_pair_window{15 * 60};
 };
+
+// The largest input a worker is given: a message (smtp.max_message_size) or a file (files.max_size).
+std::size_t largest_input(const Config& c);
 
 // The embedded default (a demo: 127.0.0.1:2525, domain demo.mugai.test, maildir:var/maildir).
 std::string_view embedded_default();
