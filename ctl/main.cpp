@@ -1,6 +1,7 @@
 // mugaictl: the administrator's command line for mugai, one row of kCommands per subcommand.
 // Exit codes are stable for scripts: 0 done, 1 error (the message names the file), 2 bad usage,
 // 3 the message was quarantined as a whole. Errors go to stderr; only results go to stdout.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +18,7 @@
 
 #include "common/version.hpp"
 #include "config/config.hpp"
+#include "files/job.hpp"
 #include "sanitizers/pipeline.hpp"
 #include "sanitizers/wire.hpp"
 #include "ctl/quarantine.hpp"
@@ -40,6 +44,7 @@ int cmd_help(Args);
 int cmd_version(Args);
 int cmd_check_config(Args);
 int cmd_sanitize(Args);
+int cmd_sanitize_file(Args);
 
 constexpr Command kCommands[] = {
     {"help", "", "show this help", cmd_help},
@@ -53,6 +58,12 @@ constexpr Command kCommands[] = {
      "--policy: a TOML file with only a [sanitize] section, used instead of the config's;\n"
      "exit 3 when the whole message was quarantined or rejected",
      cmd_sanitize},
+    {"sanitize-file", "[--config FILE] [--set section.key=value]... [--report FILE] IN [OUT]",
+     "sanitize one file (PDF, image, Office, archive, text) to OUT, or to its result's name in the current\n"
+     "directory, in a sandboxed mugai-worker: an image PDF, a re-encoded image, UTF-8 text, or a zip of an\n"
+     "archive's safe files; OUT is written whole or not at all; --report: the JSON report; with --config\n"
+     "the original is kept in the quarantine; exit 3 when nothing could be made safe (the reason on stderr)",
+     cmd_sanitize_file},
     {"quarantine", "list|show|export|release|request-release|approve|unlock|delete|purge|stats ...",
      "review quarantined originals (隔離); `mugaictl quarantine` alone lists the subcommands;\n"
      "release, request-release, approve, unlock, delete and purge are done by the running gateway, as your account",
@@ -109,8 +120,9 @@ std::string shown_name(std::string_view name, std::string_view dash_means) {
   return name == "-" ? std::string(dash_means) : std::string(name);
 }
 
-// Reads a whole file ("-" = stdin), refusing more than `limit` bytes before holding them in memory.
-mugai::Expected<std::string> read_input(std::string_view name, std::size_t limit) {
+// Reads a whole file ("-" = stdin), refusing more than `limit` bytes (the config key `limit_key`) before
+// holding them in memory.
+mugai::Expected<std::string> read_input(std::string_view name, std::size_t limit, std::string_view limit_key) {
   const bool is_stdin = name == "-";
   const std::string shown = shown_name(name, "<stdin>");
   std::FILE* f = is_stdin ? stdin : std::fopen(std::string(name).c_str(), "rb");
@@ -121,7 +133,7 @@ mugai::Expected<std::string> read_input(std::string_view name, std::size_t limit
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
     if (untrusted_data.size() + n > limit) {
       if (!is_stdin) std::fclose(f);
-      return mugai::Error{"'" + shown + "' is larger than smtp.max_message_size (" + std::to_string(limit) +
+      return mugai::Error{"'" + shown + "' is larger than " + std::string(limit_key) + " (" + std::to_string(limit) +
                           " bytes)"};
     }
     untrusted_data.append(buf, n);
@@ -182,44 +194,64 @@ int cmd_check_config(Args args) {
   return kOk;
 }
 
-int cmd_sanitize(Args args) {
+// The options sanitize and sanitize-file share; `--policy` only where `policy_allowed`.
+struct SanitizeArgs {
   std::string config_file, policy_file, report_file;
   std::vector<std::string> files;  // IN, OUT
   std::vector<std::string> overrides;
+};
+
+// nullopt when the arguments are good; otherwise the exit code of the usage error printed.
+std::optional<int> parse_sanitize_args(Args args, std::string_view command, bool policy_allowed, SanitizeArgs& out) {
   for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string* value = args[i] == "--config"   ? &config_file
-                         : args[i] == "--policy" ? &policy_file
-                         : args[i] == "--report" ? &report_file
-                                                 : nullptr;
+    std::string* value = args[i] == "--config"                     ? &out.config_file
+                         : args[i] == "--policy" && policy_allowed ? &out.policy_file
+                         : args[i] == "--report"                   ? &out.report_file
+                                                                   : nullptr;
     if (args[i] == "--set") {
       if (i + 1 == args.size()) return usage_error("--set needs section.key=value");
-      overrides.emplace_back(args[++i]);
+      out.overrides.emplace_back(args[++i]);
     } else if (value != nullptr) {
       if (i + 1 == args.size()) return usage_error(std::string(args[i]) + " needs a FILE");
       *value = args[++i];
-    } else if ((args[i].starts_with("-") && args[i] != "-") || files.size() == 2) {
-      return usage_error("sanitize: unexpected argument '" + std::string(args[i]) + "'");
+    } else if ((args[i].starts_with("-") && args[i] != "-") || out.files.size() == 2) {
+      return usage_error(std::string(command) + ": unexpected argument '" + std::string(args[i]) + "'");
     } else {
-      files.emplace_back(args[i]);
+      out.files.emplace_back(args[i]);
     }
   }
-  const auto config = config_file.empty()
-                          ? mugai::config::load_string(mugai::config::embedded_default(), "<embedded default>", overrides)
-                          : mugai::config::load_file(config_file, overrides);
+  return std::nullopt;
+}
+
+mugai::Expected<mugai::config::Config> load_config(const SanitizeArgs& a) {
+  return a.config_file.empty()
+             ? mugai::config::load_string(mugai::config::embedded_default(), "<embedded default>", a.overrides)
+             : mugai::config::load_file(a.config_file, a.overrides);
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+int cmd_sanitize(Args args) {
+  SanitizeArgs a;
+  if (auto bad = parse_sanitize_args(args, "sanitize", true, a)) return *bad;
+  const auto config = load_config(a);
   if (!config) return fail(config.error().message);
   // --policy replaces the config's [sanitize] section, to try a policy before deploying it.
-  auto policy = policy_file.empty() ? mugai::Expected<mugai::sanitize::Policy>(config->sanitize)
-                                    : mugai::config::load_policy_file(policy_file);
+  auto policy = a.policy_file.empty() ? mugai::Expected<mugai::sanitize::Policy>(config->sanitize)
+                                      : mugai::config::load_policy_file(a.policy_file);
   if (!policy) return fail(policy.error().message);
+  const std::string& report_file = a.report_file;
+  const std::vector<std::string>& files = a.files;
 
   const std::string in = files.empty() ? "-" : files[0];
   const std::string out = files.size() < 2 ? "-" : files[1];
-  const auto untrusted_message = read_input(in, config->smtp.limits.max_message_size);
+  const auto untrusted_message = read_input(in, config->smtp.limits.max_message_size, "smtp.max_message_size");
   if (!untrusted_message) return fail(untrusted_message.error().message);
 
   mugai::sanitize::MessageContext ctx;
-  ctx.received_unix =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  ctx.received_unix = now_seconds();
   ctx.queue_id = "ctl" + std::to_string(ctx.received_unix) + "-" + std::to_string(getpid());
   ctx.gateway_hostname = config->smtp.hostname;
   // No password mail will follow: an archive that needs a password is removed at once.
@@ -267,6 +299,95 @@ int cmd_sanitize(Args args) {
       break;
   }
   return fail("cannot sanitize '" + shown_name(in, "<stdin>") + "': " + outcome.reason);
+}
+
+// The file part of a path: what the file was called, as the worker and the report see it.
+std::string base_name(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string dir_name(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+bool exists(const std::string& path) {
+  struct stat st{};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+int cmd_sanitize_file(Args args) {
+  SanitizeArgs a;
+  if (auto bad = parse_sanitize_args(args, "sanitize-file", false, a)) return *bad;
+  if (a.files.empty()) return usage_error("sanitize-file needs IN");
+  if (a.files[0] == "-" || (a.files.size() == 2 && a.files[1] == "-")) {
+    return usage_error("sanitize-file: IN and OUT are files ('-' is not: a file's name and type travel with it)");
+  }
+  const auto config = load_config(a);
+  if (!config) return fail(config.error().message);
+  const std::string& in_path = a.files[0];
+  const auto untrusted_file = read_input(in_path, config->files.max_size, "files.max_size");
+  if (!untrusted_file) return fail(untrusted_file.error().message);
+
+  // The quarantine keeps the original only with --config: the embedded default's is a demo directory.
+  std::unique_ptr<mugai::quarantine::QuarantineDb> store;
+  if (!a.config_file.empty()) {
+    auto opened = mugai::quarantine::QuarantineDb::open(
+        mugai::quarantine::store_options(*config, true, mugai::ctl::local_operator()));
+    if (!opened) return fail(opened.error().message);
+    store = std::move(*opened);
+  }
+  auto quarantine_id = mugai::quarantine::QuarantineDb::new_id();
+  if (!quarantine_id) return fail(quarantine_id.error().message);
+  const std::int64_t now = now_seconds();
+  const mugai::files::Input input{base_name(in_path), *untrusted_file,
+                                  "file" + std::to_string(now) + "-" + std::to_string(getpid()), *quarantine_id, now};
+  const std::string worker_path = config->workers.path.empty() ? mugai::worker::default_path() : config->workers.path;
+  auto ran = mugai::worker::sanitize_once(worker_path, mugai::files::worker_limits(*config), config->workers.timeout,
+                                          config->sanitize, mugai::files::context(*config, input), input.bytes,
+                                          mugai::office::converter(config->office));
+  const mugai::files::Result result = mugai::files::result(input, std::move(ran));
+  using Decision = mugai::files::Result::Decision;
+  if (result.decision == Decision::Retry) {
+    return fail("cannot sanitize '" + in_path + "' now: " + result.reason + "; try again later");
+  }
+  std::string kept_as;
+  if (store) {
+    if (auto st = store->put(input.bytes, *result.quarantine, input.quarantine_id); !st) {
+      return fail("cannot quarantine '" + in_path + "': " + st.error().message);
+    }
+    kept_as = input.quarantine_id;
+    if (auto st = store->audit(mugai::files::audit_event(result),
+                               mugai::files::audit_fields(input, result, kept_as, "sanitize-file"));
+        !st) {
+      return fail("cannot audit '" + in_path + "': " + st.error().message);
+    }
+  }
+  // The report is written whatever the decision: it is how the admin learns what was removed and why.
+  if (!a.report_file.empty()) {
+    const std::string report = mugai::files::report_json(input, result, kept_as, now);
+    if (auto st = mugai::files::place(dir_name(a.report_file), dir_name(a.report_file), base_name(a.report_file),
+                                      report, true);
+        !st) {
+      return fail(st.error().message);
+    }
+  }
+  if (result.decision == Decision::Removed) {
+    const std::string kept = kept_as.empty() ? "" : " (the original is in the quarantine as " + kept_as + ")";
+    std::fprintf(stderr, "mugaictl: '%s': %s%s\n", in_path.c_str(), result.reason.c_str(), kept.c_str());
+    return kQuarantined;
+  }
+  // Without OUT the result takes its own name here, never replacing a file (the original included).
+  const std::string out_path =
+      a.files.size() == 2 ? a.files[1] : mugai::files::free_name(result.name, [](const std::string& n) { return exists(n); });
+  if (auto st = mugai::files::place(dir_name(out_path), dir_name(out_path), base_name(out_path), result.bytes,
+                                    a.files.size() == 2);
+      !st) {
+    return fail(st.error().message);
+  }
+  std::printf("%s\n", out_path.c_str());
+  return kOk;
 }
 
 }  // namespace

@@ -61,7 +61,7 @@ double cpu_used(pid_t pid) {
 WorkerPool::WorkerPool(asio::io_context& io, const config::Config& cfg, worker::ConvertFn convert)
     : io_(io),
       cfg_(cfg),
-      limits_{cfg.workers.memory, cfg.workers.cpu_seconds, wire::max_frame(cfg.smtp.limits.max_message_size, cfg.sanitize)},
+      limits_{cfg.workers.memory, cfg.workers.cpu_seconds, wire::max_frame(config::largest_input(cfg), cfg.sanitize)},
       path_(cfg.workers.path.empty() ? worker::default_path() : cfg.workers.path),
       policy_json_(wire::encode_policy(cfg.sanitize)),
       count_(cfg.workers.count ? cfg.workers.count : std::max(1u, std::thread::hardware_concurrency())),

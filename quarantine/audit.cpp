@@ -26,15 +26,6 @@ constexpr std::string_view kGenesis = "00000000000000000000000000000000000000000
 constexpr std::size_t kMaxValue = 4096;
 constexpr std::size_t kTailWindow = 1 << 20;  // far above any record append() can write
 
-std::string iso_time(std::int64_t unix) {
-  const std::time_t t = static_cast<std::time_t>(unix);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string_view field(const AuditFields& fields, std::string_view key) {
   for (const auto& [k, v] : fields)
     if (k == key) return v;
@@ -91,6 +82,16 @@ std::optional<std::string> without_mac(std::string_view line) {
 std::string_view mac_of(std::string_view line) { return line.substr(line.size() - 66, 64); }
 
 }  // namespace
+
+std::string iso_time(std::int64_t unix) {
+  const std::time_t t = static_cast<std::time_t>(unix);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 
 std::string anchor_mac(std::string_view key, const AuditHead& head) {
   return hex::hmac_sha256(key, "anchor " + std::to_string(head.seq) + " " + head.sha256);

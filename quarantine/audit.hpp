@@ -17,6 +17,9 @@
 
 namespace mugai::quarantine {
 
+// "2026-12-02T15:04:05Z", as records and reports write times.
+std::string iso_time(std::int64_t unix);
+
 // Keys and values of one flat JSON object, in order; numbers are kept as their digits.
 using AuditFields = std::vector<std::pair<std::string, std::string>>;
 
