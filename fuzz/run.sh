@@ -27,7 +27,7 @@ case $target in
   smtp_*) dict=smtp.dict ;;
   html_*) dict=html.dict ;;
   admin_*) dict=admin.dict ;;
-  pdf_*) dict=pdf.dict ;;
+  pdf_*|sanitize_file) dict=pdf.dict ;;
   config_*|image_*|bmp_*) dict= ;;
   *) dict=mime.dict ;;
 esac
