@@ -75,9 +75,11 @@ std::string stem_of(std::string_view name) {
 }
 
 Outcome run(std::string_view file, const MessageContext& ctx, const Policy& policy, Clock::time_point start) {
-  const Walk walk = walk_file(file, ctx.file_name, policy, start, ArchiveKeys{{}, "", true});
+  // A name from a Windows share may be CP932: read as the archive names are, never as raw bytes.
+  const std::string name = to_utf8(ctx.file_name, "").text;
+  const Walk walk = walk_file(file, name, policy, start, ArchiveKeys{{}, "", true});
   RebuiltHeaders headers;
-  headers.subject = escape_for_display(ctx.file_name);
+  headers.subject = escape_for_display(name);
   Outcome out;
   out.quarantine_id = ctx.quarantine_id;
   if (walk.stop && walk.stop->retry_later) {
@@ -122,7 +124,7 @@ Outcome run(std::string_view file, const MessageContext& ctx, const Policy& poli
       return out;
     }
     out.message = std::move(*zip);
-    out.file_name = safe_filename(stem_of(ctx.file_name), ".zip");
+    out.file_name = safe_filename(stem_of(name), ".zip");
     out.file_type = "application/zip";
   }
   out.verdict = Verdict::Sanitized;

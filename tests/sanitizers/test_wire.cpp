@@ -104,6 +104,12 @@ TEST_CASE("a context round-trips") {
   CHECK(back->received_unix == -5);
   CHECK(back->rcpt_to == c.rcpt_to);
   CHECK(wire::encode_context(*back) == wire::encode_context(c));
+  c.file = true;
+  c.file_name = "見積\x01.xlsx";
+  auto file = wire::decode_context(wire::encode_context(c));
+  REQUIRE(file.has_value());
+  CHECK(file->file);
+  CHECK(file->file_name == c.file_name);
   CHECK_FALSE(wire::decode_context("{\"queue_id\":1}").has_value());
   CHECK_FALSE(wire::decode_context("[]").has_value());
   CHECK_FALSE(wire::decode_context("not json").has_value());
@@ -143,6 +149,13 @@ TEST_CASE("an outcome that breaks a field or an invariant is refused") {
   CHECK(error_of_outcome(edited([](json::Value& c) { c["quarantine_id"] = ""; }), o.message).find("needs its id") != std::string::npos);
   CHECK(error_of_outcome(edited([](json::Value& c) { c["rejected"] = true; }), o.message).find("rejected but not quarantined") != std::string::npos);
   CHECK(error_of_outcome(edited([](json::Value& c) { c["verdict"] = "quarantined"; c["quarantine"] = nullptr; c["quarantine_id"] = ""; })).find("without a record") != std::string::npos);
+  // A file's result: a type of the list, with its name, only when sanitized.
+  auto file = wire::decode_outcome(json::dump(edited([](json::Value& c) { c["file_name"] = "a.pdf"; c["file_type"] = "application/pdf"; })), o.message);
+  REQUIRE(file.has_value());
+  CHECK(file->file_type == "application/pdf");
+  CHECK(error_of_outcome(edited([](json::Value& c) { c["file_name"] = "a.exe"; c["file_type"] = "application/x-dosexec"; }), o.message).find("type not allowed") != std::string::npos);
+  CHECK(error_of_outcome(edited([](json::Value& c) { c["file_type"] = "application/pdf"; }), o.message).find("needs a name and a type") != std::string::npos);
+  CHECK(error_of_outcome(edited([](json::Value& c) { c["verdict"] = "quarantined"; c["file_name"] = "a.txt"; c["file_type"] = "text/plain"; })).find("without the sanitized verdict") != std::string::npos);
 }
 
 TEST_CASE("deep or huge JSON is refused before it is built") {
