@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/fontconfig_leak.hpp"
 #include "fuzz/oracle.hpp"
 #include "sanitizers/file.hpp"
 
