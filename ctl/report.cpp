@@ -142,6 +142,8 @@ json::Value build(const config::Config& cfg, const quarantine::StoreOptions& opt
   std::set<std::string> versions, digests;
   std::map<std::string, const quarantine::AuditRecord*> approvals;  // by entry id, the latest
   std::int64_t expired = 0;
+  // Files through sanitize-file or the watched folder: the audit trail is their only record.
+  std::map<std::string, std::int64_t> file_decisions, file_types, file_places;
   for (const auto& r : records) {
     const std::string event(r.get("event"));
     const auto when = [&] { return json::Value{{"time", std::string(r.get("time"))}, {"id", std::string(r.get("id"))}}; };
@@ -178,6 +180,10 @@ json::Value build(const config::Config& cfg, const quarantine::StoreOptions& opt
       deletions.push_back(std::move(row));
     } else if (event == "expired") {
       ++expired;
+    } else if (event == "file-sanitized" || event == "file-removed") {
+      ++file_decisions[event == "file-sanitized" ? "sanitized" : "removed"];
+      ++file_types[r.get("detected_type").empty() ? "(unknown)" : std::string(r.get("detected_type"))];
+      ++file_places[std::string(r.get("where"))];
     } else if (event == "purged") {
       purges.push_back({{"time", std::string(r.get("time"))}, {"operator", std::string(r.get("operator"))},
                         {"count", digits(r.get("count"))}});
@@ -223,6 +229,8 @@ json::Value build(const config::Config& cfg, const quarantine::StoreOptions& opt
       {"removed_by_type", counted(removed_by_type)},
       {"rendered", {{"documents", rendered_documents}, {"pages", rendered_pages}, {"by_type", counted(rendered_by_type)}}},
       {"ppap", std::move(ppap_json)},
+      {"files", {{"sanitized", file_decisions["sanitized"]}, {"removed", file_decisions["removed"]},
+                 {"by_type", counted(file_types)}, {"by_place", counted(file_places)}}},
       {"release_requests", std::move(requests)},
       {"releases", std::move(releases)},
       {"deletions", std::move(deletions)},
@@ -304,6 +312,9 @@ std::string render_text(const json::Value& r) {
   out += "\n削除パート(種類別) / removed parts by detected type\n" + text_counts(r["removed_by_type"]);
   out += "\n画像化文書 / rendered documents: " + s(r["rendered"]["documents"]) + " (" + s(r["rendered"]["pages"]) +
          " pages)\n" + text_counts(r["rendered"]["by_type"]);
+  out += "\nファイル無害化 / files: " + s(r["files"]["sanitized"]) + " sanitized, " + s(r["files"]["removed"]) +
+         " removed\n  種類別 / by detected type\n" + text_counts(r["files"]["by_type"]) + "  場所別 / by place\n" +
+         text_counts(r["files"]["by_place"]);
   out += "\nPPAP\n";
   for (const auto& h : kPpap) out += num(r["ppap"][h.key], 6) + "  " + h.ja + " / " + h.en + "\n";
   out += "\n解放 / releases\n";
@@ -493,6 +504,12 @@ std::string render_html(const json::Value& r) {
   out += "<p id=\"rendered-summary\" data-documents=\"" + h(r["rendered"]["documents"]) + "\" data-pages=\"" +
          h(r["rendered"]["pages"]) + "\">" + h(r["rendered"]["documents"]) + " documents, " + h(r["rendered"]["pages"]) +
          " pages</p>\n" + count_table("table-rendered", "種類 / detected type", r["rendered"]["by_type"]);
+
+  out += heading("files", "ファイル無害化", "files (sanitize-file and the watched folder)");
+  out += "<p id=\"files-summary\" data-sanitized=\"" + h(r["files"]["sanitized"]) + "\" data-removed=\"" +
+         h(r["files"]["removed"]) + "\">" + h(r["files"]["sanitized"]) + " sanitized, " + h(r["files"]["removed"]) +
+         " removed</p>\n" + count_table("table-files-by-type", "種類 / detected type", r["files"]["by_type"]) +
+         count_table("table-files-by-place", "場所 / where", r["files"]["by_place"]);
 
   out += heading("ppap", "PPAP(パスワード付き圧縮ファイル)", "password-protected archives");
   out += headed_table("table-ppap", kPpap, r["ppap"]);

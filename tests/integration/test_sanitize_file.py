@@ -219,6 +219,15 @@ class SanitizeFileTest(unittest.TestCase):
         self.assertIn("form.pdf", listed.stdout.decode())
         audit = self.run_ctl("--config", self.config, "audit", "show").stdout.decode()
         self.assertEqual(audit.count("file-sanitized"), 1, audit)
+        # The self-inspection report counts files from the audit trail.
+        self.assertEqual(self.sanitize("tool.exe", EXE, config=True).code, 3)
+        report = self.run_ctl("--config", self.config, "report", "--since", "1d", "--format", "json")
+        self.assertEqual(report.returncode, 0, report.stderr)
+        files = json.loads(report.stdout)["files"]
+        self.assertEqual((files["sanitized"], files["removed"]), (1, 1), files)
+        self.assertEqual({r["key"]: r["count"] for r in files["by_type"]},
+                         {"application/pdf": 1, "application/vnd.microsoft.portable-executable": 1})
+        self.assertEqual(files["by_place"], [{"key": "sanitize-file", "count": 2}])
 
     def test_bad_usage_exits_2(self):
         src = self.write("a.txt", b"hello\n")
