@@ -247,8 +247,16 @@ Status FileWatch::recover() {
 
 awaitable<void> FileWatch::run() {
   const std::size_t limit = cfg_.files.concurrency;
+  // Retries wait an interval even when finished files make the loop scan sooner: a worker that keeps
+  // asking to retry (no LibreOffice) or a full outbox must not turn into a busy loop.
+  auto retry_at = Clock::now();
   while (!stopping_) {
     rescan_ = false;
+    if (Clock::now() >= retry_at) {
+      claims_.insert(claims_.end(), retry_.begin(), retry_.end());
+      retry_.clear();
+      retry_at = Clock::now() + cfg_.files.scan_interval;
+    }
     // Claims first: found at start, or whose worker asked to try again.
     while (!claims_.empty() && in_flight_ < limit) {
       std::string id = std::move(claims_.front());
@@ -318,16 +326,22 @@ void FileWatch::launch_ready(const Listing& listing) {
   }
   skipped_.swap(skipped);
   std::map<Key, Seen> seen;
+  std::map<Key, Clock::time_point> backoff;
   for (const auto& f : listing.files) {
     const auto it = seen_.find(f.key);
     const Seen s = it != seen_.end() && it->second.identity == f.identity ? it->second : Seen{f.identity, now};
     seen.emplace(f.key, s);
+    if (const auto b = backoff_.find(f.key); b != backoff_.end() && now < b->second) {
+      backoff.insert(*b);
+      continue;
+    }
     if (taking_.count(f.key) != 0 || in_flight_ >= cfg_.files.concurrency || now - s.since < cfg_.files.settle) continue;
     taking_.insert(f.key);
     ++in_flight_;
     asio::co_spawn(io_, take(f), asio::detached);
   }
   seen_.swap(seen);
+  backoff_.swap(backoff);
 }
 
 void FileWatch::finished() {
@@ -350,6 +364,7 @@ awaitable<void> FileWatch::take(Listed file) {
     log::event("files-error", {{"where", where(file.key.first)},
                                {"file", sanitize::escape_for_display(file.key.second)},
                                {"error", claimed.error().message}});
+    backoff_[file.key] = Clock::now() + cfg_.files.scan_interval;
   } else if (*claimed && !stopping_) {
     co_await process(std::move(**claimed));
   }
@@ -381,7 +396,7 @@ awaitable<void> FileWatch::process(Claim c) {
     if (unavailable || r.decision == Decision::Retry) {
       const std::string reason = unavailable ? outcome.error().message : r.reason;
       log::event("files-retry", {{"id", c.id}, {"file", sanitize::escape_for_display(c.name)}, {"reason", reason}});
-      claims_.push_back(c.id);
+      retry_.push_back(c.id);
       co_return;
     }
   }
@@ -389,7 +404,7 @@ awaitable<void> FileWatch::process(Claim c) {
   if (!placed) {
     log::event("files-error", {{"id", c.id}, {"file", sanitize::escape_for_display(c.name)},
                                {"error", placed.error().message}});
-    claims_.push_back(c.id);
+    retry_.push_back(c.id);
     co_return;
   }
   const std::string_view decision = c.refused                             ? "refused"

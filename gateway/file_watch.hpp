@@ -111,7 +111,9 @@ class FileWatch {
   std::map<Key, Seen> seen_;
   std::set<Key> skipped_;      // logged once, until the name goes away
   std::set<Key> taking_;       // being claimed now
-  std::deque<std::string> claims_;  // claim ids to (re)process: found at start, or whose worker asked to retry
+  std::deque<std::string> claims_;  // claim ids to process now (found at start, or due for a retry)
+  std::deque<std::string> retry_;   // claim ids to try again once files.scan_interval has passed
+  std::map<Key, Clock::time_point> backoff_;  // files that could not be claimed: not before then
   std::size_t in_flight_ = 0;
   bool stopping_ = false;
   bool rescan_ = false;  // a slot came free during a scan: scan again at once
