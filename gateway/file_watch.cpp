@@ -208,13 +208,11 @@ Status FileWatch::recover() {
       continue;
     }
     // Its names stay taken until it is placed: no new file may choose them meanwhile.
-    auto text = read_all(placed_path(id));
-    const json::Value p = text ? json::parse(*text) : json::Value();
-    if (!p.is_object()) continue;
-    for (const char* key : {"result", "report"}) {
-      if (p.contains(key) && p[key].is_string() && !p[key].get<std::string>().empty()) {
-        reserved_.insert(p.value("dir", std::string()) + "/" + p[key].get<std::string>());
-      }
+    auto p = read_placed(id);
+    if (!p) {
+      log::event("files-error", {{"claim", n}, {"error", p.error().message}});
+    } else if (*p) {
+      reserve(**p);
     }
   }
   for (const auto& n : *names) {
@@ -542,19 +540,13 @@ Status FileWatch::refuse(const Claim& c) const {
 // The outbox names of a claim: those <id>.placed recorded, or free ones chosen now and recorded before
 // anything is placed under them. Sets r.name to the result's name (the report gives it).
 Expected<FileWatch::Placed> FileWatch::names(const Claim& c, files::Result& r) {
-  Placed p;
-  if (exists(placed_path(c.id))) {
-    auto text = read_all(placed_path(c.id));
-    if (!text) return text.error();
-    const json::Value j = json::parse(*text);
-    if (!j.is_object() || !j.contains("dir") || !j.contains("result") || !j.contains("report") ||
-        !j["dir"].is_string() || !j["result"].is_string() || !j["report"].is_string()) {
-      return Error{placed_path(c.id) + " is not one this gateway wrote"};
-    }
-    p = {j["dir"].get<std::string>(), j["result"].get<std::string>(), j["report"].get<std::string>()};
-    if (r.decision == Decision::Sanitized) r.name = p.result;
-    return p;
+  auto recorded = read_placed(c.id);
+  if (!recorded) return recorded.error();
+  if (*recorded) {
+    if (r.decision == Decision::Sanitized) r.name = (*recorded)->result;
+    return **recorded;
   }
+  Placed p;
   p.dir = dept_dir(c.dept);
   const std::string out = p.dir.empty() ? cfg_.files.outbox : cfg_.files.outbox + "/" + p.dir;
   {
@@ -575,6 +567,25 @@ Expected<FileWatch::Placed> FileWatch::names(const Claim& c, files::Result& r) {
     return ok.error();
   }
   return p;
+}
+
+Expected<std::optional<FileWatch::Placed>> FileWatch::read_placed(const std::string& id) const {
+  if (!exists(placed_path(id))) return std::optional<Placed>();
+  auto text = read_all(placed_path(id));
+  if (!text) return text.error();
+  const json::Value j = json::parse(*text);
+  if (!j.is_object() || !j.contains("dir") || !j.contains("result") || !j.contains("report") || !j["dir"].is_string() ||
+      !j["result"].is_string() || !j["report"].is_string()) {
+    return Error{placed_path(id) + " is not one this gateway wrote"};
+  }
+  return std::optional<Placed>(Placed{j["dir"].get<std::string>(), j["result"].get<std::string>(),
+                                      j["report"].get<std::string>()});
+}
+
+void FileWatch::reserve(const Placed& p) {
+  std::lock_guard lock(names_mu_);
+  if (!p.result.empty()) reserved_.insert(p.dir + "/" + p.result);
+  reserved_.insert(p.dir + "/" + p.report);
 }
 
 Expected<FileWatch::Placed> FileWatch::finish(const Claim& c, files::Result& r) {

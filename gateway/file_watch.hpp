@@ -93,6 +93,8 @@ class FileWatch {
   Status refuse(const Claim& c) const;
   Expected<Placed> finish(const Claim& c, files::Result& r);
   Expected<Placed> names(const Claim& c, files::Result& r);
+  Expected<std::optional<Placed>> read_placed(const std::string& id) const;
+  void reserve(const Placed& p);
   Status forget_claim(const std::string& id) const;
   Status recover();
 
