@@ -579,7 +579,7 @@ Expected<std::optional<FileWatch::Placed>> FileWatch::read_placed(const std::str
     return Error{placed_path(id) + " is not one this gateway wrote"};
   }
   return std::optional<Placed>(Placed{j["dir"].get<std::string>(), j["result"].get<std::string>(),
-                                      j["report"].get<std::string>()});
+                                      j["report"].get<std::string>(), true});
 }
 
 void FileWatch::reserve(const Placed& p) {
@@ -608,12 +608,28 @@ Expected<FileWatch::Placed> FileWatch::finish(const Claim& c, files::Result& r) 
   if (auto ok = files::place(tmp_dir_, out, p->report, report, true); !ok) return ok.error();
   const auto fields = c.refused ? files::refused_audit_fields(in, c.identity.size, r, where(c.dept))
                                 : files::audit_fields(in, r, c.quarantine_id, where(c.dept));
-  if (auto ok = quarantine_.audit(files::audit_event(r), fields); !ok) return ok.error();
+  // The audit record and the claim's removal cannot be one step: a claim that was under way when the
+  // gateway died may have been audited already, which the trail itself tells.
+  auto done = p->again ? audited(c) : Expected<bool>(false);
+  if (!done) return done.error();
+  if (!*done) {
+    if (auto ok = quarantine_.audit(files::audit_event(r), fields); !ok) return ok.error();
+  }
   if (auto ok = forget_claim(c.id); !ok) return ok.error();
   std::lock_guard lock(names_mu_);
   reserved_.erase(p->dir + "/" + p->result);
   reserved_.erase(p->dir + "/" + p->report);
   return p;
+}
+
+// Whether the audit trail holds this claim's outcome already (file-sanitized or file-removed, by file_id).
+Expected<bool> FileWatch::audited(const Claim& c) const {
+  auto records = quarantine::read_audit(quarantine_.options().audit_log, c.received_unix);
+  if (!records) return records.error();
+  return std::any_of(records->begin(), records->end(), [&c](const quarantine::AuditRecord& rec) {
+    const std::string_view event = rec.get("event");
+    return (event == "file-sanitized" || event == "file-removed") && rec.get("file_id") == c.id;
+  });
 }
 
 Status FileWatch::forget_claim(const std::string& id) const {

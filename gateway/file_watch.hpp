@@ -77,6 +77,7 @@ class FileWatch {
     std::string dir;     // relative to the outbox: "" or the department's safe name
     std::string result;  // "" when nothing was safe
     std::string report;
+    bool again = false;  // read back from <id>.placed: a run before a crash may have got as far as the audit
   };
 
   awaitable<void> run();
@@ -95,6 +96,7 @@ class FileWatch {
   Expected<Placed> names(const Claim& c, files::Result& r);
   Expected<std::optional<Placed>> read_placed(const std::string& id) const;
   void reserve(const Placed& p);
+  Expected<bool> audited(const Claim& c) const;
   Status forget_claim(const std::string& id) const;
   Status recover();
 

@@ -333,7 +333,7 @@ class FilesTest(unittest.TestCase):
     def test_kill_9_at_any_point_places_each_file_once(self):
         w = Watched(self, {"files.concurrency": "2"})
         originals = {}
-        for i in range(8):
+        for i in range(12):
             name = "資料%d.pdf" % i if i % 2 else "メモ%d.txt" % i
             data = text_pdf(["document %d" % i] * 40) if i % 2 else ("メモ %d\n" % i).encode() * 50
             originals[name] = data
@@ -344,14 +344,16 @@ class FilesTest(unittest.TestCase):
             "a result is placed": lambda: len(w.outputs()) > len(w.reports()),
         }
         reached = []
-        for point, seen in points.items():
-            if wait_until(seen, 30, 0.001):
-                w.gw.kill()
-                reached.append(point)
-                w.restart()
+        for _ in range(2):  # each point twice: the second time, some files are being recovered
+            for point, seen in points.items():
+                if wait_until(seen, 30, 0.001):
+                    w.gw.kill()
+                    reached.append(point)
+                    w.restart()
         self.assertIn("a claim is written", reached)
         reports = w.wait_reports(len(originals))
-        self.assertTrue(wait_until(lambda: len(w.audit("file-sanitized")) == len(originals), 30, 0.1))
+        self.assertTrue(wait_until(lambda: len(w.audit("file-sanitized")) >= len(originals), 30, 0.1),
+                        (reached, w.audit("file-sanitized"), w.gw.log_text()[-6000:]))
         time.sleep(1.5)  # a duplicate would show up within a scan
         outputs = w.outputs()
         self.assertEqual(len(outputs), 2 * len(originals), outputs)
@@ -361,7 +363,7 @@ class FilesTest(unittest.TestCase):
         for name, data in originals.items():
             self.assertEqual(by_file[name]["sha256"], sha256(data))
         audited = [r["file"] for r in w.audit("file-sanitized")]
-        self.assertEqual(sorted(audited), sorted(originals), reached)
+        self.assertEqual(sorted(audited), sorted(originals), (reached, w.gw.log_text()[-6000:]))
         for r in reports.values():
             self.assertEqual(w.exported(r["quarantine_id"]), originals[r["file"]])
         self.assertEqual(os.listdir(w.inbox), [])
