@@ -59,6 +59,11 @@ class Watched:
             f.write(data)
         os.rename(hidden, os.path.join(folder, os.fsencode(name)))
 
+    def wait_claims_done(self):
+        """The report is placed before the audit record and the claim's removal: wait for those too."""
+        if not wait_until(lambda: not os.listdir(self.claims), 10, 0.05):
+            raise AssertionError("claims left: %r" % os.listdir(self.claims))
+
     def outputs(self):
         """Relative paths (bytes) of everything in the outbox but its temporary directory."""
         root = os.fsencode(self.outbox)
@@ -164,11 +169,10 @@ class FilesTest(unittest.TestCase):
         with zipfile.ZipFile(io.BytesIO(w.result_bytes(by_file["書類.zip"]))) as z:
             self.assertTrue(any(n.endswith("報告.txt") for n in z.namelist()), z.namelist())
         self.assertEqual(os.listdir(w.inbox), [])
-        self.assertEqual(os.listdir(w.claims), [])
+        w.wait_claims_done()
         self.assertEqual(len(w.audit("file-sanitized")), len(inputs))
-        self.assertEqual(w.metric('mugai_files_total{decision="sanitized"}'), len(inputs))
-        for ev in ("files-sanitized",):
-            self.assertEqual(len(w.gw.events(ev)), len(inputs))
+        self.assertTrue(wait_until(lambda: w.metric('mugai_files_total{decision="sanitized"}') == len(inputs), 10, 0.1))
+        self.assertTrue(wait_until(lambda: len(w.gw.events("files-sanitized")) == len(inputs), 10, 0.1))
 
     def test_departments_go_to_their_own_outbox_folders(self):
         w = Watched(self, {"files.subfolders": "true"})
@@ -185,6 +189,7 @@ class FilesTest(unittest.TestCase):
         odd = [p for p in w.outputs() if p.startswith(b"_u001B[31m/")]
         self.assertEqual(len(odd), 2, w.outputs())
         self.assertTrue(os.path.exists(os.path.join(w.inbox, ".hidden", "hidden.txt")))
+        w.wait_claims_done()
         wheres = sorted(r["where"] for r in w.audit("file-sanitized"))
         self.assertIn("inbox/総務課", wheres)
         self.assertIn("inbox", wheres)
@@ -295,8 +300,9 @@ class FilesTest(unittest.TestCase):
             self.assertIsNone(r["result"])
             self.assertTrue(r["reason"])
             self.assertEqual(w.exported(r["quarantine_id"]), data)
+        w.wait_claims_done()
         self.assertEqual(len(w.audit("file-removed")), 2)
-        self.assertEqual(w.metric('mugai_files_total{decision="removed"}'), 2)
+        self.assertTrue(wait_until(lambda: w.metric('mugai_files_total{decision="removed"}') == 2, 10, 0.1))
 
     def test_oversize_files_are_refused_with_a_report(self):
         w = Watched(self, {"files.max_size": '"1KiB"'})
@@ -310,8 +316,8 @@ class FilesTest(unittest.TestCase):
         self.assertEqual(read_bytes(os.path.join(w.inbox, ".refused", "big.txt")), b"a" * 1025 + b"\n")
         self.assertEqual(reports[b"fits.txt.report.json"]["decision"], "sanitized")
         self.assertNotIn(b"big.txt", w.outputs())
-        self.assertEqual(w.metric('mugai_files_total{decision="refused"}'), 1)
-        self.assertEqual(os.listdir(w.claims), [])
+        self.assertTrue(wait_until(lambda: w.metric('mugai_files_total{decision="refused"}') == 1, 10, 0.1))
+        w.wait_claims_done()
 
     def test_files_concurrency_bounds_the_files_in_flight(self):
         for limit in (1, 2):
@@ -367,7 +373,7 @@ class FilesTest(unittest.TestCase):
         for r in reports.values():
             self.assertEqual(w.exported(r["quarantine_id"]), originals[r["file"]])
         self.assertEqual(os.listdir(w.inbox), [])
-        self.assertEqual(os.listdir(w.claims), [])
+        w.wait_claims_done()
         self.assertEqual(os.listdir(os.path.join(w.outbox, ".mugai-tmp")), [])
 
 
