@@ -388,15 +388,22 @@ awaitable<void> FileWatch::process(Claim c) {
     const files::Input in = input_of(c);
     const sanitize::MessageContext ctx = files::context(cfg_, in);
     auto outcome = co_await sanitizers_.sanitize(c.bytes, ctx);
-    // No worker could be had at all: a gateway problem, not the file's; try again.
+    // No worker could be had at all, or it could not run a converter: the host's trouble, not the
+    // file's; tried again, up to sanitize.max_attempts runs (as a mail would be), then removed and kept.
     const bool unavailable = !outcome && outcome.error().kind == WorkerPool::kUnavailable;
     if (!unavailable) r = files::result(in, std::move(outcome));
     if (unavailable || r.decision == Decision::Retry) {
       const std::string reason = unavailable ? outcome.error().message : r.reason;
-      log::event("files-retry", {{"id", c.id}, {"file", sanitize::escape_for_display(c.name)}, {"reason", reason}});
-      retry_.push_back(c.id);
-      co_return;
+      const unsigned runs = ++failed_runs_[c.id];
+      if (runs < cfg_.sanitize_max_attempts) {
+        log::event("files-retry", {{"id", c.id}, {"file", sanitize::escape_for_display(c.name)}, {"reason", reason}});
+        retry_.push_back(c.id);
+        co_return;
+      }
+      Error gave_up{std::to_string(runs) + " runs, the last: " + reason};
+      r = files::result(in, std::move(gave_up));
     }
+    failed_runs_.erase(c.id);
   }
   auto placed = co_await run_blocking_or_error(pool_, [&] { return finish(c, r); });
   if (!placed) {

@@ -118,6 +118,7 @@ class FileWatch {
   std::deque<std::string> claims_;  // claim ids to process now (found at start, or due for a retry)
   std::deque<std::string> retry_;   // claim ids to try again once files.scan_interval has passed
   std::map<Key, Clock::time_point> backoff_;  // files that could not be claimed: not before then
+  std::map<std::string, unsigned> failed_runs_;  // claim id → worker runs that asked to retry
   std::size_t in_flight_ = 0;
   bool stopping_ = false;
   bool rescan_ = false;  // a slot came free during a scan: scan again at once

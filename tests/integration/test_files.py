@@ -287,6 +287,23 @@ class FilesTest(unittest.TestCase):
         self.assertFalse([p for p in w.outputs() if b"(2)" in p])
         self.assertEqual(len(w.outputs()), 12)
 
+    def test_a_converter_that_cannot_start_is_retried_then_the_file_removed(self):
+        # bwrap replaced by a program that fails at once: the host's trouble, so the claim waits and is run
+        # again at the next interval, sanitize.max_attempts runs in all; then removed, the original kept.
+        import docx
+        w = Watched(self, {"render.office_bwrap": '"/bin/false"', "sanitize.max_attempts": "2"})
+        d = docx.Document()
+        d.add_paragraph("令和8年12月2日 総務課 御中")
+        out = io.BytesIO()
+        d.save(out)
+        w.drop("依頼文.docx", out.getvalue())
+        report = w.wait_reports(1)["依頼文.docx.report.json".encode()]
+        self.assertEqual(report["decision"], "removed")
+        self.assertIn("2 runs", report["reason"])
+        self.assertIn("bubblewrap", report["reason"])
+        self.assertEqual(len(w.gw.events("files-retry")), 1)
+        self.assertEqual(w.exported(report["quarantine_id"]), out.getvalue())
+
     def test_an_unsafe_file_leaves_only_its_report_and_is_quarantined(self):
         w = Watched(self)
         exe = pe_stub()
