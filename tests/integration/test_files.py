@@ -335,6 +335,9 @@ class FilesTest(unittest.TestCase):
         self.assertNotIn(b"big.txt", w.outputs())
         self.assertTrue(wait_until(lambda: w.metric('mugai_files_total{decision="refused"}') == 1, 10, 0.1))
         w.wait_claims_done()
+        self.assertEqual([(r["file"], r["size"], r["quarantine_id"]) for r in w.audit("file-removed")],
+                         [("big.txt", "1026", "")])
+        w.wait_claims_done()
 
     def test_files_concurrency_bounds_the_files_in_flight(self):
         for limit in (1, 2):
