@@ -101,7 +101,11 @@ Result result(const Input& in, Expected<sanitize::Outcome> outcome) {
   return r;
 }
 
-std::string report_json(const Input& in, const Result& r, std::string_view quarantine_id, std::int64_t now_unix) {
+namespace {
+
+// One report's JSON: `sha256` null when the original was never read (refused for its size).
+std::string report_text(const Input& in, std::uint64_t size, json::Value sha256, const Result& r,
+                        std::string_view quarantine_id, std::int64_t now_unix) {
   json::Value result = nullptr;
   if (r.decision == Decision::Sanitized) {
     result = {{"name", r.name}, {"type", r.type}, {"size", r.bytes.size()}, {"sha256", hex::sha256(r.bytes)}};
@@ -111,8 +115,8 @@ std::string report_json(const Input& in, const Result& r, std::string_view quara
   const json::Value report = {
       {"file", in.name},
       {"id", in.id},
-      {"size", in.bytes.size()},
-      {"sha256", hex::sha256(in.bytes)},
+      {"size", size},
+      {"sha256", std::move(sha256)},
       {"detected_type", r.detected_type},
       {"decision", decision_name(r.decision)},
       {"reason", r.reason},
@@ -124,6 +128,23 @@ std::string report_json(const Input& in, const Result& r, std::string_view quara
   return json::dump(report, 2) + "\n";
 }
 
+}  // namespace
+
+std::string report_json(const Input& in, const Result& r, std::string_view quarantine_id, std::int64_t now_unix) {
+  return report_text(in, in.bytes.size(), hex::sha256(in.bytes), r, quarantine_id, now_unix);
+}
+
+Result refused(std::size_t max_size) {
+  Result r;
+  r.reason = "larger than files.max_size (" + std::to_string(max_size) + " bytes)";
+  r.parts_json = "[]";
+  return r;
+}
+
+std::string refused_report_json(const Input& in, std::uint64_t size, const Result& r, std::int64_t now_unix) {
+  return report_text(in, size, nullptr, r, "", now_unix);
+}
+
 std::string report_name(const Input& in, const Result& r) {
   const std::string base = r.decision == Decision::Sanitized ? r.name : sanitize::safe_filename(in.name, "");
   return sanitize::safe_filename(base + ".report.json", ".json");
@@ -133,18 +154,33 @@ std::string_view audit_event(const Result& r) {
   return r.decision == Decision::Sanitized ? "file-sanitized" : "file-removed";
 }
 
-std::vector<std::pair<std::string, std::string>> audit_fields(const Input& in, const Result& r,
-                                                              std::string_view quarantine_id, std::string_view where) {
+namespace {
+
+std::vector<std::pair<std::string, std::string>> fields(const Input& in, std::uint64_t size, std::string sha256,
+                                                        const Result& r, std::string_view quarantine_id,
+                                                        std::string_view where) {
   return {{"file_id", in.id},
           {"file", sanitize::escape_for_display(in.name)},
           {"where", std::string(where)},
-          {"size", std::to_string(in.bytes.size())},
-          {"sha256", hex::sha256(in.bytes)},
+          {"size", std::to_string(size)},
+          {"sha256", std::move(sha256)},
           {"detected_type", r.detected_type},
           {"result", r.decision == Decision::Sanitized ? r.name : ""},
           {"result_sha256", r.decision == Decision::Sanitized ? hex::sha256(r.bytes) : ""},
           {"quarantine_id", std::string(quarantine_id)},
           {"reason", r.reason}};
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> audit_fields(const Input& in, const Result& r,
+                                                              std::string_view quarantine_id, std::string_view where) {
+  return fields(in, in.bytes.size(), hex::sha256(in.bytes), r, quarantine_id, where);
+}
+
+std::vector<std::pair<std::string, std::string>> refused_audit_fields(const Input& in, std::uint64_t size,
+                                                                      const Result& r, std::string_view where) {
+  return fields(in, size, "", r, "", where);
 }
 
 Status place(const std::string& tmp_dir, const std::string& dir, const std::string& name, std::string_view bytes,

@@ -55,6 +55,13 @@ Result result(const Input& in, Expected<sanitize::Outcome> outcome);
 // ("" = not kept: mugaictl without --config), time and parts. One JSON object, pretty-printed.
 std::string report_json(const Input& in, const Result& r, std::string_view quarantine_id, std::int64_t now_unix);
 
+// A file over files.max_size, never read (so neither hashed, sanitized nor quarantined): a Removed result
+// saying so, its report and its audit fields ("file-removed"), which give the size it had and no SHA-256.
+Result refused(std::size_t max_size);
+std::string refused_report_json(const Input& in, std::uint64_t size, const Result& r, std::int64_t now_unix);
+std::vector<std::pair<std::string, std::string>> refused_audit_fields(const Input& in, std::uint64_t size,
+                                                                      const Result& r, std::string_view where);
+
 // "<result or original's safe name>.report.json": never a name the LGWAN side would run.
 std::string report_name(const Input& in, const Result& r);
 

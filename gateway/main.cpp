@@ -1,6 +1,6 @@
 // mugai-gateway: the SMTP relay daemon. Loads and validates the config (embedded demo default when no
-// --config), recovers the spool and settles interrupted quarantine releases, then serves SMTP and the
-// admin socket until SIGTERM/SIGINT, which drains and exits 0.
+// --config), recovers the spool and settles interrupted quarantine releases, then serves SMTP, the
+// admin socket and the watched folder (files.inbox) until SIGTERM/SIGINT, which drains and exits 0.
 #include <utility>
 
 #include <malloc.h>
@@ -20,6 +20,7 @@
 #include "config/config.hpp"
 #include "gateway/admin.hpp"
 #include "gateway/admin_server.hpp"
+#include "gateway/file_watch.hpp"
 #include "gateway/log.hpp"
 #include "gateway/metrics_server.hpp"
 #include "gateway/net.hpp"
@@ -151,6 +152,12 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: " << st.error().message << "\n";
     return 1;
   }
+  // The watched folder: files go through the same workers and quarantine as mail.
+  FileWatch file_watch(io, pool, cfg, sanitizers, **quarantine);
+  if (auto st = file_watch.start(); !st) {
+    std::cerr << "mugai-gateway: " << st.error().message << "\n";
+    return 1;
+  }
   mugai::log::observe([&admin](std::string_view name, std::initializer_list<mugai::log::Field> fields) {
     admin.on_log_event(name, fields);
   });
@@ -174,8 +181,10 @@ int run(const mugai::config::Config& cfg) {
     metrics_server.shutdown();
     server.shutdown([&] {
       scheduler.stop([&] {
-        mugai::log::event("shutdown", {{"phase", "done"}});
-        io.stop();
+        file_watch.stop([&] {
+          mugai::log::event("shutdown", {{"phase", "done"}});
+          io.stop();
+        });
       });
     });
   });

@@ -245,6 +245,10 @@ Registry::Registry()
                          true),
       connections("mugai_smtp_connections", "SMTP connections open now.", true),
       workers_busy("mugai_workers_busy", "Sanitizing workers working on a message now.", true),
+      files("mugai_files_total", "Files taken from the watched folder, by what became of them.", false,
+            {{"decision"}, {list({"sanitized", "removed", "refused"})}}),
+      files_in_flight("mugai_files_in_flight", "Files of the watched folder claimed and not yet placed in the outbox.",
+                      true),
       sanitize_seconds("mugai_sanitize_seconds", "Time a message spent in its sanitizing worker.", short_buckets()),
       render_page_seconds("mugai_render_page_seconds", "Rendering time per page (a part's time over its pages).",
                           short_buckets()),
@@ -253,7 +257,7 @@ Registry::Registry()
                                long_buckets()),
       all_{&build_info, &messages_accepted, &messages_delivered, &messages_deferred, &messages_bounced, &messages_held,
            &parts, &render_pages, &worker_crashes, &worker_timeouts, &worker_restarts, &smtp_replies, &tls_sessions,
-           &queue_depth, &oldest_message_age, &connections, &workers_busy, &sanitize_seconds, &render_page_seconds,
+           &queue_depth, &oldest_message_age, &connections, &workers_busy, &files, &files_in_flight, &sanitize_seconds, &render_page_seconds,
            &delivery_latency_seconds} {
   build_info.set({std::string(version())}, 1);
 }

@@ -108,6 +108,8 @@ struct Registry {
   Metric oldest_message_age;
   Metric connections;
   Metric workers_busy;
+  Metric files;           // label decision: the watched folder's files (gateway/file_watch.hpp)
+  Metric files_in_flight;  // gauge: files claimed and not yet placed
   Histogram sanitize_seconds;
   Histogram render_page_seconds;
   Histogram delivery_latency_seconds;
