@@ -147,7 +147,8 @@ std::string refused_report_json(const Input& in, std::uint64_t size, const Resul
 
 std::string report_name(const Input& in, const Result& r) {
   const std::string base = r.decision == Decision::Sanitized ? r.name : sanitize::safe_filename(in.name, "");
-  return sanitize::safe_filename(base + ".report.json", ".json");
+  // The suffix is the extension: a long name is cut before it, so a report always ends in .report.json.
+  return sanitize::safe_filename(base + ".report.json", ".report.json");
 }
 
 std::string_view audit_event(const Result& r) {

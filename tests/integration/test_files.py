@@ -229,10 +229,11 @@ class FilesTest(unittest.TestCase):
         for name in names:
             data = text_pdf(["hostile"]) if name.endswith(b".pdf") else b"harmless text " + name.hex().encode() + b"\n"
             w.drop(name, data)
-        # A name cut to 255 bytes keeps ".json" but not ".report": count every output, not the reports.
+        # A name cut to 255 bytes is cut before ".report.json": every report ends in it.
         self.assertTrue(wait_until(lambda: len(w.outputs()) >= 2 * len(names), TIMEOUT, 0.1), w.outputs())
         self.assertTrue(wait_until(lambda: len(w.audit("file-sanitized")) == len(names), 10, 0.1))
-        reports = {p: w.report(p) for p in w.outputs() if p.endswith(b".json")}
+        reports = {p: w.report(p) for p in w.reports()}
+        self.assertEqual(len(reports), len(names), w.outputs())
         outputs = w.outputs()
         self.assertEqual(len(outputs), 2 * len(names), outputs)
         for p in outputs:
