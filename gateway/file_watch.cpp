@@ -14,8 +14,10 @@
 #include <array>
 #include <cerrno>
 #include <ctime>
+#include <limits>
 
 #include "common/durable_file.hpp"
+#include "common/fd.hpp"
 #include "common/hex.hpp"
 #include "common/json.hpp"
 #include "gateway/log.hpp"
@@ -116,25 +118,24 @@ std::string header(const FileWatch::Claim& c) {
   return json::dump(h) + "\n";
 }
 
-Expected<std::string> read_all(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return durable::errno_error("cannot open", path);
+// At most `limit` bytes of `fd` (`path` names it in errors).
+Expected<std::string> read_up_to(int fd, const std::string& path, std::size_t limit) {
   std::string data;
   char buf[64 * 1024];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
+  while (data.size() < limit) {
+    const ssize_t n = ::read(fd, buf, std::min(sizeof buf, limit - data.size()));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      errno = err;
-      return durable::errno_error("cannot read", path);
-    }
+    if (n < 0) return durable::errno_error("cannot read", path);
     if (n == 0) break;
     data.append(buf, static_cast<std::size_t>(n));
   }
-  ::close(fd);
   return data;
+}
+
+Expected<std::string> read_all(const std::string& path) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return durable::errno_error("cannot open", path);
+  return read_up_to(fd.get(), path, std::numeric_limits<std::size_t>::max());
 }
 
 files::Input input_of(const FileWatch::Claim& c) {
@@ -431,21 +432,17 @@ awaitable<void> FileWatch::process(Claim c) {
 // disk, fsync'd, before the file leaves the inbox. std::nullopt: the file changed or went away.
 Expected<std::optional<FileWatch::Claim>> FileWatch::claim(const Listed& file) const {
   const std::string path = inbox_dir(file.key.first) + "/" + file.key.second;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
     if (errno == ENOENT || errno == ELOOP) return std::optional<Claim>();
     return durable::errno_error("cannot open", path);
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || identity_of(st) != file.identity) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || identity_of(st) != file.identity) {
     return std::optional<Claim>();
   }
   auto qid = quarantine::QuarantineDb::new_id();
-  if (!qid) {
-    ::close(fd);
-    return qid.error();
-  }
+  if (!qid) return qid.error();
   Claim c;
   c.id = "F" + new_spool_id();
   c.quarantine_id = std::move(*qid);
@@ -455,27 +452,11 @@ Expected<std::optional<FileWatch::Claim>> FileWatch::claim(const Listed& file) c
   c.received_unix = now_unix();
   c.refused = file.identity.size > cfg_.files.max_size;
   if (!c.refused) {
-    c.bytes.resize(file.identity.size + 1);  // one more: a file still growing is seen
-    std::size_t got = 0;
-    while (got < c.bytes.size()) {
-      const ssize_t n = ::read(fd, c.bytes.data() + got, c.bytes.size() - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int err = errno;
-        ::close(fd);
-        errno = err;
-        return durable::errno_error("cannot read", path);
-      }
-      if (n == 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    if (got != file.identity.size) {
-      ::close(fd);
-      return std::optional<Claim>();
-    }
-    c.bytes.resize(got);
+    auto bytes = read_up_to(fd.get(), path, file.identity.size + 1);  // one more: a file still growing is seen
+    if (!bytes) return bytes.error();
+    if (bytes->size() != file.identity.size) return std::optional<Claim>();
+    c.bytes = std::move(*bytes);
   }
-  ::close(fd);
   const std::string final_path = claim_path(c.id);
   if (auto ok = durable::write_file(final_path + ".tmp", final_path, {header(c), c.bytes}, cfg_.spool.fsync, false);
       !ok) {
