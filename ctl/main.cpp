@@ -1,6 +1,7 @@
 // mugaictl: the administrator's command line for mugai, one row of kCommands per subcommand.
 // Exit codes are stable for scripts: 0 done, 1 error (the message names the file), 2 bad usage,
-// 3 the message was quarantined as a whole. Errors go to stderr; only results go to stdout.
+// 3 the message was quarantined as a whole (sanitize-file: nothing of the file could be made safe). Errors go
+// to stderr; only results go to stdout.
 #include <sys/stat.h>
 #include <unistd.h>
 
