@@ -388,7 +388,11 @@ awaitable<void> FileWatch::process(Claim c) {
   } else {
     const files::Input in = input_of(c);
     const sanitize::MessageContext ctx = files::context(cfg_, in);
+    const auto started = Clock::now();
     auto outcome = co_await sanitizers_.sanitize(c.bytes, ctx);
+    // Counted with the mail's: the same workers, the same parts and renderings.
+    metrics::registry().sanitize_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
+    if (outcome) metrics::registry().count_report(outcome->report_json);
     // No worker could be had at all, or it could not run a converter: the host's trouble, not the
     // file's; tried again, up to sanitize.max_attempts runs (as a mail would be), then removed and kept.
     const bool unavailable = !outcome && outcome.error().kind == WorkerPool::kUnavailable;

@@ -173,6 +173,10 @@ class FilesTest(unittest.TestCase):
         self.assertEqual(len(w.audit("file-sanitized")), len(inputs))
         self.assertTrue(wait_until(lambda: w.metric('mugai_files_total{decision="sanitized"}') == len(inputs), 10, 0.1))
         self.assertTrue(wait_until(lambda: len(w.gw.events("files-sanitized")) == len(inputs), 10, 0.1))
+        # Their runs count with the mail's: time with the worker, and the pages and images rendered (the PDF,
+        # the docx's page, the two images, and the zip's PDF and PNG at least).
+        self.assertEqual(w.metric("mugai_sanitize_seconds_count"), len(inputs))
+        self.assertGreaterEqual(w.metric("mugai_render_pages_total"), 6)
 
     def test_departments_go_to_their_own_outbox_folders(self):
         w = Watched(self, {"files.subfolders": "true"})
