@@ -304,7 +304,8 @@ Expected<std::vector<std::string>> release_recipients(const QuarantineEntry& e, 
                                                       bool to_others) {
   const auto& original = e.record.rcpt_to;
   if (wanted.empty() && original.empty()) {
-    return Error{e.id + " has no envelope recipients (stored by `mugaictl sanitize`?): give --to ADDR"};
+    return Error{e.id + " has no envelope recipients (a file's original, or stored by `mugaictl sanitize`): give --to "
+                        "ADDR, or take it out with `mugaictl quarantine export " + e.id + " --out FILE`"};
   }
   const auto among = [](const std::vector<std::string>& list, const std::string& a) {
     return std::any_of(list.begin(), list.end(), [&](const std::string& b) { return ascii::iequals(a, b); });

@@ -317,6 +317,11 @@ class FilesTest(unittest.TestCase):
         w.wait_claims_done()
         self.assertEqual(len(w.audit("file-removed")), 2)
         self.assertTrue(wait_until(lambda: w.metric('mugai_files_total{decision="removed"}') == 2, 10, 0.1))
+        # A file's original has no recipients to be released to by mail: the refusal says how to get it.
+        refused = run_ctl(w.gw, "quarantine", "release", reports[b"setup.exe.report.json"]["quarantine_id"],
+                          "--reason", "the vendor's installer")
+        self.assertEqual(refused.returncode, 1, refused.stderr)
+        self.assertIn(b"mugaictl quarantine export", refused.stderr)
 
     def test_oversize_files_are_refused_with_a_report(self):
         w = Watched(self, {"files.max_size": '"1KiB"'})
