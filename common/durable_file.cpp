@@ -3,6 +3,7 @@
 // final name.
 #include "common/durable_file.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -15,8 +16,6 @@
 
 namespace mugai::durable {
 
-namespace {
-
 std::string parent_of(const std::string& path) {
   auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -24,7 +23,27 @@ std::string parent_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
-}  // namespace
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+Status unlink_if_exists(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_error("cannot remove", path);
+  return Ok{};
+}
+
+Expected<std::vector<std::string>> list_dir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return errno_error("cannot list", dir);
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
 
 bool write_all(int fd, std::initializer_list<std::string_view> parts) {
   std::array<iovec, 8> iov{};

@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <sys/stat.h>
 
@@ -23,6 +24,18 @@ Status make_dir(const std::string& path, bool fsync);
 // Writes every part to `fd` (one writev(2) in the common case), looping over short writes and
 // EINTR. At most 8 parts. False with errno set on failure.
 bool write_all(int fd, std::initializer_list<std::string_view> parts);
+
+// "dir" of "dir/name"; "." for a bare name, "/" for "/name".
+std::string parent_of(const std::string& path);
+
+// Whether anything is at `path`, a dangling symlink included (lstat: never followed).
+bool exists(const std::string& path);
+
+// Removes `path`; one that is not there is no error.
+Status unlink_if_exists(const std::string& path);
+
+// The names in `dir` but "." and "..", in directory order.
+Expected<std::vector<std::string>> list_dir(const std::string& dir);
 
 // fsyncs a directory, making renames, creations and unlinks in it durable.
 Status sync_dir(const std::string& path);

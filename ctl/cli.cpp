@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "common/unix_time.hpp"
 #include "ctl/quarantine.hpp"
 #include "ctl/text_width.hpp"
 
@@ -89,7 +90,6 @@ Expected<std::int64_t> parse_age(std::string_view flag, std::string_view text) {
   return n * unit;
 }
 
-std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 std::string local_time(std::int64_t unix) {
   const std::time_t t = static_cast<std::time_t>(unix);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "common/unix_time.hpp"  // now_unix(), which every command uses
 #include "config/config.hpp"
 
 namespace mugai::ctl {
@@ -37,7 +38,6 @@ struct Options {
 Expected<Options> parse_options(Args args, std::string_view allowed, std::size_t max_positional);
 // "2d", "12h", "30m", "45s", "3w" or plain seconds.
 Expected<std::int64_t> parse_age(std::string_view flag, std::string_view text);
-std::int64_t now_unix();
 std::string local_time(std::int64_t unix);
 // Terminal-safe text without padding (controls and invalid UTF-8 replaced).
 std::string safe_text(std::string_view s);

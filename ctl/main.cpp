@@ -2,12 +2,10 @@
 // Exit codes are stable for scripts: 0 done, 1 error (the message names the file), 2 bad usage,
 // 3 the message was quarantined as a whole (sanitize-file: nothing of the file could be made safe). Errors go
 // to stderr; only results go to stdout.
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -17,7 +15,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/unix_time.hpp"
 #include "common/version.hpp"
+#include "common/durable_file.hpp"
 #include "config/config.hpp"
 #include "files/job.hpp"
 #include "sanitizers/pipeline.hpp"
@@ -230,10 +230,6 @@ mugai::Expected<mugai::config::Config> load_config(const SanitizeArgs& a) {
              : mugai::config::load_file(a.config_file, a.overrides);
 }
 
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 int cmd_sanitize(Args args) {
   SanitizeArgs a;
   if (auto bad = parse_sanitize_args(args, "sanitize", true, a)) return *bad;
@@ -252,7 +248,7 @@ int cmd_sanitize(Args args) {
   if (!untrusted_message) return fail(untrusted_message.error().message);
 
   mugai::sanitize::MessageContext ctx;
-  ctx.received_unix = now_seconds();
+  ctx.received_unix = mugai::now_unix();
   ctx.queue_id = "ctl" + std::to_string(ctx.received_unix) + "-" + std::to_string(getpid());
   ctx.gateway_hostname = config->smtp.hostname;
   // No password mail will follow: an archive that needs a password is removed at once.
@@ -308,14 +304,10 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-std::string dir_name(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
-bool exists(const std::string& path) {
-  struct stat st{};
-  return ::lstat(path.c_str(), &st) == 0;
+// files::place() at `path`, its temporary file beside it.
+mugai::Status place_at(const std::string& path, std::string_view bytes, bool replace) {
+  const std::string dir = mugai::durable::parent_of(path);
+  return mugai::files::place(dir, dir, base_name(path), bytes, replace);
 }
 
 int cmd_sanitize_file(Args args) {
@@ -341,7 +333,7 @@ int cmd_sanitize_file(Args args) {
   }
   auto quarantine_id = mugai::quarantine::QuarantineDb::new_id();
   if (!quarantine_id) return fail(quarantine_id.error().message);
-  const std::int64_t now = now_seconds();
+  const std::int64_t now = mugai::now_unix();
   const mugai::files::Input input{base_name(in_path), *untrusted_file,
                                   "file" + std::to_string(now) + "-" + std::to_string(getpid()), *quarantine_id, now};
   const std::string worker_path = config->workers.path.empty() ? mugai::worker::default_path() : config->workers.path;
@@ -368,9 +360,7 @@ int cmd_sanitize_file(Args args) {
   // The report is written whatever the decision: it is how the admin learns what was removed and why.
   if (!a.report_file.empty()) {
     const std::string report = mugai::files::report_json(input, result, kept_as, now);
-    if (auto st = mugai::files::place(dir_name(a.report_file), dir_name(a.report_file), base_name(a.report_file),
-                                      report, true);
-        !st) {
+    if (auto st = place_at(a.report_file, report, true); !st) {
       return fail(st.error().message);
     }
   }
@@ -381,10 +371,8 @@ int cmd_sanitize_file(Args args) {
   }
   // Without OUT the result takes its own name here, never replacing a file (the original included).
   const std::string out_path =
-      a.files.size() == 2 ? a.files[1] : mugai::files::free_name(result.name, [](const std::string& n) { return exists(n); });
-  if (auto st = mugai::files::place(dir_name(out_path), dir_name(out_path), base_name(out_path), result.bytes,
-                                    a.files.size() == 2);
-      !st) {
+      a.files.size() == 2 ? a.files[1] : mugai::files::free_name(result.name, mugai::durable::exists);
+  if (auto st = place_at(out_path, result.bytes, a.files.size() == 2); !st) {
     return fail(st.error().message);
   }
   std::printf("%s\n", out_path.c_str());

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "common/account.hpp"
+#include "common/unix_time.hpp"
 #include "gateway/scheduler.hpp"
 #include "proto/address.hpp"
 
@@ -22,7 +23,6 @@ using proto::admin::Action;
 using proto::admin::Request;
 using proto::admin::Response;
 
-std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 std::string joined(const std::vector<std::string>& v) {
   std::string out;

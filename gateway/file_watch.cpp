@@ -5,7 +5,6 @@
 // quarantine entry by its id, outbox names by <id>.placed.
 #include "gateway/file_watch.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include "common/fd.hpp"
 #include "common/hex.hpp"
 #include "common/json.hpp"
+#include "common/unix_time.hpp"
 #include "gateway/log.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/spool.hpp"
@@ -33,7 +33,6 @@ using Decision = files::Result::Decision;
 
 constexpr std::array<std::string_view, 4> kPartialSuffixes{".part", ".tmp", ".filepart", ".crdownload"};
 
-std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 FileWatch::Identity identity_of(const struct stat& st) {
   return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
@@ -41,39 +40,18 @@ FileWatch::Identity identity_of(const struct stat& st) {
           static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
 // The names in `dir` but . and .., sorted (files are taken in name order).
 Expected<std::vector<std::string>> entries(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return durable::errno_error("cannot list", dir);
-  std::vector<std::string> names;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view n = e->d_name;
-    if (n != "." && n != "..") names.emplace_back(n);
-  }
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
+  auto names = durable::list_dir(dir);
+  if (names) std::sort(names->begin(), names->end());
   return names;
-}
-
-Status remove_file(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return durable::errno_error("cannot remove", path);
-  return Ok{};
 }
 
 // A directory the LGWAN side reads as another account (0755), created with its parents if missing; a
 // symlink or a file in its place is an error, never followed.
 Status make_shared_dir(const std::string& path) {
   const auto slash = path.find_last_of('/');
-  if (slash != std::string::npos && slash > 0 && !exists(path.substr(0, slash))) {
+  if (slash != std::string::npos && slash > 0 && !durable::exists(path.substr(0, slash))) {
     if (auto st = make_shared_dir(path.substr(0, slash)); !st) return st;
   }
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return durable::errno_error("cannot create", path);
@@ -197,15 +175,15 @@ Status FileWatch::recover() {
   auto names = entries(claims_dir_);
   if (!names) return names.error();
   for (const auto& n : *names) {
-    if (ends_with(n, ".tmp")) {
-      if (auto st = remove_file(claims_dir_ + "/" + n); !st) return st;
+    if (n.ends_with(".tmp")) {
+      if (auto st = durable::unlink_if_exists(claims_dir_ + "/" + n); !st) return st;
     }
   }
   for (const auto& n : *names) {
-    if (!ends_with(n, ".placed")) continue;
+    if (!n.ends_with(".placed")) continue;
     const std::string id = n.substr(0, n.size() - std::string_view(".placed").size());
-    if (!exists(claim_path(id))) {
-      if (auto st = remove_file(placed_path(id)); !st) return st;
+    if (!durable::exists(claim_path(id))) {
+      if (auto st = durable::unlink_if_exists(placed_path(id)); !st) return st;
       continue;
     }
     // Its names stay taken until it is placed: no new file may choose them meanwhile.
@@ -217,7 +195,7 @@ Status FileWatch::recover() {
     }
   }
   for (const auto& n : *names) {
-    if (!ends_with(n, ".claim")) continue;
+    if (!n.ends_with(".claim")) continue;
     const std::string id = n.substr(0, n.size() - std::string_view(".claim").size());
     auto c = load(id);
     if (!c) {
@@ -230,7 +208,7 @@ Status FileWatch::recover() {
       if (c->refused) {
         if (auto ok = refuse(*c); !ok) return ok;
       } else {
-        if (auto ok = remove_file(path); !ok) return ok;
+        if (auto ok = durable::unlink_if_exists(path); !ok) return ok;
         if (auto ok = durable::sync_dir(inbox_dir(c->dept)); !ok) return ok;
       }
     }
@@ -239,7 +217,7 @@ Status FileWatch::recover() {
   auto strays = entries(tmp_dir_);
   if (!strays) return strays.error();
   for (const auto& n : *strays) {
-    if (auto st = remove_file(tmp_dir_ + "/" + n); !st) return st;
+    if (auto st = durable::unlink_if_exists(tmp_dir_ + "/" + n); !st) return st;
   }
   return durable::sync_dir(claims_dir_);
 }
@@ -301,7 +279,7 @@ Expected<FileWatch::Listing> FileWatch::list() const {
                                                  : S_ISLNK(st.st_mode) ? "a symbolic link"
                                                                        : "not a regular file");
       } else if (std::any_of(kPartialSuffixes.begin(), kPartialSuffixes.end(),
-                             [&n](std::string_view s) { return ends_with(n, s); })) {
+                             [&n](std::string_view s) { return n.ends_with(s); })) {
         out.skipped.emplace_back(std::move(key), "still being written (by its name)");
       } else {
         out.files.push_back({std::move(key), identity_of(st)});
@@ -523,7 +501,7 @@ Status FileWatch::refuse(const Claim& c) const {
   if (::lstat(from.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || identity_of(st) != c.identity) return Ok{};
   const std::string dir = cfg_.files.inbox + "/.refused";
   if (auto ok = durable::make_dir(dir, true); !ok) return ok;
-  const std::string to = dir + "/" + files::free_name(c.name, [&](const std::string& n) { return exists(dir + "/" + n); });
+  const std::string to = dir + "/" + files::free_name(c.name, [&](const std::string& n) { return durable::exists(dir + "/" + n); });
   if (auto ok = durable::rename_noreplace(from, to); !ok) return ok;
   if (auto ok = durable::sync_dir(dir); !ok) return ok;
   return durable::sync_dir(inbox_dir(c.dept));
@@ -543,7 +521,7 @@ Expected<FileWatch::Placed> FileWatch::names(const Claim& c, files::Result& r) {
   const std::string out = p.dir.empty() ? cfg_.files.outbox : cfg_.files.outbox + "/" + p.dir;
   {
     std::lock_guard lock(names_mu_);
-    const auto taken = [&](const std::string& n) { return reserved_.count(p.dir + "/" + n) != 0 || exists(out + "/" + n); };
+    const auto taken = [&](const std::string& n) { return reserved_.count(p.dir + "/" + n) != 0 || durable::exists(out + "/" + n); };
     if (r.decision == Decision::Sanitized) {
       p.result = files::free_name(r.name, taken);
       r.name = p.result;
@@ -562,7 +540,7 @@ Expected<FileWatch::Placed> FileWatch::names(const Claim& c, files::Result& r) {
 }
 
 Expected<std::optional<FileWatch::Placed>> FileWatch::read_placed(const std::string& id) const {
-  if (!exists(placed_path(id))) return std::optional<Placed>();
+  if (!durable::exists(placed_path(id))) return std::optional<Placed>();
   auto text = read_all(placed_path(id));
   if (!text) return text.error();
   const json::Value j = json::parse(*text);
@@ -625,8 +603,8 @@ Expected<bool> FileWatch::audited(const Claim& c) const {
 }
 
 Status FileWatch::forget_claim(const std::string& id) const {
-  if (auto ok = remove_file(claim_path(id)); !ok) return ok;
-  if (auto ok = remove_file(placed_path(id)); !ok) return ok;
+  if (auto ok = durable::unlink_if_exists(claim_path(id)); !ok) return ok;
+  if (auto ok = durable::unlink_if_exists(placed_path(id)); !ok) return ok;
   return durable::sync_dir(claims_dir_);
 }
 

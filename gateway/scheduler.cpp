@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "common/durable_file.hpp"
+#include "common/unix_time.hpp"
 #include "gateway/log.hpp"
 #include "gateway/maildir.hpp"
 #include "gateway/metrics.hpp"
@@ -20,7 +21,6 @@
 namespace mugai::gateway {
 
 namespace {
-std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 std::string reply_text(const proto::Reply& r) {
   std::string s = std::to_string(r.code);

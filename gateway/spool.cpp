@@ -5,7 +5,6 @@
 // to .clean is never delivered. Such files are moved to corrupt/, never deleted.
 #include "gateway/spool.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -208,8 +207,6 @@ Status read_entry(const std::string& path, std::string_view id, Stage stage, con
   return Ok{};
 }
 
-bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
 // Moves queue/<name> to corrupt/, under "<name>.<n>" when an earlier file of that name is there:
 // corrupt files are evidence, never replaced. Returns the name it got.
 Expected<std::string> move_to_corrupt(const std::string& dir, const std::string& name) {
@@ -222,24 +219,6 @@ Expected<std::string> move_to_corrupt(const std::string& dir, const std::string&
   return Error{"cannot move " + dir + "/queue/" + name + " to corrupt/: 100 files of that name are there"};
 }
 
-Status unlink_if_exists(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    return durable::errno_error("cannot remove", path);
-  return Ok{};
-}
-
-// Names in `dir` other than "." and "..", or an error.
-Expected<std::vector<std::string>> list_dir(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return durable::errno_error("cannot list", dir);
-  std::vector<std::string> names;
-  while (auto* ent = ::readdir(d)) {
-    std::string_view name = ent->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  ::closedir(d);
-  return names;
-}
 
 }  // namespace
 
@@ -291,10 +270,10 @@ namespace {
 
 // Removes leftovers of interrupted writes: they were never acknowledged.
 Status clear_tmp(const std::string& dir) {
-  auto names = list_dir(dir + "/tmp");
+  auto names = durable::list_dir(dir + "/tmp");
   if (!names) return names.error();
   for (const auto& n : *names) {
-    auto st = unlink_if_exists(dir + "/tmp/" + n);
+    auto st = durable::unlink_if_exists(dir + "/tmp/" + n);
     if (!st) return st;
   }
   return Ok{};
@@ -453,7 +432,7 @@ Expected<SpoolEntry> Spool::load(std::string_view id) {
                                   {"moved", moved ? "corrupt/" + *moved : moved.error().message}});
   };
   for (const Stage stage : {Stage::Clean, Stage::Raw}) {
-    if (!exists(base + suffix(stage))) continue;
+    if (!durable::exists(base + suffix(stage))) continue;
     SpoolEntry e;
     auto st = read_entry(base + suffix(stage), id, stage, &key_, e);
     if (st) {
@@ -461,7 +440,7 @@ Expected<SpoolEntry> Spool::load(std::string_view id) {
       return e;
     }
     reject(stage, st.error());
-    if (stage == Stage::Raw || !exists(base + ".raw")) {
+    if (stage == Stage::Raw || !durable::exists(base + ".raw")) {
       return Error{st.error().message + (stage == Stage::Clean ? "; no raw original left to sanitize again" : "")};
     }
   }
@@ -514,21 +493,21 @@ Status Spool::remove(std::string_view id) {
   auto base = dir_ + "/queue/" + std::string(id);
   // .done goes last: if we crash before, a retry still knows who already has the message.
   for (const char* ext : {".clean", ".raw", ".done"}) {
-    auto st = unlink_if_exists(base + ext);
+    auto st = durable::unlink_if_exists(base + ext);
     if (!st) return st;
   }
   if (fsync_) {
     if (auto st = durable::sync_dir(dir_ + "/queue"); !st) return st;
   }
   // After the entry: a crash in between leaves a hold without an entry, which recover() clears.
-  return unlink_if_exists(dir_ + "/hold/" + std::string(id));
+  return durable::unlink_if_exists(dir_ + "/hold/" + std::string(id));
 }
 
 Expected<SpoolEntry> Spool::peek(std::string_view id, std::size_t& message_size) const {
   if (!valid_spool_id(id)) return Error{"invalid spool id: " + std::string(id)};
   const auto base = dir_ + "/queue/" + std::string(id);
   for (const Stage stage : {Stage::Clean, Stage::Raw}) {
-    if (!exists(base + suffix(stage))) continue;
+    if (!durable::exists(base + suffix(stage))) continue;
     SpoolEntry e;
     if (auto st = read_entry(base + suffix(stage), id, stage, nullptr, e, &message_size); !st) return st.error();
     e.stage = stage;
@@ -545,13 +524,13 @@ Status Spool::hold(std::string_view id, std::string_view reason) {
 
 Status Spool::unhold(std::string_view id) {
   if (!valid_spool_id(id)) return Error{"invalid spool id: " + std::string(id)};
-  if (auto st = unlink_if_exists(dir_ + "/hold/" + std::string(id)); !st) return st;
+  if (auto st = durable::unlink_if_exists(dir_ + "/hold/" + std::string(id)); !st) return st;
   return fsync_ ? durable::sync_dir(dir_ + "/hold") : Status(Ok{});
 }
 
 std::map<std::string, std::string> Spool::holds() const {
   std::map<std::string, std::string> out;
-  auto names = list_dir(dir_ + "/hold");
+  auto names = durable::list_dir(dir_ + "/hold");
   if (!names) return out;
   for (const auto& name : *names) {
     if (!valid_spool_id(name)) continue;
@@ -579,7 +558,7 @@ std::size_t Spool::stored_size(std::string_view id) const {
 
 std::vector<std::string> Spool::list() const {
   std::vector<std::string> ids;
-  auto names = list_dir(dir_ + "/queue");
+  auto names = durable::list_dir(dir_ + "/queue");
   if (!names) return ids;
   for (const auto& name : *names) {
     auto dot = name.find('.');
@@ -595,7 +574,7 @@ std::vector<std::string> Spool::list() const {
 std::vector<std::string> Spool::recover(std::vector<std::string>& problems) {
   std::vector<std::string> ids;
   if (auto st = clear_tmp(dir_); !st) problems.push_back(st.error().message);
-  auto names = list_dir(dir_ + "/queue");
+  auto names = durable::list_dir(dir_ + "/queue");
   if (!names) {
     problems.push_back(names.error().message);
     return ids;
@@ -647,13 +626,13 @@ std::vector<std::string> Spool::recover(std::vector<std::string>& problems) {
       to_corrupt(id + ".done", "progress of a corrupt entry");
     } else if (f.done) {
       // remove() crashed after unlinking the entry: the progress file has nothing left to track.
-      if (auto un = unlink_if_exists(base + ".done"); !un) problems.push_back(un.error().message);
+      if (auto un = durable::unlink_if_exists(base + ".done"); !un) problems.push_back(un.error().message);
     }
   }
   // A hold whose entry is gone (remove() crashed between the two) holds nothing any more.
   for (const auto& [id, reason] : holds()) {
     if (!std::binary_search(ids.begin(), ids.end(), id)) {
-      if (auto un = unlink_if_exists(dir_ + "/hold/" + id); !un) problems.push_back(un.error().message);
+      if (auto un = durable::unlink_if_exists(dir_ + "/hold/" + id); !un) problems.push_back(un.error().message);
     }
   }
   return ids;

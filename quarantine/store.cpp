@@ -21,6 +21,7 @@
 #include "common/key_file.hpp"
 #include "common/hex.hpp"
 #include "common/durable_file.hpp"
+#include "common/unix_time.hpp"
 #include "sanitizers/codec.hpp"
 
 namespace mugai::quarantine {
@@ -101,7 +102,6 @@ constexpr const char* kEntryColumns =
     "id, received_unix, stored_unix, queue_id, client_ip, helo, mail_from, rcpt_to, subject, message_id, reason, "
     "size, sha256, status, retain_until, status_by, status_unix, status_reason";
 
-std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 // Recipients are validated mailboxes (no LF), so one per line is unambiguous.
 std::string join_lines(const std::vector<std::string>& v) {
