@@ -48,9 +48,8 @@ struct AdminServer::Session : std::enable_shared_from_this<Session> {
   bool expired = false;
 };
 
-AdminServer::AdminServer(asio::io_context& io, asio::thread_pool& pool, const config::Config& cfg,
-                         AdminService& service, std::int64_t group)
-    : io_(io), pool_(pool), cfg_(cfg), service_(service), group_(group), acceptor_(io) {}
+AdminServer::AdminServer(asio::io_context& io, const config::Config& cfg, AdminService& service, std::int64_t group)
+    : io_(io), cfg_(cfg), service_(service), group_(group), acceptor_(io) {}
 
 Status AdminServer::listen() {
   const std::string& path = cfg_.admin.socket;

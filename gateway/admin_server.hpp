@@ -17,8 +17,7 @@ namespace mugai::gateway {
 
 class AdminServer {
  public:
-  AdminServer(asio::io_context& io, asio::thread_pool& pool, const config::Config& cfg, AdminService& service,
-              std::int64_t group);
+  AdminServer(asio::io_context& io, const config::Config& cfg, AdminService& service, std::int64_t group);
 
   // Creates the socket: a stale one (nobody answers) is replaced, anything else at the path, or a
   // gateway already answering there, is an error naming it.
@@ -34,7 +33,6 @@ class AdminServer {
   awaitable<Expected<proto::admin::Request>> read_request(std::shared_ptr<Session> s, bool& anything);
 
   asio::io_context& io_;
-  asio::thread_pool& pool_;
   const config::Config& cfg_;
   AdminService& service_;
   std::int64_t group_;

@@ -138,7 +138,7 @@ int run(const mugai::config::Config& cfg) {
     std::cerr << "mugai-gateway: quarantine releases: " << st.error().message << "\n";
     return 1;
   }
-  AdminServer admin_server(io, pool, cfg, admin, access->group());
+  AdminServer admin_server(io, cfg, admin, access->group());
   if (auto st = server.listen(); !st) {
     std::cerr << "mugai-gateway: " << st.error().message << "\n";
     return 1;

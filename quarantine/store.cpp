@@ -52,7 +52,7 @@ CREATE TABLE release_requests(
   requested_unix INTEGER NOT NULL, reason TEXT NOT NULL, rcpt_to TEXT NOT NULL,
   approved_by TEXT NOT NULL DEFAULT '', approved_unix INTEGER NOT NULL DEFAULT 0);
 )sql",
-    // Schema 2 (kAuditAnchorSchema): the audit log's newest record (see AuditHead), so that verify
+    // Schema 2: the audit log's newest record (see AuditHead), so that verify
     // finds an edited or removed last record.
     R"sql(
 CREATE TABLE audit_anchor(one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL, sha256 TEXT NOT NULL);
@@ -91,7 +91,6 @@ CREATE TABLE worker_failures(queue_id TEXT NOT NULL, unix INTEGER NOT NULL, kind
 )sql",
 };
 
-constexpr std::int64_t kAuditAnchorSchema = 2;
 constexpr std::int64_t kKeyedAnchorSchema = 3;
 constexpr std::int64_t kTrafficSchema = 5;
 static_assert(std::size(kMigrations) >= kTrafficSchema);
