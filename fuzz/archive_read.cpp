@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/utf8.hpp"
+#include "fuzz/libarchive_alloc.hpp"
 #include "fuzz/oracle.hpp"
 #include "sanitizers/archive.hpp"
 #include "sanitizers/policy.hpp"

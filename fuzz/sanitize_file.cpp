@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "fuzz/fontconfig_leak.hpp"
+#include "fuzz/libarchive_alloc.hpp"
 #include "fuzz/oracle.hpp"
 #include "sanitizers/file.hpp"
 
